@@ -1,0 +1,258 @@
+package framework
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+// Client is a connection to a jetray deployment: it submits calls, resolves their futures
+// through one results subscription, and is what a Worker serves with. It is safe for
+// concurrent use. Create it with Connect; Close it when done.
+type Client struct {
+	cfg    clientConfig
+	nc     *nats.Conn
+	js     jetstream.JetStream // submissions; its async handlers belong to the client
+	id     string
+	ids    idGen
+	log    zerolog.Logger
+	codecs codecSet
+
+	results  *resultRouter
+	registry jetstream.KeyValue
+	known    sync.Map // task name -> struct{}: names seen in the registry
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+	done      chan struct{}
+}
+
+// Connect dials NATS at url (comma-separated URLs for a cluster), creates the streams and
+// buckets jetray needs or checks that existing ones fit, and starts the client's results
+// subscription. The connection reconnects forever with backoff. Errors: the server cannot be
+// reached before ctx ends, JetStream is not enabled, or an existing stream has an
+// incompatible configuration.
+func Connect(ctx context.Context, url string, opts ...Option) (*Client, error) {
+	cfg := defaultClientConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	id := cfg.clientID
+	if id == "" {
+		id = newClientID()
+	} else if err := ValidName(id); err != nil {
+		return nil, fmt.Errorf("jetray: client id: %w", err)
+	}
+	c := &Client{cfg: cfg, id: id, log: cfg.log.With().Str("client", id).Logger(), done: make(chan struct{})}
+	c.ids.prefix = id
+	c.codecs = codecSet{"json": JSONCodec{}, cfg.codec.Name(): cfg.codec}
+
+	natsOpts := []nats.Option{
+		nats.Name(cfg.name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.ReconnectJitter(100*time.Millisecond, time.Second),
+		nats.ReconnectBufSize(64 << 20),
+		nats.RetryOnFailedConnect(false),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			c.log.Warn().Err(err).Msg("disconnected from NATS")
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			c.log.Info().Str("url", nc.ConnectedUrl()).Msg("reconnected to NATS")
+		}),
+	}
+	natsOpts = append(natsOpts, cfg.natsOpts...)
+	nc, err := connectNATS(ctx, url, natsOpts)
+	if err != nil {
+		return nil, err
+	}
+	c.nc = nc
+	js, err := jetstream.New(nc,
+		jetstream.WithPublishAsyncMaxPending(cfg.maxPending),
+		jetstream.WithPublishAsyncTimeout(10*time.Second),
+		jetstream.WithPublishAsyncErrHandler(c.onPublishError),
+		jetstream.WithPublishAsyncAckHandler(c.onPublishAck),
+		jetstream.WithDefaultTimeout(cfg.callTimeout),
+	)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("jetray: jetstream: %w", err)
+	}
+	c.js = js
+	if err := c.setup(ctx); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// connectNATS dials, retrying until ctx ends (a server may still be starting).
+func connectNATS(ctx context.Context, url string, opts []nats.Option) (*nats.Conn, error) {
+	var lastErr error
+	for delay := 50 * time.Millisecond; ; delay = min(delay*2, time.Second) {
+		nc, err := nats.Connect(url, opts...)
+		if err == nil {
+			return nc, nil
+		}
+		lastErr = err
+		if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("jetray: connect %s: %w (last error: %v)", url, ctx.Err(), lastErr)
+		case <-time.After(delay):
+		}
+	}
+	return nil, fmt.Errorf("jetray: connect %s: %w", url, lastErr)
+}
+
+func (c *Client) storage() jetstream.StorageType {
+	if c.cfg.memory {
+		return jetstream.MemoryStorage
+	}
+	return jetstream.FileStorage
+}
+
+// setup creates or checks the streams and buckets and starts the results subscription.
+func (c *Client) setup(ctx context.Context) error {
+	tasks := jetstream.StreamConfig{
+		Name:        TasksStream,
+		Description: "jetray task calls, one durable consumer per task name",
+		Subjects:    []string{TaskSubjectPrefix + ">"},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     c.storage(),
+		Replicas:    c.cfg.replicas,
+		Duplicates:  2 * time.Minute,
+	}
+	if _, err := c.ensureStream(ctx, tasks); err != nil {
+		return err
+	}
+	results := jetstream.StreamConfig{
+		Name:        ResultsStream,
+		Description: "jetray call results, kept until MaxAge",
+		Subjects:    []string{ResultSubjectPrefix + ">"},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     c.storage(),
+		Replicas:    c.cfg.replicas,
+		MaxAge:      c.cfg.resultTTL,
+		Duplicates:  2 * time.Minute,
+		AllowDirect: true,
+	}
+	rs, err := c.ensureStream(ctx, results)
+	if err != nil {
+		return err
+	}
+	kv, err := c.ensureBucket(ctx, jetstream.KeyValueConfig{
+		Bucket:      RegistryBucket,
+		Description: "jetray: names served by workers",
+		Storage:     c.storage(),
+		Replicas:    c.cfg.replicas,
+	})
+	if err != nil {
+		return err
+	}
+	c.registry = kv
+	c.results, err = startResults(ctx, c, rs)
+	return err
+}
+
+// ensureStream creates cfg's stream, or checks that the existing one has the same retention
+// and covers the same subjects.
+func (c *Client) ensureStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	ctx, cancel := c.apiContext(ctx)
+	defer cancel()
+	s, err := c.js.CreateStream(ctx, cfg)
+	if err == nil {
+		return s, nil
+	}
+	if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return nil, fmt.Errorf("jetray: create stream %s: %w", cfg.Name, err)
+	}
+	s, err = c.js.Stream(ctx, cfg.Name)
+	if err != nil {
+		return nil, fmt.Errorf("jetray: stream %s: %w", cfg.Name, err)
+	}
+	have := s.CachedInfo().Config
+	if have.Retention != cfg.Retention || !slices.Equal(have.Subjects, cfg.Subjects) {
+		return nil, fmt.Errorf("jetray: stream %s exists with retention %s subjects %v; want %s %v",
+			cfg.Name, have.Retention, have.Subjects, cfg.Retention, cfg.Subjects)
+	}
+	return s, nil
+}
+
+func (c *Client) ensureBucket(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	ctx, cancel := c.apiContext(ctx)
+	defer cancel()
+	kv, err := c.js.CreateKeyValue(ctx, cfg)
+	if errors.Is(err, jetstream.ErrBucketExists) {
+		kv, err = c.js.KeyValue(ctx, cfg.Bucket)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("jetray: bucket %s: %w", cfg.Bucket, err)
+	}
+	return kv, nil
+}
+
+// apiContext bounds a JetStream API call by the request timeout when ctx has no deadline.
+func (c *Client) apiContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, c.cfg.callTimeout)
+}
+
+// ID returns the client ID that prefixes this client's call IDs.
+func (c *Client) ID() string { return c.id }
+
+// Conn returns the underlying NATS connection. Do not close it; close the Client.
+func (c *Client) Conn() *nats.Conn { return c.nc }
+
+// JetStream returns the client's JetStream handle, for inspection and tools.
+func (c *Client) JetStream() jetstream.JetStream { return c.js }
+
+// Logger returns the client's logger.
+func (c *Client) Logger() zerolog.Logger { return c.log }
+
+// Codec returns the codec the client sends values with.
+func (c *Client) Codec() Codec { return c.cfg.codec }
+
+// NewID returns a fresh call ID of this client (<client id>.<sequence>).
+func (c *Client) NewID() string { return c.ids.next() }
+
+// Close stops the results subscription, fails every unresolved future of this client with
+// ErrClosed, flushes what was published, and closes the connection. Calls already queued keep
+// running on workers; their results stay in JETRAY_RESULTS until the TTL. Safe to call twice.
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() {
+		c.closed.Store(true)
+		close(c.done)
+		if c.results != nil {
+			c.results.stop()
+		}
+		if c.nc.IsConnected() {
+			select {
+			case <-c.js.PublishAsyncComplete():
+			case <-time.After(2 * time.Second):
+			}
+			_ = c.nc.FlushTimeout(2 * time.Second)
+		}
+		c.nc.Close()
+		if c.results != nil {
+			c.results.failAll(ErrClosed)
+		}
+	})
+	return c.closeErr
+}
+
+// Done is closed when the client is closed.
+func (c *Client) Done() <-chan struct{} { return c.done }

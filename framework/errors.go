@@ -1,0 +1,83 @@
+package framework
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+var (
+	// ErrUnknownTask: no worker has registered the task name. The call is not queued.
+	ErrUnknownTask = errors.New("jetray: unknown task")
+	// ErrInvalidName: a task or actor name that cannot be used on the wire (see ValidName).
+	ErrInvalidName = errors.New("jetray: invalid name")
+	// ErrClosed: the client was closed before the call could be submitted or resolved.
+	ErrClosed = errors.New("jetray: client closed")
+	// ErrDuplicateName: Register was given two definitions with the same name.
+	ErrDuplicateName = errors.New("jetray: name registered twice")
+	// ErrRetriesExhausted: a call failed on every attempt it was allowed; the TaskError that
+	// carries it gives the attempt count and the last cause.
+	ErrRetriesExhausted = errors.New("jetray: retries exhausted")
+	// ErrWorkerLost: the worker running a call stopped acknowledging it (crashed, killed, or cut off).
+	ErrWorkerLost = errors.New("jetray: worker lost")
+)
+
+// Kinds of TaskError.
+const (
+	KindError   = "error"   // the task returned an error
+	KindPanic   = "panic"   // the task panicked; Stack holds the goroutine stack
+	KindDecode  = "decode"  // the input did not decode into the task's input type
+	KindEncode  = "encode"  // the output did not encode
+	KindTimeout = "timeout" // the per-attempt Timeout or the call's deadline passed
+	KindLost    = "lost"    // attempts ran out after system failures (dead worker, lost ack)
+	KindBadCall = "badcall" // the message itself was malformed (bad headers, unknown codec)
+)
+
+// TaskError is the failure of a remote call as its caller sees it. Use errors.As to get it
+// from an Await error. errors.Is(err, context.DeadlineExceeded) holds for KindTimeout and
+// errors.Is(err, ErrRetriesExhausted) for a call that used all its attempts.
+type TaskError struct {
+	Task      string `json:"task"`                // task (or Class.method) name
+	TaskID    string `json:"task_id"`             // the call's ID (the future's ID)
+	Message   string `json:"message"`             // the remote error text
+	Kind      string `json:"kind,omitempty"`      // one of the Kind constants
+	Panic     bool   `json:"panic,omitempty"`     // true when the task panicked
+	Stack     string `json:"stack,omitempty"`     // goroutine stack of a panic
+	Attempts  int    `json:"attempts,omitempty"`  // attempts made, 1-based
+	Exhausted bool   `json:"exhausted,omitempty"` // true when no attempts are left
+	Worker    string `json:"worker,omitempty"`    // worker that reported the failure
+}
+
+// Error implements error.
+func (e *TaskError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "jetray: task %s (%s)", e.Task, e.TaskID)
+	if e.Panic {
+		b.WriteString(" panicked")
+	} else if e.Kind != "" && e.Kind != KindError {
+		b.WriteString(" failed (" + e.Kind + ")")
+	} else {
+		b.WriteString(" failed")
+	}
+	if e.Attempts > 1 || e.Exhausted {
+		fmt.Fprintf(&b, " after %d attempt(s)", e.Attempts)
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Message)
+	return b.String()
+}
+
+// Is matches context.DeadlineExceeded for timeouts and ErrRetriesExhausted, ErrWorkerLost
+// for calls that ran out of attempts.
+func (e *TaskError) Is(target error) bool {
+	switch target {
+	case context.DeadlineExceeded:
+		return e.Kind == KindTimeout
+	case ErrRetriesExhausted:
+		return e.Exhausted
+	case ErrWorkerLost:
+		return e.Kind == KindLost
+	}
+	return false
+}

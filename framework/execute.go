@@ -1,0 +1,219 @@
+package framework
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// execute runs one delivery to its end: a result published (then acked), a retry scheduled,
+// or the message terminated or handed back.
+func (w *Worker) execute(d *delivery) {
+	if w.isStopping() {
+		w.handBack(d)
+		return
+	}
+	hdr := d.msg.Headers()
+	id := hdr.Get(HeaderID)
+	reply := hdr.Get(HeaderReply)
+	if id == "" || !strings.HasPrefix(reply, ResultSubjectPrefix) || reply != ResultSubject(id) {
+		w.terminate(d, fmt.Sprintf("malformed call: id %q reply %q", id, reply))
+		return
+	}
+	attempt := 1
+	if meta, err := d.msg.Metadata(); err == nil {
+		attempt = int(meta.NumDelivered)
+	}
+	call := &Call{ID: id, Name: d.name, Attempt: attempt, Data: d.msg.Data(), Header: hdr, Parent: hdr.Get(HeaderParent)}
+	d.call = call
+	log := w.log.With().Str("task", d.name).Str("task_id", id).Int("attempt", attempt).Logger()
+
+	maxRetries, err := headerInt(hdr, HeaderMaxRetries, 3)
+	if err != nil {
+		w.fail(d, KindBadCall, err.Error(), nil)
+		return
+	}
+	if maxRetries >= 0 && attempt > maxRetries+1 {
+		log.Warn().Msg("attempts exhausted after system failures")
+		w.fail(d, KindLost, fmt.Sprintf("%v: no result after %d attempts (worker died or lost the call)", ErrWorkerLost, attempt-1),
+			func(te *TaskError) { te.Attempts = attempt - 1; te.Exhausted = true })
+		return
+	}
+	codec, err := w.c.codecs.lookup(hdr.Get(HeaderCodec))
+	if err != nil {
+		w.fail(d, KindBadCall, err.Error(), nil)
+		return
+	}
+	call.Codec = codec
+	timeoutMS, err := headerInt(hdr, HeaderTimeout, 0)
+	if err != nil {
+		w.fail(d, KindBadCall, err.Error(), nil)
+		return
+	}
+
+	ctx := WithCallContext(w.taskCtx, w.c, call)
+	cancel := context.CancelFunc(func() {})
+	if timeoutMS > 0 {
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(timeoutMS)*time.Millisecond)
+	}
+	w.inflight.Add(1)
+	out, err := safeInvoke(ctx, d.h, call)
+	w.inflight.Add(-1)
+	ctxErr := ctx.Err()
+	cancel()
+
+	if err == nil {
+		w.publishResult(d, w.resultMsg(d, statusOK, codec.Name(), out))
+		return
+	}
+	if w.taskCtx.Err() != nil && ctxErr != nil {
+		log.Info().Msg("call cancelled by shutdown; handed back")
+		w.handBack(d)
+		return
+	}
+	kind := KindError
+	var ce *callError
+	if errors.As(err, &ce) {
+		kind = ce.kind
+	} else if timeoutMS > 0 && errors.Is(ctxErr, context.DeadlineExceeded) {
+		kind = KindTimeout
+	}
+	retryErrors := hdr.Get(HeaderRetryErrors) == "1"
+	retryable := (kind == KindError || kind == KindTimeout) && retryErrors && !isPermanent(err)
+	if retryable && (maxRetries < 0 || attempt <= maxRetries) {
+		delay := backoffDelay(hdr, attempt)
+		log.Info().Err(err).Dur("delay", delay).Msg("retrying after error")
+		_ = d.msg.NakWithDelay(delay)
+		w.release(d)
+		return
+	}
+	log.Debug().Err(err).Str("kind", kind).Msg("call failed")
+	w.fail(d, kind, err.Error(), func(te *TaskError) {
+		if ce != nil && ce.stack != "" {
+			te.Panic, te.Stack = true, ce.stack
+		}
+		te.Exhausted = retryable
+	})
+}
+
+func (w *Worker) isStopping() bool {
+	select {
+	case <-w.stopCh:
+		return true
+	default:
+		return false
+	}
+}
+
+// safeInvoke runs h, turning a panic into a callError of KindPanic with the stack.
+func safeInvoke(ctx context.Context, h Handler, call *Call) (out []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &callError{kind: KindPanic, err: fmt.Errorf("panic: %v", r), stack: string(debug.Stack())}
+		}
+	}()
+	return h(ctx, call)
+}
+
+// fail publishes an error result for d.
+func (w *Worker) fail(d *delivery, kind, message string, edit func(*TaskError)) {
+	te := &TaskError{Task: d.name, Kind: kind, Message: message, Worker: w.cfg.name, Panic: kind == KindPanic}
+	if d.call != nil {
+		te.TaskID, te.Attempts = d.call.ID, d.call.Attempt
+	}
+	if edit != nil {
+		edit(te)
+	}
+	data, _ := json.Marshal(te)
+	w.publishResult(d, w.resultMsg(d, statusError, "", data))
+}
+
+// terminate removes a message that cannot be answered (no usable ID or reply subject).
+func (w *Worker) terminate(d *delivery, reason string) {
+	w.log.Warn().Str("task", d.name).Str("subject", d.msg.Subject()).Str("reason", reason).Msg("terminating bad message")
+	if err := d.msg.TermWithReason(reason); err != nil {
+		w.log.Debug().Err(err).Msg("term")
+	}
+	w.release(d)
+}
+
+func (w *Worker) resultMsg(d *delivery, status, codec string, data []byte) *nats.Msg {
+	h := make(nats.Header, 6)
+	h[jetstream.MsgIDHeader] = []string{d.call.ID}
+	h[HeaderID] = []string{d.call.ID}
+	h[HeaderStatus] = []string{status}
+	h[HeaderAttempt] = []string{strconv.Itoa(d.call.Attempt)}
+	h[HeaderWorker] = []string{w.cfg.name}
+	if codec != "" && codec != "json" {
+		h[HeaderCodec] = []string{codec}
+	}
+	return &nats.Msg{Subject: ResultSubject(d.call.ID), Header: h, Data: data}
+}
+
+// publishResult stores the result; onResultAck acks the call once the broker confirms.
+func (w *Worker) publishResult(d *delivery, m *nats.Msg) {
+	if len(m.Data) > int(w.c.nc.MaxPayload())-1024 && m.Header.Get(HeaderStatus) == statusOK {
+		w.fail(d, KindEncode, fmt.Sprintf("result of %d bytes exceeds the server's max payload %d", len(m.Data), w.c.nc.MaxPayload()), nil)
+		return
+	}
+	w.owners.Store(m, d)
+	for {
+		_, err := w.js.PublishMsgAsync(m)
+		if err == nil {
+			return
+		}
+		if errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+			continue
+		}
+		w.owners.Delete(m)
+		w.onResultErrorDirect(d, m, err)
+		return
+	}
+}
+
+func (w *Worker) onResultErrorDirect(d *delivery, m *nats.Msg, err error) {
+	w.owners.Store(m, d)
+	w.onResultError(w.js, m, err)
+}
+
+func headerInt(h nats.Header, key string, def int) (int, error) {
+	v := h.Get(key)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return def, fmt.Errorf("header %s: %q is not an integer", key, v)
+	}
+	return n, nil
+}
+
+// backoffDelay is exponential from the call's Backoff min to max with full jitter in the
+// upper half.
+func backoffDelay(h nats.Header, attempt int) time.Duration {
+	lo, hi := 100*time.Millisecond, 10*time.Second
+	if v := h.Get(HeaderBackoff); v != "" {
+		if a, b, ok := strings.Cut(v, ","); ok {
+			if x, err := strconv.Atoi(a); err == nil && x > 0 {
+				lo = time.Duration(x) * time.Millisecond
+			}
+			if y, err := strconv.Atoi(b); err == nil && y > 0 {
+				hi = time.Duration(y) * time.Millisecond
+			}
+		}
+	}
+	d := lo << min(attempt-1, 20)
+	if d > hi || d <= 0 {
+		d = hi
+	}
+	return d/2 + rand.N(d/2+1)
+}

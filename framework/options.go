@@ -1,0 +1,107 @@
+package framework
+
+import (
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+)
+
+// Option configures a Client (see Connect).
+type Option func(*clientConfig)
+
+type clientConfig struct {
+	log         zerolog.Logger
+	name        string
+	natsOpts    []nats.Option
+	codec       Codec
+	resultTTL   time.Duration
+	maxPending  int
+	clientID    string
+	replicas    int
+	memory      bool
+	callTimeout time.Duration
+	submitRetry time.Duration
+}
+
+func defaultClientConfig() clientConfig {
+	return clientConfig{
+		log:         zerolog.Nop(),
+		name:        "jetray",
+		codec:       JSONCodec{},
+		resultTTL:   time.Hour,
+		maxPending:  4096,
+		replicas:    1,
+		callTimeout: 10 * time.Second,
+		submitRetry: 2 * time.Minute,
+	}
+}
+
+// WithLogger sets the logger. Default: silent (zerolog.Nop()).
+func WithLogger(l zerolog.Logger) Option { return func(c *clientConfig) { c.log = l } }
+
+// WithName sets the NATS connection name shown by the server. Default "jetray".
+func WithName(name string) Option { return func(c *clientConfig) { c.name = name } }
+
+// WithNATSOptions adds nats.go connection options (credentials, TLS, reconnect tuning).
+// They are applied after jetray's defaults (reconnect forever with backoff).
+func WithNATSOptions(opts ...nats.Option) Option {
+	return func(c *clientConfig) { c.natsOpts = append(c.natsOpts, opts...) }
+}
+
+// WithCodec sets the codec for the values this client sends. Default JSONCodec. Workers
+// accept any codec given to their client with WithCodec, plus JSON.
+func WithCodec(codec Codec) Option { return func(c *clientConfig) { c.codec = codec } }
+
+// WithResultTTL sets how long results stay in JETRAY_RESULTS (the stream's MaxAge) when this
+// client creates the stream. Default 1 hour. An existing stream keeps its setting.
+func WithResultTTL(d time.Duration) Option { return func(c *clientConfig) { c.resultTTL = d } }
+
+// WithMaxPendingPublishes bounds submissions awaiting the broker's acknowledgement; past it
+// Remote waits (backpressure) until one completes or its ctx ends. Default 4096.
+func WithMaxPendingPublishes(n int) Option {
+	return func(c *clientConfig) {
+		if n > 0 {
+			c.maxPending = n
+		}
+	}
+}
+
+// WithClientID fixes the client ID (a valid name, see ValidName) that prefixes this client's
+// call IDs and result subjects, such as for subject permissions per driver. Default: 12
+// random characters. Two live clients must never share an ID.
+func WithClientID(id string) Option { return func(c *clientConfig) { c.clientID = id } }
+
+// WithReplicas sets the replica count of the streams and buckets this client creates (3 on a
+// 3-node cluster). Default 1.
+func WithReplicas(n int) Option {
+	return func(c *clientConfig) {
+		if n > 0 {
+			c.replicas = n
+		}
+	}
+}
+
+// WithMemoryStorage makes the streams this client creates memory-backed (lost on a broker
+// restart). Default: file storage.
+func WithMemoryStorage() Option { return func(c *clientConfig) { c.memory = true } }
+
+// WithRequestTimeout bounds each JetStream API request the client makes when the caller's
+// ctx has no deadline. Default 10 s.
+func WithRequestTimeout(d time.Duration) Option {
+	return func(c *clientConfig) {
+		if d > 0 {
+			c.callTimeout = d
+		}
+	}
+}
+
+// WithSubmitRetry bounds how long a submission whose publish failed (broker restarting,
+// connection lost) is retried with backoff before its future fails. Default 2 minutes.
+func WithSubmitRetry(d time.Duration) Option {
+	return func(c *clientConfig) {
+		if d > 0 {
+			c.submitRetry = d
+		}
+	}
+}

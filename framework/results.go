@@ -1,0 +1,208 @@
+package framework
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jetray/jetray/futures"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// sink is the typed receiving end of one call: it decodes a result into its future.
+type sink interface {
+	resolve(codec Codec, data []byte)
+	fail(err error)
+}
+
+// promiseSink resolves a futures.Promise[T].
+type promiseSink[T any] struct{ p *futures.Promise[T] }
+
+func (s promiseSink[T]) resolve(codec Codec, data []byte) {
+	var v T
+	if err := codec.Unmarshal(data, &v); err != nil {
+		s.p.Reject(fmt.Errorf("jetray: decode result of %s into %T: %w", s.p.Future().ID(), v, err))
+		return
+	}
+	s.p.Resolve(v)
+}
+
+func (s promiseSink[T]) fail(err error) { s.p.Reject(err) }
+
+// pendingCall is a submitted call whose result has not arrived.
+type pendingCall struct {
+	sink  sink
+	name  string
+	msg   *nats.Msg // kept until the broker acknowledges the publish, to resubmit it
+	tries    int
+	failedAt time.Time // first publish failure
+}
+
+const pendingShards = 32
+
+type pendingShard struct {
+	mu    sync.Mutex
+	calls map[string]*pendingCall
+}
+
+// resultRouter owns the client's single results subscription and its pending calls.
+type resultRouter struct {
+	c      *Client
+	shards [pendingShards]pendingShard
+	cc     jetstream.ConsumeContext
+	stream jetstream.Stream
+}
+
+func startResults(ctx context.Context, c *Client, s jetstream.Stream) (*resultRouter, error) {
+	r := &resultRouter{c: c, stream: s}
+	for i := range r.shards {
+		r.shards[i].calls = make(map[string]*pendingCall)
+	}
+	ctx, cancel := c.apiContext(ctx)
+	defer cancel()
+	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{ResultSubjectPrefix + c.id + ".>"},
+		DeliverPolicy:  jetstream.DeliverNewPolicy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("jetray: results consumer: %w", err)
+	}
+	cc, err := cons.Consume(r.handle, jetstream.PullMaxMessages(2048),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			c.log.Debug().Err(err).Msg("results consumer")
+		}))
+	if err != nil {
+		return nil, fmt.Errorf("jetray: results consume: %w", err)
+	}
+	r.cc = cc
+	return r, nil
+}
+
+func (r *resultRouter) shard(id string) *pendingShard {
+	// FNV-1a over the tail: sequences differ in their last characters.
+	h := uint32(2166136261)
+	for i := max(0, len(id)-8); i < len(id); i++ {
+		h ^= uint32(id[i])
+		h *= 16777619
+	}
+	return &r.shards[h%pendingShards]
+}
+
+func (r *resultRouter) add(id string, pc *pendingCall) {
+	sh := r.shard(id)
+	sh.mu.Lock()
+	sh.calls[id] = pc
+	sh.mu.Unlock()
+}
+
+func (r *resultRouter) take(id string) *pendingCall {
+	sh := r.shard(id)
+	sh.mu.Lock()
+	pc := sh.calls[id]
+	delete(sh.calls, id)
+	sh.mu.Unlock()
+	return pc
+}
+
+// update runs fn on id's pending call under its shard lock; false if none.
+func (r *resultRouter) update(id string, fn func(*pendingCall)) bool {
+	sh := r.shard(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	pc, ok := sh.calls[id]
+	if ok {
+		fn(pc)
+	}
+	return ok
+}
+
+// Pending returns the number of calls of this client awaiting their results.
+func (c *Client) Pending() int {
+	n := 0
+	for i := range c.results.shards {
+		sh := &c.results.shards[i]
+		sh.mu.Lock()
+		n += len(sh.calls)
+		sh.mu.Unlock()
+	}
+	return n
+}
+
+func (r *resultRouter) handle(m jetstream.Msg) {
+	subj := m.Subject()
+	if len(subj) <= len(ResultSubjectPrefix) {
+		return
+	}
+	pc := r.take(subj[len(ResultSubjectPrefix):])
+	if pc == nil {
+		return // a duplicate, or a call this client no longer waits for
+	}
+	deliverResult(r.c, pc.sink, subj[len(ResultSubjectPrefix):], m.Headers(), m.Data())
+}
+
+// deliverResult decodes a result message into s.
+func deliverResult(c *Client, s sink, id string, hdr nats.Header, data []byte) {
+	if hdr.Get(HeaderStatus) == statusError {
+		s.fail(decodeTaskError(id, data))
+		return
+	}
+	codec, err := c.codecs.lookup(hdr.Get(HeaderCodec))
+	if err != nil {
+		s.fail(fmt.Errorf("jetray: result of %s: %w", id, err))
+		return
+	}
+	s.resolve(codec, data)
+}
+
+func decodeTaskError(id string, data []byte) error {
+	te := &TaskError{}
+	if err := json.Unmarshal(data, te); err != nil {
+		return &TaskError{TaskID: id, Kind: KindBadCall, Message: "undecodable error result: " + string(data)}
+	}
+	if te.TaskID == "" {
+		te.TaskID = id
+	}
+	return te
+}
+
+func (r *resultRouter) stop() {
+	if r.cc != nil {
+		r.cc.Stop()
+	}
+}
+
+func (r *resultRouter) failAll(err error) {
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.mu.Lock()
+		calls := sh.calls
+		sh.calls = make(map[string]*pendingCall)
+		sh.mu.Unlock()
+		for _, pc := range calls {
+			pc.sink.fail(err)
+		}
+	}
+}
+
+// fetchResult reads a stored result by call ID, for a process other than the caller.
+// found is false when no result exists (yet, or any more after the TTL).
+func (c *Client) fetchResult(ctx context.Context, id string) (hdr nats.Header, data []byte, found bool, err error) {
+	ctx, cancel := c.apiContext(ctx)
+	defer cancel()
+	msg, err := c.results.stream.GetLastMsgForSubject(ctx, ResultSubject(id))
+	if err != nil {
+		if isNotFound(err) {
+			return nil, nil, false, nil
+		}
+		return nil, nil, false, err
+	}
+	return msg.Header, msg.Data, true, nil
+}
+
+func isNotFound(err error) bool {
+	return err != nil && (errors.Is(err, jetstream.ErrMsgNotFound) || errors.Is(err, jetstream.ErrKeyNotFound))
+}

@@ -1,0 +1,147 @@
+package framework
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// callSpec is everything submit needs to publish one call.
+type callSpec struct {
+	name    string
+	subject string
+	id      string
+	data    []byte
+	cfg     *taskConfig
+	parent  string
+}
+
+// submit publishes a call and registers s to receive its result. It never waits for the
+// call to run; it waits only when too many publishes are unacknowledged (backpressure).
+// Every failure resolves s.
+func (c *Client) submit(ctx context.Context, spec callSpec, s sink) {
+	if c.closed.Load() {
+		s.fail(ErrClosed)
+		return
+	}
+	if err := ctx.Err(); err != nil {
+		s.fail(err)
+		return
+	}
+	if err := c.checkRegistered(ctx, spec.name); err != nil {
+		s.fail(err)
+		return
+	}
+	msg := &nats.Msg{Subject: spec.subject, Data: spec.data, Header: make(nats.Header, 8)}
+	h := msg.Header
+	h[jetstream.MsgIDHeader] = []string{spec.id}
+	h[HeaderID] = []string{spec.id}
+	h[HeaderTask] = []string{spec.name}
+	h[HeaderReply] = []string{ResultSubject(spec.id)}
+	if n := c.cfg.codec.Name(); n != "json" {
+		h[HeaderCodec] = []string{n}
+	}
+	if spec.parent != "" {
+		h[HeaderParent] = []string{spec.parent}
+	}
+	spec.cfg.writeHeaders(h)
+	pc := &pendingCall{sink: s, name: spec.name, msg: msg}
+	c.results.add(spec.id, pc)
+	for {
+		_, err := c.js.PublishMsgAsync(msg)
+		if err == nil {
+			return
+		}
+		if errors.Is(err, jetstream.ErrTooManyStalledMsgs) && ctx.Err() == nil && !c.closed.Load() {
+			continue // backpressure: wait for the broker to catch up
+		}
+		c.results.take(spec.id)
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		if errors.Is(err, nats.ErrMaxPayload) {
+			err = fmt.Errorf("jetray: submit %s: input of %d bytes exceeds the server's max payload %d: %w",
+				spec.name, len(spec.data), c.nc.MaxPayload(), err)
+		} else {
+			err = fmt.Errorf("jetray: submit %s: %w", spec.name, err)
+		}
+		s.fail(err)
+		return
+	}
+}
+
+// onPublishAck drops the copy kept for resubmission once the broker has stored the call.
+func (c *Client) onPublishAck(_ jetstream.JetStream, m *nats.Msg, _ *jetstream.PubAck) {
+	id := m.Header.Get(HeaderID)
+	c.results.update(id, func(pc *pendingCall) { pc.msg = nil })
+}
+
+// onPublishError resubmits a call whose publish failed (connection lost, broker restarting,
+// ack timeout) with exponential backoff and jitter; the Nats-Msg-Id header makes a publish
+// that did land a duplicate the broker drops. Past the WithSubmitRetry window the future fails.
+func (c *Client) onPublishError(_ jetstream.JetStream, m *nats.Msg, err error) {
+	id := m.Header.Get(HeaderID)
+	var tries int
+	var name string
+	var since time.Duration
+	if !c.results.update(id, func(pc *pendingCall) {
+		if pc.tries == 0 {
+			pc.failedAt = time.Now()
+		}
+		pc.tries++
+		tries, name, since = pc.tries, pc.name, time.Since(pc.failedAt)
+	}) {
+		return
+	}
+	delay := min(time.Duration(1<<min(tries, 10))*50*time.Millisecond, 5*time.Second)
+	delay = delay/2 + rand.N(delay/2+1)
+	if c.closed.Load() || since > c.cfg.submitRetry {
+		if pc := c.results.take(id); pc != nil {
+			pc.sink.fail(fmt.Errorf("jetray: submit %s after %d tries: %w", name, tries, err))
+		}
+		return
+	}
+	c.log.Debug().Err(err).Str("task_id", id).Int("try", tries).Msg("resubmitting call")
+	time.AfterFunc(delay, func() {
+		if c.closed.Load() {
+			return
+		}
+		var msg *nats.Msg
+		c.results.update(id, func(pc *pendingCall) { msg = pc.msg })
+		if msg == nil {
+			return // resolved or acknowledged meanwhile
+		}
+		if _, err := c.js.PublishMsgAsync(msg); err != nil {
+			c.onPublishError(c.js, msg, err)
+		}
+	})
+}
+
+// checkRegistered fails fast for a name no worker has registered. Names seen once are cached;
+// a miss asks the registry bucket, so a worker that registered a moment ago is found.
+func (c *Client) checkRegistered(ctx context.Context, name string) error {
+	if _, ok := c.known.Load(name); ok {
+		return nil
+	}
+	ctx, cancel := c.apiContext(ctx)
+	defer cancel()
+	_, err := c.registry.Get(ctx, registryKey(name))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("%w: %q: no worker has registered it", ErrUnknownTask, name)
+	}
+	if err != nil {
+		return fmt.Errorf("jetray: registry lookup %q: %w", name, err)
+	}
+	c.known.Store(name, struct{}{})
+	return nil
+}
+
+func registryKey(name string) string { return "task." + name }
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,466 @@
+package framework
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+// Handler runs one call and returns its encoded output. Tasks are bound to workers through
+// handlers; use it directly to serve a name without Go types (a bridge to another language).
+type Handler func(ctx context.Context, call *Call) ([]byte, error)
+
+// Definition is something a Worker serves: a *Task, a *StreamTask or an actor class.
+type Definition interface {
+	// Name is the definition's wire name.
+	Name() string
+	// Bind installs the definition's handlers on w; Worker.Register calls it.
+	Bind(w *Worker) error
+}
+
+// WorkerOption configures a Worker.
+type WorkerOption func(*workerConfig)
+
+type workerConfig struct {
+	concurrency  int
+	ackWait      time.Duration
+	drainTimeout time.Duration
+	name         string
+	log          *zerolog.Logger
+}
+
+// WithConcurrency sets the task slots of the worker: how many task calls run at once.
+// Default runtime.NumCPU(). Values below 1 mean 1. Actor calls do not use task slots.
+func WithConcurrency(n int) WorkerOption {
+	return func(c *workerConfig) { c.concurrency = max(n, 1) }
+}
+
+// WithAckWait sets how long the broker waits for a sign of life on a delivered call before
+// giving it to another worker. The worker sends progress every AckWait/3 for calls it holds,
+// so long calls are fine. Default 6 s; minimum 1 s.
+func WithAckWait(d time.Duration) WorkerOption {
+	return func(c *workerConfig) { c.ackWait = max(d, time.Second) }
+}
+
+// WithDrainTimeout bounds how long Run waits, after its ctx ends, for running calls to
+// finish; then their contexts are cancelled and they are handed back to the broker for
+// another worker. Default 30 s.
+func WithDrainTimeout(d time.Duration) WorkerOption {
+	return func(c *workerConfig) { c.drainTimeout = d }
+}
+
+// WithWorkerName names the worker in logs, results and the registry. Default host.pid.
+func WithWorkerName(name string) WorkerOption { return func(c *workerConfig) { c.name = name } }
+
+// WithWorkerLogger sets the worker's logger. Default: the client's logger.
+func WithWorkerLogger(l zerolog.Logger) WorkerOption { return func(c *workerConfig) { c.log = &l } }
+
+// Worker executes the calls of the definitions registered on it. Create it with NewWorker,
+// Register definitions, then Run it. A worker never stops because of one bad call: undecodable
+// input, an unknown codec, a panic or a malformed message fails that call only.
+type Worker struct {
+	c   *Client
+	cfg workerConfig
+	js  jetstream.JetStream // result publishes; its async handlers belong to the worker
+	log zerolog.Logger
+
+	mu        sync.Mutex
+	handlers  map[string]Handler
+	consumers map[string]jetstream.ConsumeContext
+	running   bool
+	stopping  bool
+	hooks     []func(ctx context.Context) error // extra components started by Run (actors)
+	stopHooks []func()
+
+	queue  chan *delivery
+	stopCh chan struct{}
+	runWG  sync.WaitGroup // runners and consume handlers
+
+	owners sync.Map // *nats.Msg (a result in flight) -> *delivery
+
+	heldMu sync.Mutex
+	held   map[*delivery]struct{}
+
+	taskCtx    context.Context // parent of call contexts; cancelled after the drain deadline
+	taskCancel context.CancelFunc
+	inflight   atomic.Int64
+}
+
+// delivery is one message held by the worker, from receipt to ack, nak or term.
+type delivery struct {
+	msg  jetstream.Msg
+	h    Handler
+	name string
+	// set by the runner
+	call *Call
+	tries int // result publish tries
+}
+
+// NewWorker returns a worker serving with client c.
+func NewWorker(c *Client, opts ...WorkerOption) *Worker {
+	host, _ := os.Hostname()
+	cfg := workerConfig{
+		concurrency:  runtime.NumCPU(),
+		ackWait:      6 * time.Second,
+		drainTimeout: 30 * time.Second,
+		name:         fmt.Sprintf("%s.%d.%s", host, os.Getpid(), c.id[:4]),
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	w := &Worker{c: c, cfg: cfg, handlers: map[string]Handler{}, consumers: map[string]jetstream.ConsumeContext{},
+		held: map[*delivery]struct{}{}}
+	if cfg.log != nil {
+		w.log = cfg.log.With().Str("worker", cfg.name).Logger()
+	} else {
+		w.log = c.log.With().Str("worker", cfg.name).Logger()
+	}
+	js, err := jetstream.New(c.nc,
+		jetstream.WithPublishAsyncMaxPending(4096),
+		jetstream.WithPublishAsyncTimeout(10*time.Second),
+		jetstream.WithPublishAsyncAckHandler(w.onResultAck),
+		jetstream.WithPublishAsyncErrHandler(w.onResultError),
+		jetstream.WithDefaultTimeout(c.cfg.callTimeout),
+	)
+	if err != nil { // only invalid options fail here
+		panic(fmt.Sprintf("jetray: worker jetstream: %v", err))
+	}
+	w.js = js
+	return w
+}
+
+// Name returns the worker's name.
+func (w *Worker) Name() string { return w.cfg.name }
+
+// Client returns the client the worker serves with.
+func (w *Worker) Client() *Client { return w.c }
+
+// Logger returns the worker's logger.
+func (w *Worker) Logger() zerolog.Logger { return w.log }
+
+// Register adds definitions to the worker and records their names in the registry, so that
+// clients accept calls to them. It may be called before or while Run runs. Errors: an invalid
+// or duplicate name (ErrInvalidName, ErrDuplicateName), or the registry cannot be written.
+func (w *Worker) Register(defs ...Definition) error {
+	for _, d := range defs {
+		if err := d.Bind(w); err != nil {
+			return fmt.Errorf("jetray: register %s: %w", d.Name(), err)
+		}
+	}
+	return nil
+}
+
+// Handle serves name with h: the low-level form of Register. Errors as for Register.
+func (w *Worker) Handle(name string, h Handler) error {
+	if err := ValidName(name); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	if _, dup := w.handlers[name]; dup {
+		w.mu.Unlock()
+		return fmt.Errorf("%w: %q", ErrDuplicateName, name)
+	}
+	w.handlers[name] = h
+	running := w.running && !w.stopping
+	w.mu.Unlock()
+	if err := w.RegisterName(name, "task"); err != nil {
+		return err
+	}
+	if running {
+		return w.startConsumer(context.Background(), name, h)
+	}
+	return nil
+}
+
+// RegisterName records name in the registry bucket so clients accept calls to it. kind is
+// "task" or "actor". Register and Handle call it; runtimes built on Worker may too.
+func (w *Worker) RegisterName(name, kind string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), w.c.cfg.callTimeout)
+	defer cancel()
+	val, _ := json.Marshal(map[string]string{"name": name, "kind": kind, "worker": w.cfg.name,
+		"at": time.Now().UTC().Format(time.RFC3339)})
+	if _, err := w.c.registry.Put(ctx, registryKey(name), val); err != nil {
+		return fmt.Errorf("jetray: registry put %q: %w", name, err)
+	}
+	w.c.known.Store(name, struct{}{})
+	return nil
+}
+
+// OnRun adds a component that Run starts in its own goroutine with Run's ctx and waits for
+// before returning; actors use it. Must be called before Run.
+func (w *Worker) OnRun(run func(ctx context.Context) error) {
+	w.mu.Lock()
+	w.hooks = append(w.hooks, run)
+	w.mu.Unlock()
+}
+
+// Run serves the registered definitions until ctx ends, then shuts down in this order: stop
+// taking calls, hand queued calls that have not started back to the broker, let running calls
+// finish (up to WithDrainTimeout, then cancel them and hand them back), wait for their results
+// to be stored, ack, and return. It returns nil after a clean shutdown; an error when a
+// consumer cannot be created, when Run is already running, or when calls were still running
+// at the drain deadline.
+func (w *Worker) Run(ctx context.Context) error {
+	w.mu.Lock()
+	if w.running {
+		w.mu.Unlock()
+		return errors.New("jetray: worker already running")
+	}
+	w.running, w.stopping = true, false
+	w.queue = make(chan *delivery)
+	w.stopCh = make(chan struct{})
+	w.taskCtx, w.taskCancel = context.WithCancel(context.Background())
+	handlers := make(map[string]Handler, len(w.handlers))
+	for n, h := range w.handlers {
+		handlers[n] = h
+	}
+	hooks := w.hooks
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		w.running = false
+		w.mu.Unlock()
+	}()
+
+	for n, h := range handlers {
+		if err := w.startConsumer(ctx, n, h); err != nil {
+			w.stopIntake()
+			return err
+		}
+	}
+	var runners sync.WaitGroup
+	for range w.cfg.concurrency {
+		runners.Add(1)
+		go func() {
+			defer runners.Done()
+			for d := range w.queue {
+				w.execute(d)
+			}
+		}()
+	}
+	hbDone := make(chan struct{})
+	go w.heartbeat(hbDone)
+	var hookWG sync.WaitGroup
+	hookErrs := make(chan error, len(hooks))
+	for _, h := range hooks {
+		hookWG.Add(1)
+		go func() {
+			defer hookWG.Done()
+			if err := h(ctx); err != nil {
+				hookErrs <- err
+			}
+		}()
+	}
+	w.log.Info().Int("concurrency", w.cfg.concurrency).Int("names", len(handlers)).Msg("worker running")
+
+	<-ctx.Done()
+	w.log.Info().Msg("worker draining")
+	w.stopIntake()
+	close(w.queue)
+	var err error
+	drained := make(chan struct{})
+	go func() { runners.Wait(); hookWG.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(w.cfg.drainTimeout):
+		err = fmt.Errorf("jetray: worker drain timeout %s: %d calls cancelled and handed back", w.cfg.drainTimeout, w.inflight.Load())
+		w.taskCancel()
+		<-drained
+	}
+	w.taskCancel()
+	w.waitHeld(10 * time.Second)
+	close(hbDone)
+	_ = w.c.nc.FlushTimeout(5 * time.Second)
+	select {
+	case herr := <-hookErrs:
+		err = errors.Join(err, herr)
+	default:
+	}
+	w.log.Info().Err(err).Msg("worker stopped")
+	return err
+}
+
+// startConsumer creates (or updates) the durable consumer for name and starts consuming.
+func (w *Worker) startConsumer(ctx context.Context, name string, h Handler) error {
+	cctx, cancel := w.c.apiContext(ctx)
+	defer cancel()
+	cons, err := w.c.js.CreateOrUpdateConsumer(cctx, TasksStream, jetstream.ConsumerConfig{
+		Durable:       taskConsumerName(name),
+		Description:   "jetray task " + name,
+		FilterSubject: TaskSubject(name),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       w.cfg.ackWait,
+		MaxAckPending: 65536,
+		MaxDeliver:    -1,
+	})
+	if err != nil {
+		return fmt.Errorf("jetray: consumer for %s: %w", name, err)
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) { w.receive(m, h, name) },
+		jetstream.PullMaxMessages(w.cfg.concurrency),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			w.log.Debug().Err(err).Str("task", name).Msg("consume")
+		}))
+	if err != nil {
+		return fmt.Errorf("jetray: consume %s: %w", name, err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopping {
+		cc.Stop()
+		return nil
+	}
+	w.consumers[name] = cc
+	return nil
+}
+
+// receive is the consume handler: it holds the message and hands it to a free runner,
+// blocking while all are busy, which bounds what the worker pulls.
+func (w *Worker) receive(m jetstream.Msg, h Handler, name string) {
+	d := &delivery{msg: m, h: h, name: name}
+	w.hold(d)
+	select {
+	case <-w.stopCh:
+		w.handBack(d)
+		return
+	default:
+	}
+	select {
+	case w.queue <- d:
+	case <-w.stopCh:
+		w.handBack(d)
+	}
+}
+
+// stopIntake stops every consumer and waits until their handlers have returned.
+func (w *Worker) stopIntake() {
+	w.mu.Lock()
+	if w.stopping {
+		w.mu.Unlock()
+		return
+	}
+	w.stopping = true
+	close(w.stopCh)
+	ccs := make([]jetstream.ConsumeContext, 0, len(w.consumers))
+	for n, cc := range w.consumers {
+		ccs = append(ccs, cc)
+		delete(w.consumers, n)
+	}
+	w.mu.Unlock()
+	for _, cc := range ccs {
+		cc.Drain()
+	}
+	for _, cc := range ccs {
+		select {
+		case <-cc.Closed():
+		case <-time.After(5 * time.Second):
+			cc.Stop()
+		}
+	}
+}
+
+// handBack returns a call that did not finish here to the broker for another worker.
+func (w *Worker) handBack(d *delivery) {
+	if err := d.msg.Nak(); err != nil {
+		w.log.Debug().Err(err).Str("task", d.name).Msg("nak")
+	}
+	w.release(d)
+}
+
+func (w *Worker) hold(d *delivery) {
+	w.heldMu.Lock()
+	w.held[d] = struct{}{}
+	w.heldMu.Unlock()
+}
+
+func (w *Worker) release(d *delivery) {
+	w.heldMu.Lock()
+	delete(w.held, d)
+	w.heldMu.Unlock()
+}
+
+// heartbeat tells the broker every AckWait/3 that held calls are still being worked on.
+func (w *Worker) heartbeat(done <-chan struct{}) {
+	t := time.NewTicker(w.cfg.ackWait / 3)
+	defer t.Stop()
+	var batch []*delivery
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		batch = batch[:0]
+		w.heldMu.Lock()
+		for d := range w.held {
+			batch = append(batch, d)
+		}
+		w.heldMu.Unlock()
+		for _, d := range batch {
+			_ = d.msg.InProgress()
+		}
+	}
+}
+
+// waitHeld waits until every held call was acked, termed or handed back, or until timeout.
+func (w *Worker) waitHeld(timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for delay := time.Millisecond; time.Now().Before(deadline); delay = min(delay*2, 50*time.Millisecond) {
+		w.heldMu.Lock()
+		n := len(w.held)
+		w.heldMu.Unlock()
+		if n == 0 {
+			return
+		}
+		time.Sleep(delay)
+	}
+	w.log.Warn().Msg("results still unacknowledged at shutdown; the broker will redeliver them")
+}
+
+// onResultAck acks the call once its result is stored.
+func (w *Worker) onResultAck(_ jetstream.JetStream, m *nats.Msg, _ *jetstream.PubAck) {
+	d, ok := w.resultOwner(m)
+	if !ok {
+		return
+	}
+	if err := d.msg.Ack(); err != nil {
+		w.log.Debug().Err(err).Str("task_id", d.call.ID).Msg("ack")
+	}
+	w.release(d)
+}
+
+// onResultError republishes a result whose publish failed, with backoff, up to 8 tries; then
+// the call is left unacknowledged so the broker redelivers it.
+func (w *Worker) onResultError(_ jetstream.JetStream, m *nats.Msg, err error) {
+	d, ok := w.resultOwner(m)
+	if !ok {
+		return
+	}
+	d.tries++
+	if d.tries > 8 {
+		w.log.Error().Err(err).Str("task_id", d.call.ID).Msg("result not stored; call left for redelivery")
+		w.release(d)
+		return
+	}
+	delay := min(time.Duration(1<<d.tries)*25*time.Millisecond, 3*time.Second)
+	time.AfterFunc(delay, func() { w.publishResult(d, m) })
+}
+
+// resultOwner recovers the delivery a result message belongs to.
+func (w *Worker) resultOwner(m *nats.Msg) (*delivery, bool) {
+	d, ok := w.owners.LoadAndDelete(m)
+	if !ok {
+		return nil, false
+	}
+	return d.(*delivery), true
+}

@@ -1,0 +1,206 @@
+package futures
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"sync"
+)
+
+// Wait is ray.wait: it blocks until numReturns of fs are done (their Done
+// channel is closed) or ctx ends, and splits fs into ready and notReady.
+// It never reads values, so lazily resolved futures are not loaded.
+//
+// On success ready holds exactly numReturns entries (the first done entries
+// in input order), notReady holds the others, both keep the input order, and
+// err is nil. Entries that are already done when Wait is called are counted
+// without blocking.
+//
+// If ctx ends before numReturns entries are done, Wait returns the entries
+// done so far as ready (fewer than numReturns), the rest as notReady, and
+// ctx.Err(). The underlying work is not affected.
+//
+// Wait returns at once, with nil slices, an error wrapping
+// [ErrInvalidNumReturns] if numReturns < 1 or numReturns > len(fs), one
+// wrapping [ErrDuplicateFuture] if two entries have the same ID, and one
+// wrapping [ErrNilFuture] if an entry is nil or a zero-value Future or
+// Stream.
+//
+// The returned slices share one new backing array; fs is not modified.
+// Futures and Streams of this package are watched without extra goroutines;
+// other Awaitable implementations cost one goroutine each while Wait blocks,
+// all of which have exited when Wait returns.
+func Wait[F Awaitable](ctx context.Context, fs []F, numReturns int) (ready, notReady []F, err error) {
+	n := len(fs)
+	if numReturns < 1 || numReturns > n {
+		return nil, nil, fmt.Errorf("%w: %d with %d futures", ErrInvalidNumReturns, numReturns, n)
+	}
+	done := 0
+	for i, f := range fs {
+		if err := checkAwaitable(f); err != nil {
+			return nil, nil, fmt.Errorf("%w: index %d", err, i)
+		}
+		if isDone(f) {
+			done++
+		}
+	}
+	if err := checkDuplicates(fs); err != nil {
+		return nil, nil, err
+	}
+	if done < numReturns && ctx.Err() == nil {
+		waitBlocking(ctx, fs, numReturns, n-done)
+	}
+
+	// Partition in one pass: ready entries grow from the front of buf,
+	// not-ready ones from the back (reversed afterwards).
+	buf := make([]F, n)
+	r, back := 0, n
+	for _, f := range fs {
+		if r < numReturns && isDone(f) {
+			buf[r] = f
+			r++
+		} else {
+			back--
+			buf[back] = f
+		}
+	}
+	notReady = buf[r:]
+	for i, j := 0, len(notReady)-1; i < j; i, j = i+1, j-1 {
+		notReady[i], notReady[j] = notReady[j], notReady[i]
+	}
+	ready = buf[:r:r]
+	if r < numReturns {
+		// Only reachable when ctx has ended: done is monotonic and the
+		// blocking phase returns early only on ctx.
+		err = ctx.Err()
+	}
+	return ready, notReady, err
+}
+
+// waitBlocking blocks until numReturns entries of fs are done or ctx ends.
+// maxPending bounds the number of entries that are not yet done.
+func waitBlocking[F Awaitable](ctx context.Context, fs []F, numReturns, maxPending int) {
+	w := newWaiter(maxPending)
+	var (
+		stop chan struct{}
+		wg   sync.WaitGroup
+	)
+	have := 0
+	for i, f := range fs {
+		if c, ok := any(f).(completer); ok {
+			if !c.completion().register(w, i) {
+				have++
+			}
+			continue
+		}
+		d := f.Done()
+		select {
+		case <-d:
+			have++
+			continue
+		default:
+		}
+		if stop == nil {
+			stop = make(chan struct{})
+		}
+		wg.Go(func() {
+			select {
+			case <-d:
+				w.ch <- i // never blocks: one slot per pending entry
+			case <-stop:
+			}
+		})
+	}
+loop:
+	for have < numReturns {
+		select {
+		case <-w.ch:
+			have++
+		case <-ctx.Done():
+			break loop
+		}
+	}
+	for _, f := range fs {
+		if c, ok := any(f).(completer); ok {
+			c.completion().unregister(w)
+		}
+	}
+	if stop != nil {
+		close(stop)
+		wg.Wait()
+	}
+}
+
+// isDone reports, without blocking, whether f is done.
+func isDone[F Awaitable](f F) bool {
+	if c, ok := any(f).(completer); ok {
+		return c.completion().isFired()
+	}
+	select {
+	case <-f.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// checkAwaitable rejects nil entries and zero-value futures and streams.
+func checkAwaitable[F Awaitable](f F) error {
+	a := any(f)
+	if c, ok := a.(completer); ok {
+		if !c.completion().valid() {
+			return ErrNilFuture
+		}
+		return nil
+	}
+	if a == nil {
+		return ErrNilFuture
+	}
+	switch v := reflect.ValueOf(a); v.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan, reflect.Interface:
+		if v.IsNil() {
+			return ErrNilFuture
+		}
+	}
+	if f.Done() == nil {
+		return ErrNilFuture
+	}
+	return nil
+}
+
+// smallDupCheck is the largest input checked for duplicates pairwise.
+const smallDupCheck = 16
+
+// idSetPool recycles the sets used to check large inputs for duplicates.
+var idSetPool = sync.Pool{New: func() any { return make(map[string]struct{}) }}
+
+// checkDuplicates returns an error wrapping ErrDuplicateFuture if two entries
+// of fs have the same ID.
+func checkDuplicates[F Awaitable](fs []F) error {
+	if len(fs) <= smallDupCheck {
+		for i := 1; i < len(fs); i++ {
+			id := fs[i].ID()
+			for j := range i {
+				if fs[j].ID() == id {
+					return fmt.Errorf("%w: %q at indexes %d and %d", ErrDuplicateFuture, id, j, i)
+				}
+			}
+		}
+		return nil
+	}
+	seen := idSetPool.Get().(map[string]struct{})
+	defer func() {
+		if len(seen) <= 1<<14 {
+			clear(seen)
+			idSetPool.Put(seen)
+		}
+	}()
+	for i, f := range fs {
+		id := f.ID()
+		if _, dup := seen[id]; dup {
+			return fmt.Errorf("%w: %q at index %d", ErrDuplicateFuture, id, i)
+		}
+		seen[id] = struct{}{}
+	}
+	return nil
+}
