@@ -35,9 +35,9 @@ func (s promiseSink[T]) fail(err error) { s.p.Reject(err) }
 
 // pendingCall is a submitted call whose result has not arrived.
 type pendingCall struct {
-	sink  sink
-	name  string
-	msg   *nats.Msg // kept until the broker acknowledges the publish, to resubmit it
+	sink     sink
+	name     string
+	msg      *nats.Msg // kept until the broker acknowledges the publish, to resubmit it
 	tries    int
 	failedAt time.Time // first publish failure
 }

@@ -102,7 +102,7 @@ type delivery struct {
 	h    Handler
 	name string
 	// set by the runner
-	call *Call
+	call  *Call
 	tries int // result publish tries
 }
 
