@@ -20,6 +20,9 @@ type callSpec struct {
 	data    []byte
 	cfg     *taskConfig
 	parent  string
+	// header holds extra headers; registered overrides the registry name checked ("-": none).
+	header     nats.Header
+	registered string
 }
 
 // submit publishes a call and registers s to receive its result. It never waits for the
@@ -34,12 +37,19 @@ func (c *Client) submit(ctx context.Context, spec callSpec, s sink) {
 		s.fail(err)
 		return
 	}
-	if err := c.checkRegistered(ctx, spec.name); err != nil {
+	reg := spec.registered
+	if reg == "" {
+		reg = spec.name
+	}
+	if err := c.checkRegistered(ctx, reg); err != nil {
 		s.fail(err)
 		return
 	}
 	msg := &nats.Msg{Subject: spec.subject, Data: spec.data, Header: make(nats.Header, 8)}
 	h := msg.Header
+	for k, v := range spec.header {
+		h[k] = v
+	}
 	h[jetstream.MsgIDHeader] = []string{spec.id}
 	h[HeaderID] = []string{spec.id}
 	h[HeaderTask] = []string{spec.name}
@@ -126,6 +136,9 @@ func (c *Client) onPublishError(_ jetstream.JetStream, m *nats.Msg, err error) {
 // checkRegistered fails fast for a name no worker has registered. Names seen once are cached;
 // a miss asks the registry bucket, so a worker that registered a moment ago is found.
 func (c *Client) checkRegistered(ctx context.Context, name string) error {
+	if name == "-" {
+		return nil
+	}
 	if _, ok := c.known.Load(name); ok {
 		return nil
 	}

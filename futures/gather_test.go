@@ -234,7 +234,9 @@ func BenchmarkGather1000(b *testing.B) {
 	b.Run("concurrent-resolver", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
+			b.StopTimer()
 			ps, fs := promises(n)
+			b.StartTimer()
 			go func() {
 				for i, p := range ps {
 					p.Resolve(i)

@@ -3,7 +3,10 @@ package futures
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
+	"math/bits"
 	"reflect"
+	"slices"
 	"sync"
 )
 
@@ -18,7 +21,8 @@ import (
 //
 // If ctx ends before numReturns entries are done, Wait returns the entries
 // done so far as ready (fewer than numReturns), the rest as notReady, and
-// ctx.Err(). The underlying work is not affected.
+// ctx.Err(). The underlying work is not affected. As long as numReturns
+// entries are done, Wait succeeds even if ctx has ended.
 //
 // Wait returns at once, with nil slices, an error wrapping
 // [ErrInvalidNumReturns] if numReturns < 1 or numReturns > len(fs), one
@@ -65,9 +69,7 @@ func Wait[F Awaitable](ctx context.Context, fs []F, numReturns int) (ready, notR
 		}
 	}
 	notReady = buf[r:]
-	for i, j := 0, len(notReady)-1; i < j; i, j = i+1, j-1 {
-		notReady[i], notReady[j] = notReady[j], notReady[i]
-	}
+	slices.Reverse(notReady)
 	ready = buf[:r:r]
 	if r < numReturns {
 		// Only reachable when ctx has ended: done is monotonic and the
@@ -171,9 +173,6 @@ func checkAwaitable[F Awaitable](f F) error {
 // smallDupCheck is the largest input checked for duplicates pairwise.
 const smallDupCheck = 16
 
-// idSetPool recycles the sets used to check large inputs for duplicates.
-var idSetPool = sync.Pool{New: func() any { return make(map[string]struct{}) }}
-
 // checkDuplicates returns an error wrapping ErrDuplicateFuture if two entries
 // of fs have the same ID.
 func checkDuplicates[F Awaitable](fs []F) error {
@@ -188,19 +187,70 @@ func checkDuplicates[F Awaitable](fs []F) error {
 		}
 		return nil
 	}
-	seen := idSetPool.Get().(map[string]struct{})
-	defer func() {
-		if len(seen) <= 1<<14 {
-			clear(seen)
-			idSetPool.Put(seen)
-		}
-	}()
+	t := newIDTable(len(fs))
+	defer t.release()
 	for i, f := range fs {
 		id := f.ID()
-		if _, dup := seen[id]; dup {
-			return fmt.Errorf("%w: %q at index %d", ErrDuplicateFuture, id, i)
+		if j, dup := insert(t, fs, id, i); dup {
+			return fmt.Errorf("%w: %q at indexes %d and %d", ErrDuplicateFuture, id, j, i)
 		}
-		seen[id] = struct{}{}
 	}
 	return nil
+}
+
+// idTable is an open-addressing hash set of the IDs of a slice of
+// Awaitables, recycled through idTablePool. It is faster than a map for the
+// one-shot duplicate check of Wait.
+type idTable struct {
+	seed  maphash.Seed
+	slots []idSlot // len is a power of two
+}
+
+// idSlot records the hash of an ID and the index of its entry plus one
+// (0 marks an empty slot).
+type idSlot struct {
+	hash uint64
+	idx  int
+}
+
+// maxPooledSlots bounds the tables kept for reuse.
+const maxPooledSlots = 1 << 16
+
+var idTablePool = sync.Pool{New: func() any { return &idTable{seed: maphash.MakeSeed()} }}
+
+// newIDTable returns an empty table with room for n IDs.
+func newIDTable(n int) *idTable {
+	t := idTablePool.Get().(*idTable)
+	size := 1 << bits.Len(uint(2*n-1)) // load factor at most 1/2
+	if cap(t.slots) < size {
+		t.slots = make([]idSlot, size)
+	} else {
+		t.slots = t.slots[:size]
+		clear(t.slots)
+	}
+	return t
+}
+
+// release returns t to the pool.
+func (t *idTable) release() {
+	if cap(t.slots) <= maxPooledSlots {
+		idTablePool.Put(t)
+	}
+}
+
+// insert adds id, the ID of fs[i]. If an earlier entry has the same ID it
+// returns that entry's index and true instead.
+func insert[F Awaitable](t *idTable, fs []F, id string, i int) (int, bool) {
+	h := maphash.String(t.seed, id)
+	mask := uint64(len(t.slots) - 1)
+	for j := h & mask; ; j = (j + 1) & mask {
+		s := &t.slots[j]
+		if s.idx == 0 {
+			*s = idSlot{hash: h, idx: i + 1}
+			return 0, false
+		}
+		if s.hash == h && fs[s.idx-1].ID() == id {
+			return s.idx - 1, true
+		}
+	}
 }

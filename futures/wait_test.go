@@ -38,6 +38,7 @@ func TestWaitInvalidArguments(t *testing.T) {
 	sameID := append(slices.Clone(fs), futures.Ready("f0", 0))
 	_, many := promises(40)
 	manyDup := append(slices.Clone(many), many[17])
+	manySameID := append(slices.Clone(many), futures.Ready("f17", 0))
 	withNil := append(slices.Clone(fs), nil)
 	withZero := append(slices.Clone(fs), &futures.Future[int]{})
 	tests := []struct {
@@ -53,6 +54,7 @@ func TestWaitInvalidArguments(t *testing.T) {
 		{name: "same future twice", fs: dup, numReturns: 1, want: futures.ErrDuplicateFuture},
 		{name: "same ID twice", fs: sameID, numReturns: 1, want: futures.ErrDuplicateFuture},
 		{name: "duplicate in large input", fs: manyDup, numReturns: 1, want: futures.ErrDuplicateFuture},
+		{name: "same ID in large input", fs: manySameID, numReturns: 1, want: futures.ErrDuplicateFuture},
 		{name: "nil entry", fs: withNil, numReturns: 1, want: futures.ErrNilFuture},
 		{name: "zero-value future", fs: withZero, numReturns: 1, want: futures.ErrNilFuture},
 	}

@@ -1,0 +1,60 @@
+package framework
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jetray/jetray/futures"
+	"github.com/nats-io/nats.go"
+)
+
+// Request describes a call for runtimes built on the framework, such as actors. Most code
+// uses Task.Remote instead.
+type Request struct {
+	// Name is the call's name in errors and logs, such as "Counter.incr".
+	Name string
+	// Subject is where the call is published. Default TaskSubject(Name).
+	Subject string
+	// Registered is the registry name that must exist for the call to be accepted
+	// (ErrUnknownTask otherwise). Default Name; "-" skips the check.
+	Registered string
+	// ID is the call ID. Default: a fresh ID of the client (Client.NewID).
+	ID string
+	// Header holds extra headers to send.
+	Header nats.Header
+	// Options apply to this call (retries, timeout).
+	Options []TaskOption
+}
+
+// Submit encodes in with the client's codec, publishes the call described by req and returns
+// the future of its result, decoded into Out. Failures resolve the future, as for Task.Remote.
+func Submit[Out any](ctx context.Context, c *Client, req Request, in any) *futures.Future[Out] {
+	if req.ID == "" {
+		req.ID = c.ids.next()
+	}
+	p := futures.NewPromise[Out](req.ID)
+	data, err := c.cfg.codec.Marshal(in)
+	if err != nil {
+		p.Reject(fmt.Errorf("jetray: encode input of %s: %w", req.Name, err))
+		return p.Future()
+	}
+	cfg := defaultTaskConfig()
+	for _, o := range req.Options {
+		o(&cfg)
+	}
+	spec := callSpec{name: req.Name, subject: req.Subject, id: req.ID, data: data, cfg: &cfg,
+		parent: parentID(ctx), header: req.Header, registered: req.Registered}
+	if spec.subject == "" {
+		if err := ValidName(req.Name); err != nil {
+			p.Reject(err)
+			return p.Future()
+		}
+		spec.subject = TaskSubject(req.Name)
+	}
+	c.submit(ctx, spec, promiseSink[Out]{p})
+	return p.Future()
+}
+
+// NewCallError returns an error that a Handler can return to fail a call with a TaskError of
+// the given kind (one of the Kind constants) instead of KindError.
+func NewCallError(kind string, err error) error { return &callError{kind: kind, err: err} }
