@@ -1,0 +1,42 @@
+// Command worker serves the demo task catalog (package examples/demo) from a jetray
+// deployment on NATS JetStream.
+//
+// Usage:
+//
+//	worker [-nats URL] [-concurrency N] [-name NAME] [-drain 30s]
+//	       [-log-level info] [-log-format console|json] [-embedded HOST:PORT]
+//
+// With -embedded, the worker also starts a NATS server with JetStream in its own process,
+// listening on HOST:PORT, and serves from it; -nats is then ignored. Drivers connect to
+// nats://HOST:PORT.
+//
+// SIGINT or SIGTERM stops the worker: it takes no new calls, lets running ones finish (up to
+// -drain), stores their results, and exits 0. It exits 1 on a startup error or when calls
+// were still running at the drain deadline (they go back to the broker for another worker),
+// and 2 on a usage error.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.As(err, new(usageError)):
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/jetray/jetray/examples/demo"
+	"github.com/jetray/jetray/framework"
+	"github.com/rs/zerolog"
+)
+
+// config is the parsed command line.
+type config struct {
+	natsURL        string
+	concurrency    int
+	logLevel       string
+	logFormat      string
+	embedded       string
+	name           string
+	drain          time.Duration
+	connectTimeout time.Duration
+}
+
+// usageError is a bad command line; main exits 2 for it.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var cfg config
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.natsURL, "nats", "nats://127.0.0.1:4222", "NATS server `URL` (comma-separated for a cluster)")
+	fs.IntVar(&cfg.concurrency, "concurrency", runtime.NumCPU(), "task calls run at once")
+	fs.StringVar(&cfg.logLevel, "log-level", "info", "log `level`: trace, debug, info, warn, error, disabled")
+	fs.StringVar(&cfg.logFormat, "log-format", "console", "log format: console or json (logs go to stderr)")
+	fs.StringVar(&cfg.embedded, "embedded", "", "also run an embedded NATS server listening on `host:port` and use it (ignores -nats)")
+	fs.StringVar(&cfg.name, "name", "", "worker name in logs, results and the registry (default host.pid.client)")
+	fs.DurationVar(&cfg.drain, "drain", 30*time.Second, "on SIGINT/SIGTERM, how long running calls may take to finish")
+	fs.DurationVar(&cfg.connectTimeout, "connect-timeout", 30*time.Second, "how long to keep trying to reach NATS at startup")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: worker [flags]\n\nServes the demo task catalog until SIGINT or SIGTERM.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return cfg, err
+		}
+		return cfg, usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return cfg, usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	if cfg.logFormat != "console" && cfg.logFormat != "json" {
+		return cfg, usageError{fmt.Sprintf("-log-format %q: want console or json", cfg.logFormat)}
+	}
+	if _, err := zerolog.ParseLevel(cfg.logLevel); err != nil {
+		return cfg, usageError{fmt.Sprintf("-log-level: %v", err)}
+	}
+	if cfg.name != "" {
+		if err := framework.ValidName(cfg.name); err != nil {
+			return cfg, usageError{fmt.Sprintf("-name: %v", err)}
+		}
+	}
+	return cfg, nil
+}
+
+// newLogger writes to w as JSON lines or, for "console", human-readable lines (coloured
+// when w is a terminal).
+func newLogger(w io.Writer, format, level string) zerolog.Logger {
+	lvl, _ := zerolog.ParseLevel(level) // checked by parseFlags
+	if format == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly, NoColor: !isTerminal(w)}
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger()
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// run is the whole worker: it returns when ctx ends and the worker has drained, or on a
+// startup error. Logs go to stderr; stdout is unused.
+func run(ctx context.Context, args []string, _, stderr io.Writer) error {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.logFormat, cfg.logLevel)
+
+	url := cfg.natsURL
+	if cfg.embedded != "" {
+		srv, err := startEmbedded(cfg.embedded)
+		if err != nil {
+			return err
+		}
+		defer srv.Shutdown()
+		url = srv.ClientURL()
+		log.Info().Str("url", url).Str("store", srv.StoreDir()).Msg("embedded NATS server running")
+	}
+
+	cctx, cancel := context.WithTimeout(ctx, cfg.connectTimeout)
+	defer cancel()
+	c, err := framework.Connect(cctx, url, framework.WithLogger(log), framework.WithName("jetray-worker"))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	opts := []framework.WorkerOption{
+		framework.WithConcurrency(cfg.concurrency),
+		framework.WithDrainTimeout(cfg.drain),
+	}
+	if cfg.name != "" {
+		opts = append(opts, framework.WithWorkerName(cfg.name))
+	}
+	w := framework.NewWorker(c, opts...)
+	if err := w.Register(demo.Catalog()...); err != nil {
+		return err
+	}
+	return w.Run(ctx)
+}
+
+// startEmbedded starts a NATS server listening on addr (host:port; an empty host means
+// 127.0.0.1, port 0 a random free port).
+func startEmbedded(addr string) (*framework.EmbeddedServer, error) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, usageError{fmt.Sprintf("-embedded %q: %v", addr, err)}
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 0 || port > 65535 {
+		return nil, usageError{fmt.Sprintf("-embedded %q: bad port", addr)}
+	}
+	return framework.StartEmbedded(framework.EmbeddedConfig{Host: host, Port: port})
+}
