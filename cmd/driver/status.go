@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jetray/jetray/framework"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// runStatus is "driver status": it prints every stream with its message count and size,
+// every consumer with its backlog, and the names workers have registered.
+func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("status", "status [-nats URL]", stderr)
+	natsURL := fs.String("nats", defaultNATS, "NATS server `URL`")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError{fmt.Sprintf("status: unexpected argument %q", pos[0])}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cctx, ccancel := context.WithTimeout(ctx, connectTimeout)
+	defer ccancel()
+	c, err := framework.Connect(cctx, *natsURL, framework.WithName("jetray-driver"))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	js := c.JetStream()
+
+	streams, err := listStreams(ctx, js)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "STREAM\tRETENTION\tSTORAGE\tMESSAGES\tBYTES\tCONSUMERS\tSUBJECTS\n")
+	for _, s := range streams {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\n", s.Config.Name, s.Config.Retention, s.Config.Storage,
+			s.State.Msgs, s.State.Bytes, s.State.Consumers, strings.Join(s.Config.Subjects, ","))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(stdout)
+	tw = tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "STREAM\tCONSUMER\tPENDING\tACK_PENDING\tREDELIVERED\tWAITING\tFILTER\n")
+	own := framework.ResultSubjectPrefix + c.ID() + ".>"
+	for _, s := range streams {
+		infos, err := listConsumers(ctx, js, s.Config.Name)
+		if err != nil {
+			return err
+		}
+		for _, ci := range infos {
+			filters := ci.Config.FilterSubjects
+			if ci.Config.FilterSubject != "" {
+				filters = append(filters, ci.Config.FilterSubject)
+			}
+			if slices.Contains(filters, own) {
+				continue // this command's own results subscription
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", s.Config.Name, ci.Name, ci.NumPending,
+				ci.NumAckPending, ci.NumRedelivered, ci.NumWaiting, strings.Join(filters, ","))
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(stdout)
+	entries, err := listRegistry(ctx, js)
+	if err != nil {
+		return err
+	}
+	tw = tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "NAME\tKIND\tWORKER\tREGISTERED\n")
+	for _, e := range entries {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Name, e.Kind, e.Worker, e.At)
+	}
+	return tw.Flush()
+}
+
+func listStreams(ctx context.Context, js jetstream.JetStream) ([]*jetstream.StreamInfo, error) {
+	var out []*jetstream.StreamInfo
+	l := js.ListStreams(ctx)
+	for info := range l.Info() {
+		out = append(out, info)
+	}
+	if err := l.Err(); err != nil {
+		return nil, fmt.Errorf("status: list streams: %w", err)
+	}
+	slices.SortFunc(out, func(a, b *jetstream.StreamInfo) int { return strings.Compare(a.Config.Name, b.Config.Name) })
+	return out, nil
+}
+
+func listConsumers(ctx context.Context, js jetstream.JetStream, stream string) ([]*jetstream.ConsumerInfo, error) {
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return nil, fmt.Errorf("status: stream %s: %w", stream, err)
+	}
+	var out []*jetstream.ConsumerInfo
+	l := s.ListConsumers(ctx)
+	for info := range l.Info() {
+		out = append(out, info)
+	}
+	if err := l.Err(); err != nil {
+		return nil, fmt.Errorf("status: list consumers of %s: %w", stream, err)
+	}
+	slices.SortFunc(out, func(a, b *jetstream.ConsumerInfo) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// registryEntry is a value of the registry bucket, as workers write it.
+type registryEntry struct {
+	Name   string `json:"name"`
+	Kind   string `json:"kind"`
+	Worker string `json:"worker"`
+	At     string `json:"at"`
+}
+
+// listRegistry reads every live entry of the registry bucket, sorted by name.
+func listRegistry(ctx context.Context, js jetstream.JetStream) ([]registryEntry, error) {
+	kv, err := js.KeyValue(ctx, framework.RegistryBucket)
+	if err != nil {
+		return nil, fmt.Errorf("status: bucket %s: %w", framework.RegistryBucket, err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	watch, err := kv.WatchAll(wctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("status: read %s: %w", framework.RegistryBucket, err)
+	}
+	defer func() { _ = watch.Stop() }()
+	var out []registryEntry
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("status: read %s: %w", framework.RegistryBucket, ctx.Err())
+		case kve, ok := <-watch.Updates():
+			if !ok || kve == nil { // nil marks the end of the current values
+				slices.SortFunc(out, func(a, b registryEntry) int { return strings.Compare(a.Name, b.Name) })
+				return out, nil
+			}
+			var e registryEntry
+			if err := json.Unmarshal(kve.Value(), &e); err != nil || e.Name == "" {
+				_, name, _ := strings.Cut(kve.Key(), ".")
+				e = registryEntry{Name: name, Kind: "?", Worker: "?", At: kve.Created().UTC().Format(time.RFC3339)}
+			}
+			out = append(out, e)
+		}
+	}
+}
