@@ -30,10 +30,10 @@ const defaultNATS = "nats://127.0.0.1:4222"
 const usageText = `driver: call jetray tasks and inspect a deployment.
 
 Usage:
-  driver demo   [-nats URL]                           run the API tour on an embedded server
-  driver call   [-nats URL] [-timeout 30s] NAME [JSON] call task NAME with JSON input (default null)
-  driver status [-nats URL]                           show streams, consumers and registered names
-  driver help   [COMMAND]                             show this text, or a command's flags
+  driver demo   [-nats URL]                            run the API tour on an embedded server
+  driver call   [-nats URL] [-timeout 30s] NAME [JSON]  call task NAME with JSON input (default null)
+  driver status [-nats URL]                            show streams, consumers and registered names
+  driver help   [COMMAND]                              show this text, or a command's flags
 
 -nats defaults to ` + defaultNATS + ` (demo: an embedded server).
 `

@@ -1,0 +1,37 @@
+# jetray: build, demo and test targets. `make help` lists them.
+
+GO      ?= go
+BIN     := bin
+NATS_SD ?= ./tmp/nats
+NATS_ADDR ?= 127.0.0.1
+
+.PHONY: help build demo test bench nats vet fuzz
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+build: $(BIN)/nats-server ## build bin/worker, bin/driver and bin/nats-server
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+$(BIN)/nats-server: go.mod go.sum
+	$(GO) build -o $@ github.com/nats-io/nats-server/v2
+
+demo: ## run the API tour on an embedded server
+	$(GO) run ./cmd/driver demo
+
+test: $(BIN)/nats-server ## run every test with the race detector
+	JETRAY_NATS_SERVER=$(abspath $(BIN)/nats-server) $(GO) test -race -count=1 -timeout 20m ./...
+
+bench: ## run the benchmarks
+	$(GO) test -run xxx -bench . -benchmem ./...
+
+nats: $(BIN)/nats-server ## run a NATS server with JetStream on 127.0.0.1:4222, storing in ./tmp/nats
+	mkdir -p $(NATS_SD)
+	$(BIN)/nats-server -js -a $(NATS_ADDR) -sd $(NATS_SD)
+
+vet: ## go vet and gofmt
+	$(GO) vet ./...
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+fuzz: ## fuzz targets (none yet)
+	@echo "no fuzz targets yet"
