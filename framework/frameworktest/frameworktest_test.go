@@ -1,0 +1,43 @@
+package frameworktest_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jetray/jetray/framework"
+	"github.com/jetray/jetray/framework/frameworktest"
+)
+
+var greet = framework.NewTask("greet", func(ctx context.Context, name string) (string, error) {
+	return "hello " + name, nil
+})
+
+func TestNew(t *testing.T) {
+	c := frameworktest.New(t, greet)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	got, err := greet.Remote(ctx, c, "ray").Await(ctx)
+	if err != nil || got != "hello ray" {
+		t.Fatalf("greet = %q, %v; want \"hello ray\", nil", got, err)
+	}
+}
+
+// NewEnv exposes every part: another worker can join the same client and server.
+func TestNewEnvSecondWorker(t *testing.T) {
+	env := frameworktest.NewEnv(t, []framework.WorkerOption{framework.WithConcurrency(2), framework.WithWorkerName("first")}, greet)
+	if env.Server == nil || env.Client == nil || env.Worker == nil || env.Worker.Name() != "first" {
+		t.Fatalf("env = %+v", env)
+	}
+	double := framework.NewTask("double", func(ctx context.Context, n int) (int, error) { return 2 * n, nil })
+	w := framework.NewWorker(env.Client)
+	if err := w.Register(double); err != nil {
+		t.Fatal(err)
+	}
+	frameworktest.StartWorker(t, w)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if v, err := double.Remote(ctx, env.Client, 21).Await(ctx); err != nil || v != 42 {
+		t.Fatalf("double = %v, %v; want 42, nil", v, err)
+	}
+}
