@@ -30,6 +30,11 @@ type Client struct {
 	registry jetstream.KeyValue
 	known    sync.Map // task name -> struct{}: names seen in the registry
 
+	extMu   sync.Mutex
+	ext     map[any]any // per-client state of runtimes built on the client (actors)
+	closeMu sync.Mutex
+	onClose []func()
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -152,6 +157,28 @@ func (c *Client) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	actors := jetstream.StreamConfig{
+		Name:        ActorsStream,
+		Description: "jetray actor calls; acked calls are purged per actor, MaxAge is a backstop",
+		Subjects:    []string{ActorSubjectPrefix + ">"},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     c.storage(),
+		Replicas:    c.cfg.replicas,
+		MaxAge:      24 * time.Hour,
+		Duplicates:  2 * time.Minute,
+	}
+	if _, err := c.ensureStream(ctx, actors); err != nil {
+		return err
+	}
+	if _, err := c.ensureBucket(ctx, jetstream.KeyValueConfig{
+		Bucket:      ActorsBucket,
+		Description: "jetray: actor records (a.<id>) and names (n.<name>)",
+		Storage:     c.storage(),
+		Replicas:    c.cfg.replicas,
+		History:     1,
+	}); err != nil {
+		return err
+	}
 	kv, err := c.ensureBucket(ctx, jetstream.KeyValueConfig{
 		Bucket:      RegistryBucket,
 		Description: "jetray: names served by workers",
@@ -236,6 +263,12 @@ func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)
 		close(c.done)
+		c.closeMu.Lock()
+		hooks := c.onClose
+		c.closeMu.Unlock()
+		for _, fn := range hooks {
+			fn()
+		}
 		if c.results != nil {
 			c.results.stop()
 		}
@@ -252,6 +285,33 @@ func (c *Client) Close() error {
 		}
 	})
 	return c.closeErr
+}
+
+// Extension returns the per-client value stored under key, creating it with init on first
+// use. Runtimes built on the client (actors) keep their per-client state here. init errors are
+// returned and not stored.
+func (c *Client) Extension(key any, init func() (any, error)) (any, error) {
+	c.extMu.Lock()
+	defer c.extMu.Unlock()
+	if v, ok := c.ext[key]; ok {
+		return v, nil
+	}
+	v, err := init()
+	if err != nil {
+		return nil, err
+	}
+	if c.ext == nil {
+		c.ext = map[any]any{}
+	}
+	c.ext[key] = v
+	return v, nil
+}
+
+// OnClose registers fn to run when the client closes, before the connection is closed.
+func (c *Client) OnClose(fn func()) {
+	c.closeMu.Lock()
+	c.onClose = append(c.onClose, fn)
+	c.closeMu.Unlock()
 }
 
 // Done is closed when the client is closed.

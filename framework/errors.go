@@ -21,17 +21,21 @@ var (
 	ErrRetriesExhausted = errors.New("jetray: retries exhausted")
 	// ErrWorkerLost: the worker running a call stopped acknowledging it (crashed, killed, or cut off).
 	ErrWorkerLost = errors.New("jetray: worker lost")
+	// ErrActorDied: the actor a call was sent to is dead (killed, constructor failed, or its
+	// worker died without restarts left). The actors package re-exports it.
+	ErrActorDied = errors.New("jetray: actor died")
 )
 
 // Kinds of TaskError.
 const (
-	KindError   = "error"   // the task returned an error
-	KindPanic   = "panic"   // the task panicked; Stack holds the goroutine stack
-	KindDecode  = "decode"  // the input did not decode into the task's input type
-	KindEncode  = "encode"  // the output did not encode
-	KindTimeout = "timeout" // the per-attempt Timeout or the call's deadline passed
-	KindLost    = "lost"    // attempts ran out after system failures (dead worker, lost ack)
-	KindBadCall = "badcall" // the message itself was malformed (bad headers, unknown codec)
+	KindError   = "error"      // the task returned an error
+	KindPanic   = "panic"      // the task panicked; Stack holds the goroutine stack
+	KindDecode  = "decode"     // the input did not decode into the task's input type
+	KindEncode  = "encode"     // the output did not encode
+	KindTimeout = "timeout"    // the per-attempt Timeout or the call's deadline passed
+	KindLost    = "lost"       // attempts ran out after system failures (dead worker, lost ack)
+	KindBadCall = "badcall"    // the message itself was malformed (bad headers, unknown codec)
+	KindDied    = "actor_died" // the actor is dead; errors.Is(err, ErrActorDied)
 )
 
 // TaskError is the failure of a remote call as its caller sees it. Use errors.As to get it
@@ -78,6 +82,8 @@ func (e *TaskError) Is(target error) bool {
 		return e.Exhausted
 	case ErrWorkerLost:
 		return e.Kind == KindLost
+	case ErrActorDied:
+		return e.Kind == KindDied
 	}
 	return false
 }

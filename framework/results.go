@@ -206,3 +206,22 @@ func (c *Client) fetchResult(ctx context.Context, id string) (hdr nats.Header, d
 func isNotFound(err error) bool {
 	return err != nil && (errors.Is(err, jetstream.ErrMsgNotFound) || errors.Is(err, jetstream.ErrKeyNotFound))
 }
+
+// PublishFailure stores a failed result for call id as a worker would, so the call's future
+// fails with te. Runtimes use it to answer calls they cannot run (calls to a dead actor).
+// A result already stored for id within the results stream's duplicate window wins.
+func (c *Client) PublishFailure(ctx context.Context, te *TaskError) error {
+	data, err := json.Marshal(te)
+	if err != nil {
+		return err
+	}
+	m := &nats.Msg{Subject: ResultSubject(te.TaskID), Data: data, Header: nats.Header{
+		jetstream.MsgIDHeader: []string{te.TaskID},
+		HeaderID:              []string{te.TaskID},
+		HeaderStatus:          []string{statusError},
+	}}
+	ctx, cancel := c.apiContext(ctx)
+	defer cancel()
+	_, err = c.js.PublishMsg(ctx, m)
+	return err
+}

@@ -16,6 +16,12 @@ const (
 	TasksStream = "JETRAY_TASKS"
 	// ResultsStream is the limits stream holding task results until their TTL.
 	ResultsStream = "JETRAY_RESULTS"
+	// ActorsStream is the limits stream holding actor method calls, one subject per actor.
+	ActorsStream = "JETRAY_ACTORS"
+	// ActorsBucket is the KV bucket of actor records and actor names.
+	ActorsBucket = "jetray_actors"
+	// ActorSubjectPrefix prefixes actor call subjects: jetray.actor.<actor id>.<method>.
+	ActorSubjectPrefix = "jetray.actor."
 	// RegistryBucket is the KV bucket where workers record the names they serve.
 	RegistryBucket = "jetray_registry"
 

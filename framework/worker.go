@@ -79,7 +79,9 @@ type Worker struct {
 	consumers map[string]jetstream.ConsumeContext
 	running   bool
 	stopping  bool
+	hooksMu   sync.Mutex
 	hooks     []func(ctx context.Context) error // extra components started by Run (actors)
+	ext       map[any]any
 	stopHooks []func()
 
 	queue  chan *delivery
@@ -138,6 +140,25 @@ func NewWorker(c *Client, opts ...WorkerOption) *Worker {
 	w.js = js
 	return w
 }
+
+// Extension returns the per-worker value stored under key, creating it with init on first
+// use. Runtimes built on the worker (actor hosts) keep their state here.
+func (w *Worker) Extension(key any, init func() any) any {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if v, ok := w.ext[key]; ok {
+		return v
+	}
+	if w.ext == nil {
+		w.ext = map[any]any{}
+	}
+	v := init()
+	w.ext[key] = v
+	return v
+}
+
+// AckWait returns the worker's AckWait (see WithAckWait).
+func (w *Worker) AckWait() time.Duration { return w.cfg.ackWait }
 
 // Name returns the worker's name.
 func (w *Worker) Name() string { return w.cfg.name }
@@ -199,9 +220,9 @@ func (w *Worker) RegisterName(name, kind string) error {
 // OnRun adds a component that Run starts in its own goroutine with Run's ctx and waits for
 // before returning; actors use it. Must be called before Run.
 func (w *Worker) OnRun(run func(ctx context.Context) error) {
-	w.mu.Lock()
+	w.hooksMu.Lock()
 	w.hooks = append(w.hooks, run)
-	w.mu.Unlock()
+	w.hooksMu.Unlock()
 }
 
 // Run serves the registered definitions until ctx ends, then shuts down in this order: stop
@@ -224,8 +245,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	for n, h := range w.handlers {
 		handlers[n] = h
 	}
-	hooks := w.hooks
 	w.mu.Unlock()
+	w.hooksMu.Lock()
+	hooks := w.hooks
+	w.hooksMu.Unlock()
 	defer func() {
 		w.mu.Lock()
 		w.running = false
@@ -340,6 +363,24 @@ func (w *Worker) receive(m jetstream.Msg, h Handler, name string) {
 	case <-w.stopCh:
 		w.handBack(d)
 	}
+}
+
+// Serve runs one message of a consumer the caller owns (an actor's) through the worker's
+// call path: headers checked, h run with panics caught, the result stored, then the message
+// acked; progress is reported while it runs. It returns when h has returned; the ack follows
+// once the broker has stored the result. It must be called while Run runs; otherwise the
+// message is handed back (Nak) at once.
+func (w *Worker) Serve(m jetstream.Msg, name string, h Handler) {
+	d := &delivery{msg: m, h: h, name: name}
+	w.hold(d)
+	w.mu.Lock()
+	ok := w.running && w.taskCtx != nil
+	w.mu.Unlock()
+	if !ok {
+		w.handBack(d)
+		return
+	}
+	w.execute(d)
 }
 
 // stopIntake stops every consumer and waits until their handlers have returned.

@@ -1,0 +1,248 @@
+package actors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jetray/jetray/framework"
+	"github.com/jetray/jetray/futures"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Headers of actor messages.
+const (
+	// HeaderActor carries the actor ID on creation and method calls.
+	HeaderActor = "Jetray-Actor"
+	// HeaderMaxConcurrency carries max_concurrency on creation calls.
+	HeaderMaxConcurrency = "Jetray-Max-Concurrency"
+	// HeaderName carries the actor's name on creation calls.
+	HeaderName = "Jetray-Actor-Name"
+)
+
+// createName is the task name of class's creation calls. Names starting with "_" are the
+// runtime's.
+func createName(class string) string { return "_actor_" + class }
+
+// Class is an actor class: a constructor with a stable wire name and the methods defined on
+// it with Method. It is a framework.Definition: worker.Register(class) serves it.
+type Class[A, In any] struct {
+	name    string
+	ctor    func(context.Context, In) (*A, error)
+	cfg     classConfig
+	methods *methodSet[A] // shared by every Options copy
+}
+
+type invoker[A any] func(obj *A, ctx context.Context, call *framework.Call) ([]byte, error)
+
+type methodSet[A any] struct {
+	mu sync.RWMutex
+	m  map[string]invoker[A]
+}
+
+// Define defines an actor class named name (see framework.ValidName) built by ctor. An invalid
+// name is reported by Register and by Remote.
+func Define[A, In any](name string, ctor func(context.Context, In) (*A, error), opts ...ClassOption) *Class[A, In] {
+	c := &Class[A, In]{name: name, ctor: ctor, methods: &methodSet[A]{m: map[string]invoker[A]{}}}
+	for _, o := range opts {
+		o(&c.cfg)
+	}
+	return c
+}
+
+// Name returns the class's wire name.
+func (c *Class[A, In]) Name() string { return c.name }
+
+// Options returns a copy of c with opts applied, for one instance or a family of them:
+// AsyncActor.Options(actors.MaxConcurrency(10)).Remote(ctx, client, in).
+func (c *Class[A, In]) Options(opts ...ClassOption) *Class[A, In] {
+	cp := *c
+	for _, o := range opts {
+		o(&cp.cfg)
+	}
+	return &cp
+}
+
+// Remote creates an actor and returns its handle at once; calls may be sent on the handle
+// before the actor is placed. Failures (unknown class, name taken, a constructor error) are
+// reported by Handle.Ready and fail every call. ctx bounds the submission only.
+func (c *Class[A, In]) Remote(ctx context.Context, cl *framework.Client, in In) *Handle[A] {
+	id := cl.NewID()
+	h := &Handle[A]{id: id, class: c.name, maxConc: c.cfg.concurrency(), client: cl}
+	fail := func(err error) *Handle[A] {
+		h.ready = futures.Failed[struct{}](id, err)
+		return h
+	}
+	if err := framework.ValidName(c.name); err != nil {
+		return fail(err)
+	}
+	s, err := storeOf(ctx, cl)
+	if err != nil {
+		return fail(err)
+	}
+	rec := Record{ID: id, Class: c.name, Name: c.cfg.name, State: StatePending, MaxConcurrency: h.maxConc,
+		Created: time.Now().UTC()}
+	rec.Updated = rec.Created
+	val, _ := json.Marshal(rec)
+	if _, err := s.kv.Create(ctx, recordKey(id), val); err != nil {
+		return fail(fmt.Errorf("jetray: record actor: %w", err))
+	}
+	if c.cfg.name != "" {
+		existing, err := claimName(ctx, s, c.cfg.name, id)
+		if err != nil || existing != "" {
+			_ = s.kv.Delete(context.WithoutCancel(ctx), recordKey(id))
+		}
+		if err != nil {
+			return fail(err)
+		}
+		if existing != "" {
+			if !c.cfg.getIfExists {
+				return fail(fmt.Errorf("%w: %q", ErrNameTaken, c.cfg.name))
+			}
+			other, _, err := s.get(ctx, existing)
+			if err != nil || other == nil {
+				return fail(fmt.Errorf("jetray: get actor %q: %v", c.cfg.name, err))
+			}
+			return &Handle[A]{id: existing, class: other.Class, maxConc: other.MaxConcurrency, client: cl}
+		}
+	}
+	hdr := nats.Header{
+		HeaderActor:          []string{id},
+		HeaderMaxConcurrency: []string{strconv.Itoa(h.maxConc)},
+	}
+	if c.cfg.name != "" {
+		hdr[HeaderName] = []string{c.cfg.name}
+	}
+	h.ready = framework.Submit[struct{}](ctx, cl, framework.Request{Name: createName(c.name), ID: id, Header: hdr}, in)
+	return h
+}
+
+// claimName atomically binds name to id. It returns the ID of the live actor holding the name
+// instead, if there is one. A name held by a dead actor is taken over.
+func claimName(ctx context.Context, s *store, name, id string) (string, error) {
+	if err := framework.ValidName(name); err != nil {
+		return "", err
+	}
+	for {
+		_, err := s.kv.Create(ctx, nameKey(name), []byte(id))
+		if err == nil {
+			return "", nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return "", fmt.Errorf("jetray: claim actor name %q: %w", name, err)
+		}
+		e, err := s.kv.Get(ctx, nameKey(name))
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue // freed meanwhile
+		}
+		if err != nil {
+			return "", err
+		}
+		holder := string(e.Value())
+		rec, _, err := s.get(ctx, holder)
+		if err != nil {
+			return "", err
+		}
+		if rec != nil && !rec.terminal() {
+			return holder, nil
+		}
+		if _, err := s.kv.Update(ctx, nameKey(name), []byte(id), e.Revision()); err == nil {
+			return "", nil
+		}
+	}
+}
+
+// Bind registers the class's constructor and methods on w (framework.Definition).
+func (c *Class[A, In]) Bind(w *framework.Worker) error {
+	if err := framework.ValidName(c.name); err != nil {
+		return err
+	}
+	h := hostOf(w)
+	return w.Handle(createName(c.name), func(ctx context.Context, call *framework.Call) ([]byte, error) {
+		return c.create(ctx, h, call)
+	})
+}
+
+// create runs on the worker that took the creation call: construct, bind, mark alive.
+func (c *Class[A, In]) create(ctx context.Context, h *host, call *framework.Call) ([]byte, error) {
+	id := call.Header.Get(HeaderActor)
+	if id != call.ID {
+		return nil, framework.NewCallError(framework.KindBadCall, fmt.Errorf("creation call %s for actor %q", call.ID, id))
+	}
+	maxConc, err := strconv.Atoi(call.Header.Get(HeaderMaxConcurrency))
+	if err != nil || maxConc < 1 {
+		return nil, framework.NewCallError(framework.KindBadCall, fmt.Errorf("bad max concurrency %q", call.Header.Get(HeaderMaxConcurrency)))
+	}
+	s, err := storeOf(ctx, h.w.Client())
+	if err != nil {
+		return nil, err
+	}
+	rec, _, err := s.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if rec == nil {
+		return nil, framework.NewCallError(framework.KindDied, fmt.Errorf("%w: actor %s has no record", ErrActorDied, id))
+	}
+	if rec.terminal() {
+		go h.reap(id, rec.deathError(), false)
+		return nil, framework.NewCallError(framework.KindDied, rec.deathError())
+	}
+	if h.has(id) {
+		return nil, nil // a redelivered creation of an actor already bound here
+	}
+	var in In
+	if err := call.Codec.Unmarshal(call.Data, &in); err != nil {
+		err = fmt.Errorf("decode constructor input of %s into %T: %w", c.name, in, err)
+		h.markFailed(ctx, s, id, err)
+		return nil, framework.NewCallError(framework.KindDecode, err)
+	}
+	obj, err := construct(ctx, c.ctor, in)
+	if err != nil {
+		h.markFailed(ctx, s, id, err)
+		return nil, err
+	}
+	methods := c.methods.bind(obj)
+	if err := h.start(ctx, s, id, c.name, rec.Name, maxConc, methods); err != nil {
+		h.markFailed(ctx, s, id, err)
+		return nil, err
+	}
+	return nil, nil
+}
+
+// construct runs ctor, turning a panic into an error with its stack.
+func construct[A, In any](ctx context.Context, ctor func(context.Context, In) (*A, error), in In) (obj *A, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = framework.NewCallError(framework.KindPanic, fmt.Errorf("constructor panic: %v\n%s", r, debug.Stack()))
+		}
+	}()
+	obj, err = ctor(ctx, in)
+	if err == nil && obj == nil {
+		err = errors.New("constructor returned a nil actor")
+	}
+	return obj, err
+}
+
+func (m *methodSet[A]) add(name string, inv invoker[A]) {
+	m.mu.Lock()
+	m.m[name] = inv
+	m.mu.Unlock()
+}
+
+// bind returns the class's methods as handlers on obj.
+func (m *methodSet[A]) bind(obj *A) map[string]framework.Handler {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make(map[string]framework.Handler, len(m.m))
+	for name, inv := range m.m {
+		out[name] = func(ctx context.Context, call *framework.Call) ([]byte, error) { return inv(obj, ctx, call) }
+	}
+	return out
+}

@@ -1,0 +1,143 @@
+package actors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/jetray/jetray/framework"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+// Kill kills the actor h refers to (ray.kill): its record goes DEAD, running calls see their
+// ctx cancelled and fail with ErrActorDied, queued calls fail with ErrActorDied, later calls
+// fail fast, and its name is freed. Killing a dead actor is a no-op. It returns once the
+// actor's host has stopped it, or, if the host is gone, once this client has failed the
+// queued calls itself. Errors: ErrActorNotFound for an unknown ID, ErrNoClient, or a
+// broker error.
+func Kill(ctx context.Context, h Ref) error {
+	d := h.ref()
+	c, err := clientFor(ctx, d.client)
+	if err != nil {
+		return err
+	}
+	s, err := storeOf(ctx, c)
+	if err != nil {
+		return err
+	}
+	var wasAlive bool
+	rec, err := s.update(ctx, d.id, func(r *Record) bool {
+		if r.terminal() {
+			return false
+		}
+		wasAlive = r.State == StateAlive
+		r.State, r.Error = StateDead, "killed"
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	if rec.State != StateDead || rec.Error != "killed" {
+		return nil // already dead or failed
+	}
+	if wasAlive && rec.Control != "" {
+		req, _ := json.Marshal(controlMsg{Op: "kill", ID: d.id, Cause: "killed"})
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		resp, err := c.Conn().RequestWithContext(rctx, rec.Control, req)
+		cancel()
+		if err == nil && strings.Contains(string(resp.Data), `"ok"`) {
+			return nil
+		}
+	}
+	reap(c, c.Logger(), d.id, rec.deathError(), true)
+	return nil
+}
+
+// reap answers every call still stored for the dead actor id with cause, frees its name,
+// and deletes its consumer and calls. Results already stored for a call win (same message ID).
+func reap(c *framework.Client, log zerolog.Logger, id string, cause error, grace bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	js := c.JetStream()
+	stream, err := js.Stream(ctx, framework.ActorsStream)
+	if err != nil {
+		log.Warn().Err(err).Str("actor_id", id).Msg("reap: actors stream")
+		return
+	}
+	var floor uint64
+	if cons, err := stream.Consumer(ctx, consumerName(id)); err == nil {
+		if info, err := cons.Info(ctx); err == nil {
+			floor = info.AckFloor.Stream
+		}
+		_ = stream.DeleteConsumer(ctx, consumerName(id))
+	}
+	next := floor + 1
+	rounds := 1
+	if grace {
+		rounds = 2
+	}
+	for round := 0; round < rounds; round++ {
+		if round > 0 {
+			select {
+			case <-time.After(500 * time.Millisecond):
+			case <-ctx.Done():
+			}
+		}
+		next = failStored(ctx, c, stream, id, next, cause, log)
+	}
+	_ = stream.Purge(ctx, jetstream.WithPurgeSubject(actorSubject(id)))
+	if s, err := storeOf(ctx, c); err == nil {
+		if rec, _, err := s.get(ctx, id); err == nil && rec != nil && rec.Name != "" {
+			if e, err := s.kv.Get(ctx, nameKey(rec.Name)); err == nil && string(e.Value()) == id {
+				_ = s.kv.Delete(ctx, nameKey(rec.Name), jetstream.LastRevision(e.Revision()))
+			}
+		}
+	}
+}
+
+// failStored answers the stored calls of id from sequence start on; it returns the sequence
+// after the last one seen.
+func failStored(ctx context.Context, c *framework.Client, stream jetstream.Stream, id string, start uint64, cause error, log zerolog.Logger) uint64 {
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{actorSubject(id)},
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:    start,
+	})
+	if err != nil {
+		log.Warn().Err(err).Str("actor_id", id).Msg("reap: consumer")
+		return start
+	}
+	next := start
+	for {
+		batch, err := cons.FetchNoWait(256)
+		if err != nil {
+			return next
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			if meta, err := m.Metadata(); err == nil {
+				next = meta.Sequence.Stream + 1
+			}
+			callID := m.Headers().Get(framework.HeaderID)
+			if callID == "" {
+				continue
+			}
+			te := &framework.TaskError{Task: m.Headers().Get(framework.HeaderTask), TaskID: callID,
+				Kind: framework.KindDied, Message: cause.Error()}
+			if err := c.PublishFailure(ctx, te); err != nil {
+				log.Warn().Err(err).Str("task_id", callID).Msg("reap: publish failure")
+			}
+		}
+		if n == 0 || errors.Is(batch.Error(), context.DeadlineExceeded) {
+			return next
+		}
+	}
+}
+
+func isNotFound(err error) bool {
+	return errors.Is(err, jetstream.ErrKeyNotFound)
+}

@@ -1,0 +1,86 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jetray/jetray/framework"
+	"github.com/jetray/jetray/futures"
+	"github.com/nats-io/nats.go"
+)
+
+// MethodDef is a remote method of actor type A with input In and output Out.
+type MethodDef[A, In, Out any] struct {
+	class string
+	name  string // wire name of the method
+	full  string // Class.method
+	fn    func(*A, context.Context, In) (Out, error)
+	copts *classConfig
+}
+
+// Method defines the method name (see framework.ValidName) of class c, run by fn, usually a
+// method expression such as (*counter).Incr. Define methods before registering the class on
+// a worker: Register binds the methods defined at that moment.
+func Method[A, CIn, In, Out any](c *Class[A, CIn], name string, fn func(*A, context.Context, In) (Out, error)) *MethodDef[A, In, Out] {
+	m := &MethodDef[A, In, Out]{class: c.name, name: name, full: c.name + "." + name, fn: fn, copts: &c.cfg}
+	c.methods.add(name, m.invoke)
+	return m
+}
+
+// Name returns "Class.method".
+func (m *MethodDef[A, In, Out]) Name() string { return m.full }
+
+func (m *MethodDef[A, In, Out]) invoke(obj *A, ctx context.Context, call *framework.Call) ([]byte, error) {
+	var in In
+	if err := call.Codec.Unmarshal(call.Data, &in); err != nil {
+		return nil, framework.NewCallError(framework.KindDecode, fmt.Errorf("decode input of %s into %T: %w", m.full, in, err))
+	}
+	out, err := m.fn(obj, ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	data, err := call.Codec.Marshal(out)
+	if err != nil {
+		return nil, framework.NewCallError(framework.KindEncode, fmt.Errorf("encode output of %s: %w", m.full, err))
+	}
+	return data, nil
+}
+
+// Remote calls the method on the actor h refers to and returns the future of its result at
+// once. Calls from one client to a max_concurrency-1 actor run in the order submitted. It
+// fails fast (through the future) with an error wrapping ErrActorDied when the actor is known
+// dead or its constructor failed, ErrSelfDeadlock for a max_concurrency-1 actor calling
+// itself, and ErrNoClient for a decoded handle called outside a task.
+func (m *MethodDef[A, In, Out]) Remote(ctx context.Context, h *Handle[A], in In) *futures.Future[Out] {
+	c, err := clientFor(ctx, h.client)
+	if err != nil {
+		return futures.Failed[Out]("", err)
+	}
+	if err := framework.ValidName(m.name); err != nil {
+		return futures.Failed[Out]("", err)
+	}
+	if h.ready != nil && h.ready.Resolved() {
+		if err := h.ready.Err(); err != nil {
+			return futures.Failed[Out]("", fmt.Errorf("%w: %s (%s): constructor failed: %w", ErrActorDied, h.class, h.id, err))
+		}
+	}
+	s, err := storeOf(ctx, c)
+	if err != nil {
+		return futures.Failed[Out]("", err)
+	}
+	if err := s.deadErr(h.id); err != nil {
+		return futures.Failed[Out]("", err)
+	}
+	if call := framework.CallFromContext(ctx); call != nil && h.maxConc == 1 && call.Header.Get(HeaderActor) == h.id &&
+		!strings.HasPrefix(call.Name, "_actor_") {
+		return futures.Failed[Out]("", fmt.Errorf("%w: %s calls itself from %s", ErrSelfDeadlock, m.full, call.Name))
+	}
+	return framework.Submit[Out](ctx, c, framework.Request{
+		Name:       m.full,
+		Subject:    framework.ActorSubjectPrefix + h.id + "." + m.name,
+		Registered: "-",
+		Header:     nats.Header{HeaderActor: []string{h.id}},
+		Options:    []framework.TaskOption{framework.MaxRetries(0)},
+	}, in)
+}

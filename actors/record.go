@@ -1,0 +1,187 @@
+package actors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jetray/jetray/framework"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Actor states, as recorded in the jetray_actors bucket.
+const (
+	StatePending = "PENDING" // created, not yet placed on a worker
+	StateAlive   = "ALIVE"   // constructed; its consumer is bound on Worker
+	StateFailed  = "FAILED"  // the constructor returned an error (Error)
+	StateDead    = "DEAD"    // killed or its worker stopped (Error says why)
+)
+
+// Record is an actor's entry in the jetray_actors bucket (key a.<id>), as `driver status`
+// lists it.
+type Record struct {
+	ID             string    `json:"id"`
+	Class          string    `json:"class"`
+	Name           string    `json:"name,omitempty"`
+	State          string    `json:"state"`
+	Worker         string    `json:"worker,omitempty"`
+	Control        string    `json:"control,omitempty"` // the host's control subject
+	MaxConcurrency int       `json:"max_concurrency"`
+	Error          string    `json:"error,omitempty"`
+	Created        time.Time `json:"created"`
+	Updated        time.Time `json:"updated"`
+}
+
+func (r *Record) terminal() bool { return r.State == StateFailed || r.State == StateDead }
+
+// deathError is the error calls to a dead or failed actor get.
+func (r *Record) deathError() error {
+	if r.State == StateFailed {
+		return fmt.Errorf("%w: %s (%s): constructor failed: %s", ErrActorDied, r.Class, r.ID, r.Error)
+	}
+	return fmt.Errorf("%w: %s (%s): %s", ErrActorDied, r.Class, r.ID, r.Error)
+}
+
+func recordKey(id string) string { return "a." + id }
+func nameKey(name string) string { return "n." + name }
+
+// store is the per-client view of the actors bucket: the KV handle and a cache of actors
+// known to be dead, fed by one watch, so calls to them fail without a round trip.
+type store struct {
+	kv jetstream.KeyValue
+
+	mu      sync.RWMutex
+	dead    map[string]error
+	watchOK bool
+}
+
+type storeKey struct{}
+
+// storeOf returns the client's store, opening the bucket and starting the watch once.
+func storeOf(ctx context.Context, c *framework.Client) (*store, error) {
+	v, err := c.Extension(storeKey{}, func() (any, error) {
+		kctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		kv, err := c.JetStream().KeyValue(kctx, framework.ActorsBucket)
+		if err != nil {
+			return nil, fmt.Errorf("jetray: actors bucket: %w", err)
+		}
+		s := &store{kv: kv, dead: map[string]error{}}
+		wctx, stop := context.WithCancel(context.Background())
+		c.OnClose(stop)
+		w, err := kv.Watch(wctx, "a.>", jetstream.UpdatesOnly())
+		if err != nil {
+			stop()
+			return nil, fmt.Errorf("jetray: watch actors: %w", err)
+		}
+		s.watchOK = true
+		go s.watch(w)
+		return s, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*store), nil
+}
+
+func (s *store) watch(w jetstream.KeyWatcher) {
+	defer func() { _ = w.Stop() }()
+	for e := range w.Updates() {
+		if e == nil || e.Operation() != jetstream.KeyValuePut {
+			continue
+		}
+		var r Record
+		if json.Unmarshal(e.Value(), &r) != nil || !r.terminal() {
+			continue
+		}
+		s.markDead(r.ID, r.deathError())
+	}
+}
+
+func (s *store) markDead(id string, err error) {
+	s.mu.Lock()
+	s.dead[id] = err
+	s.mu.Unlock()
+}
+
+func (s *store) deadErr(id string) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.dead[id]
+}
+
+// get reads an actor record; found is false when there is none.
+func (s *store) get(ctx context.Context, id string) (rec *Record, rev uint64, err error) {
+	e, err := s.kv.Get(ctx, recordKey(id))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	rec = &Record{}
+	if err := json.Unmarshal(e.Value(), rec); err != nil {
+		return nil, 0, fmt.Errorf("jetray: actor record %s: %w", id, err)
+	}
+	return rec, e.Revision(), nil
+}
+
+// update applies fn to the record with compare-and-swap, retrying on conflicts. fn returns
+// false to leave the record as it is.
+func (s *store) update(ctx context.Context, id string, fn func(*Record) bool) (*Record, error) {
+	for {
+		rec, rev, err := s.get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if rec == nil {
+			return nil, fmt.Errorf("%w: %s", ErrActorNotFound, id)
+		}
+		if !fn(rec) {
+			return rec, nil
+		}
+		rec.Updated = time.Now().UTC()
+		val, _ := json.Marshal(rec)
+		if _, err := s.kv.Update(ctx, recordKey(id), val, rev); err != nil {
+			if isConflict(err) {
+				continue
+			}
+			return nil, err
+		}
+		if rec.terminal() {
+			s.markDead(id, rec.deathError())
+		}
+		return rec, nil
+	}
+}
+
+func isConflict(err error) bool {
+	return errors.Is(err, jetstream.ErrKeyExists) || strings.Contains(err.Error(), "wrong last sequence")
+}
+
+// List returns every actor record in the bucket, for status tools.
+func List(ctx context.Context, c *framework.Client) ([]Record, error) {
+	s, err := storeOf(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	lister, err := s.kv.ListKeysFiltered(ctx, "a.>")
+	if err != nil {
+		if errors.Is(err, jetstream.ErrNoKeysFound) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var out []Record
+	for k := range lister.Keys() {
+		rec, _, err := s.get(ctx, strings.TrimPrefix(k, "a."))
+		if err == nil && rec != nil {
+			out = append(out, *rec)
+		}
+	}
+	return out, nil
+}
