@@ -137,9 +137,6 @@ func TestDrainTimeoutHandsBackRunningCall(t *testing.T) {
 // Shutdown has a deadline: a call that never returns must not keep Run from returning long
 // after WithDrainTimeout.
 func TestDrainTimeoutBoundsRun(t *testing.T) {
-	t.Skip("BUG: worker.go Run waits on <-drained with no bound after the drain timeout " +
-		"(line ~298), so a call that ignores ctx keeps Run from returning until it returns; " +
-		"the call is not handed back at the deadline as WithDrainTimeout documents")
 	srv := startServer(t, framework.EmbeddedConfig{})
 	c := connect(t, srv.ClientURL())
 	ctx := testCtx(t)

@@ -65,11 +65,18 @@ func (w *Worker) execute(d *delivery) {
 	if timeoutMS > 0 {
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(timeoutMS)*time.Millisecond)
 	}
+	if !d.state.CompareAndSwap(stateQueued, stateRunning) {
+		cancel()
+		return
+	}
 	w.inflight.Add(1)
 	out, err := safeInvoke(ctx, d.h, call)
 	w.inflight.Add(-1)
 	ctxErr := ctx.Err()
 	cancel()
+	if !d.state.CompareAndSwap(stateRunning, stateFinishing) {
+		return // abandoned at the drain deadline and handed back
+	}
 
 	if err == nil {
 		w.publishResult(d, w.resultMsg(d, statusOK, codec.Name(), out))

@@ -104,9 +104,17 @@ type delivery struct {
 	h    Handler
 	name string
 	// set by the runner
+	state atomic.Int32 // stateQueued, stateRunning, stateFinishing or stateAbandoned
 	call  *Call
 	tries int // result publish tries
 }
+
+const (
+	stateQueued int32 = iota
+	stateRunning
+	stateFinishing
+	stateAbandoned
+)
 
 // NewWorker returns a worker serving with client c.
 func NewWorker(c *Client, opts ...WorkerOption) *Worker {
@@ -298,7 +306,13 @@ func (w *Worker) Run(ctx context.Context) error {
 	case <-time.After(w.cfg.drainTimeout):
 		err = fmt.Errorf("jetray: worker drain timeout %s: %d calls cancelled and handed back", w.cfg.drainTimeout, w.inflight.Load())
 		w.taskCancel()
-		<-drained
+		select {
+		case <-drained:
+		case <-time.After(2 * time.Second):
+			// Calls that ignore their ctx: hand them back now; their goroutines end when
+			// the user code returns, and their results are then dropped.
+			w.abandonRunning()
+		}
 	}
 	w.taskCancel()
 	w.waitHeld(10 * time.Second)
@@ -407,6 +421,22 @@ func (w *Worker) stopIntake() {
 		case <-time.After(5 * time.Second):
 			cc.Stop()
 		}
+	}
+}
+
+// abandonRunning hands back every call still running after the drain deadline.
+func (w *Worker) abandonRunning() {
+	w.heldMu.Lock()
+	var running []*delivery
+	for d := range w.held {
+		if d.state.CompareAndSwap(stateRunning, stateAbandoned) {
+			running = append(running, d)
+		}
+	}
+	w.heldMu.Unlock()
+	for _, d := range running {
+		w.log.Warn().Str("task", d.name).Msg("call ignored cancellation past the drain deadline; handed back")
+		w.handBack(d)
 	}
 }
 
