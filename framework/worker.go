@@ -33,6 +33,7 @@ type WorkerOption func(*workerConfig)
 
 type workerConfig struct {
 	concurrency  int
+	prefetch     int
 	ackWait      time.Duration
 	drainTimeout time.Duration
 	name         string
@@ -44,6 +45,13 @@ type workerConfig struct {
 func WithConcurrency(n int) WorkerOption {
 	return func(c *workerConfig) { c.concurrency = max(n, 1) }
 }
+
+// WithPrefetch sets how many calls per task name the worker asks the broker for at a time.
+// Calls it has received wait in a queue of WithConcurrency places, kept alive with progress
+// reports; calls beyond that wait in the client's buffer, where their AckWait runs. Default
+// max(concurrency, 32): a larger prefetch raises throughput of short calls, a smaller one
+// spreads long calls more evenly over workers. Values below 1 mean 1.
+func WithPrefetch(n int) WorkerOption { return func(c *workerConfig) { c.prefetch = max(n, 1) } }
 
 // WithAckWait sets how long the broker waits for a sign of life on a delivered call before
 // giving it to another worker. The worker sends progress every AckWait/3 for calls it holds,
@@ -84,9 +92,11 @@ type Worker struct {
 	ext       map[any]any
 	stopHooks []func()
 
-	queue  chan *delivery
-	stopCh chan struct{}
-	runWG  sync.WaitGroup // runners and consume handlers
+	queue       chan *delivery
+	queueMu     sync.RWMutex // held for reading while sending on queue
+	queueClosed bool
+	stopCh      chan struct{}
+	runWG       sync.WaitGroup // runners and consume handlers
 
 	owners sync.Map // *nats.Msg (a result in flight) -> *delivery
 
@@ -127,6 +137,9 @@ func NewWorker(c *Client, opts ...WorkerOption) *Worker {
 	}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if cfg.prefetch == 0 {
+		cfg.prefetch = max(cfg.concurrency, 32)
 	}
 	w := &Worker{c: c, cfg: cfg, handlers: map[string]Handler{}, consumers: map[string]jetstream.ConsumeContext{},
 		held: map[*delivery]struct{}{}}
@@ -246,7 +259,8 @@ func (w *Worker) Run(ctx context.Context) error {
 		return errors.New("jetray: worker already running")
 	}
 	w.running, w.stopping = true, false
-	w.queue = make(chan *delivery)
+	w.queue = make(chan *delivery, w.cfg.concurrency)
+	w.queueClosed = false
 	w.stopCh = make(chan struct{})
 	w.taskCtx, w.taskCancel = context.WithCancel(context.Background())
 	handlers := make(map[string]Handler, len(w.handlers))
@@ -297,7 +311,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	<-ctx.Done()
 	w.log.Info().Msg("worker draining")
 	w.stopIntake()
+	w.queueMu.Lock() // stopCh is closed: senders leave at once
+	w.queueClosed = true
 	close(w.queue)
+	w.queueMu.Unlock()
 	var err error
 	drained := make(chan struct{})
 	go func() { runners.Wait(); hookWG.Wait(); close(drained) }()
@@ -344,7 +361,7 @@ func (w *Worker) startConsumer(ctx context.Context, name string, h Handler) erro
 		return fmt.Errorf("jetray: consumer for %s: %w", name, err)
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) { w.receive(m, h, name) },
-		jetstream.PullMaxMessages(w.cfg.concurrency),
+		jetstream.PullMaxMessages(w.cfg.prefetch),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			w.log.Debug().Err(err).Str("task", name).Msg("consume")
 		}))
@@ -361,16 +378,16 @@ func (w *Worker) startConsumer(ctx context.Context, name string, h Handler) erro
 	return nil
 }
 
-// receive is the consume handler: it holds the message and hands it to a free runner,
-// blocking while all are busy, which bounds what the worker pulls.
+// receive is the consume handler: it holds the message (progress reports start) and queues it
+// for a runner, blocking while the queue is full, which bounds what the worker pulls.
 func (w *Worker) receive(m jetstream.Msg, h Handler, name string) {
 	d := &delivery{msg: m, h: h, name: name}
 	w.hold(d)
-	select {
-	case <-w.stopCh:
+	w.queueMu.RLock()
+	defer w.queueMu.RUnlock()
+	if w.queueClosed {
 		w.handBack(d)
 		return
-	default:
 	}
 	select {
 	case w.queue <- d:
