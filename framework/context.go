@@ -3,6 +3,8 @@ package framework
 import (
 	"context"
 
+	"github.com/jetray/jetray/futures"
+
 	"github.com/nats-io/nats.go"
 )
 
@@ -40,7 +42,7 @@ func CallFromContext(ctx context.Context) *Call {
 // WithCallContext returns ctx carrying c and call the way a worker sets them up. Runtimes that
 // run calls outside Worker (such as actor hosts) use it so ClientFromContext keeps working.
 func WithCallContext(ctx context.Context, c *Client, call *Call) context.Context {
-	return context.WithValue(context.WithValue(ctx, clientKey, c), callKey, call)
+	return futures.WithResolver(context.WithValue(context.WithValue(ctx, clientKey, c), callKey, call), c)
 }
 
 func parentID(ctx context.Context) string {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jetray/jetray/futures"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -61,6 +62,9 @@ func (w *Worker) execute(d *delivery) {
 	}
 
 	ctx := WithCallContext(w.taskCtx, w.c, call)
+	if d.slot {
+		ctx = futures.WithBlockHook(ctx, w.lendSlot)
+	}
 	cancel := context.CancelFunc(func() {})
 	if timeoutMS > 0 {
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(timeoutMS)*time.Millisecond)

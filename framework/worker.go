@@ -96,7 +96,7 @@ type Worker struct {
 	queueMu     sync.RWMutex // held for reading while sending on queue
 	queueClosed bool
 	stopCh      chan struct{}
-	runWG       sync.WaitGroup // runners and consume handlers
+	runners     sync.WaitGroup // runners, including those lent while a call blocks
 
 	owners sync.Map // *nats.Msg (a result in flight) -> *delivery
 
@@ -115,6 +115,7 @@ type delivery struct {
 	name string
 	// set by the runner
 	state atomic.Int32 // stateQueued, stateRunning, stateFinishing or stateAbandoned
+	slot  bool         // runs in a task slot (not an actor call)
 	call  *Call
 	tries int // result publish tries
 }
@@ -283,12 +284,13 @@ func (w *Worker) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	var runners sync.WaitGroup
+	runners := &w.runners
 	for range w.cfg.concurrency {
 		runners.Add(1)
 		go func() {
 			defer runners.Done()
 			for d := range w.queue {
+				d.slot = true
 				w.execute(d)
 			}
 		}()
@@ -439,6 +441,30 @@ func (w *Worker) stopIntake() {
 			cc.Stop()
 		}
 	}
+}
+
+// lendSlot starts a temporary runner while a task blocks awaiting other work (futures'
+// block hook), so tasks waiting on tasks cannot take every slot; it ends when the wait ends.
+func (w *Worker) lendSlot() func() {
+	stop := make(chan struct{})
+	w.runners.Add(1) // a runner is running this call, so the count is above zero
+	go func() {
+		defer w.runners.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case d, ok := <-w.queue:
+				if !ok {
+					return
+				}
+				d.slot = true
+				w.execute(d)
+			}
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { close(stop) }) }
 }
 
 // abandonRunning hands back every call still running after the drain deadline.

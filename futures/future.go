@@ -29,6 +29,7 @@ type Future[T any] struct {
 	val  T
 	err  error
 	lazy *lazyValue[T]
+	ref  bool // decoded from a reference; resolved through a Resolver (ref.go)
 }
 
 var (
@@ -65,6 +66,12 @@ func (f *Future[T]) Done() <-chan struct{} {
 // ctx must not be nil.
 func (f *Future[T]) Await(ctx context.Context) (T, error) {
 	if !f.ev.isFired() {
+		if done := blocking(ctx); done != nil {
+			defer done()
+		}
+		if f.ref {
+			f.resolveRef(ctx)
+		}
 		select {
 		case <-f.ev.done:
 		case <-ctx.Done():

@@ -42,6 +42,12 @@ func Gather[T any](ctx context.Context, fs ...*Future[T]) ([]T, error) {
 		}
 	}
 	if pending > 0 {
+		for _, f := range fs {
+			Track(ctx, f)
+		}
+		if done := blocking(ctx); done != nil {
+			defer done()
+		}
 		if err := gatherWait(ctx, fs, pending); err != nil {
 			return nil, err
 		}

@@ -113,6 +113,11 @@ func waitBlocking[F Awaitable](ctx context.Context, fs []F, numReturns, maxPendi
 			}
 		})
 	}
+	if have < numReturns {
+		if done := blocking(ctx); done != nil {
+			defer done()
+		}
+	}
 loop:
 	for have < numReturns {
 		select {

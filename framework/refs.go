@@ -1,0 +1,159 @@
+package framework
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jetray/jetray/futures"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Resolve implements futures.Resolver: it waits until the result of call id is stored in
+// JETRAY_RESULTS or ctx ends, then decodes its value into into, or returns the call's error.
+// Any client can resolve any call's result, so futures travel between processes. A result
+// older than the results TTL is gone: Resolve then waits until ctx ends.
+func (c *Client) Resolve(ctx context.Context, id string, into any) error {
+	hdr, data, err := c.awaitResult(ctx, id)
+	if err != nil {
+		return err
+	}
+	return c.decodeInto(id, hdr, data, into)
+}
+
+// decodeInto decodes a stored result into into, or returns its error.
+func (c *Client) decodeInto(id string, hdr nats.Header, data []byte, into any) error {
+	if hdr.Get(HeaderStatus) == statusError {
+		return decodeTaskError(id, data)
+	}
+	codec, err := c.codecs.lookup(hdr.Get(HeaderCodec))
+	if err != nil {
+		return fmt.Errorf("jetray: result of %s: %w", id, err)
+	}
+	if err := codec.Unmarshal(data, into); err != nil {
+		return fmt.Errorf("jetray: decode result of %s into %T: %w", id, into, err)
+	}
+	return nil
+}
+
+// awaitResult returns the stored result message of call id, waiting for it if needed.
+func (c *Client) awaitResult(ctx context.Context, id string) (nats.Header, []byte, error) {
+	hdr, data, found, err := c.fetchResult(ctx, id)
+	if err != nil || found {
+		return hdr, data, err
+	}
+	cons, err := c.results.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{ResultSubject(id)},
+		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("jetray: await result %s: %w", id, err)
+	}
+	for {
+		m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+		if err == nil {
+			return m.Headers(), m.Data(), nil
+		}
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		if !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
+			return nil, nil, fmt.Errorf("jetray: await result %s: %w", id, err)
+		}
+	}
+}
+
+// RemoteFrom submits a call of t whose input is dep's value once dep resolves, and returns its
+// future at once. While dep is pending no worker slot is used: this client holds the call and
+// submits it when dep resolves (so the driver must stay up, as Ray's owner must). If dep fails,
+// the task never runs and its future fails with an error wrapping dep's error. dep may be a
+// future of this client, one returned by Put, or a reference received inside a value (then ctx
+// must carry a Resolver, as a task's ctx does).
+func (t *Task[In, Out]) RemoteFrom(ctx context.Context, c *Client, dep *futures.Future[In]) *futures.Future[Out] {
+	id := c.ids.next()
+	p := futures.NewPromise[Out](id)
+	if dep == nil {
+		p.Reject(errors.New("jetray: RemoteFrom with a nil dependency"))
+		return p.Future()
+	}
+	parent := parentID(ctx)
+	run := func(in In, err error) {
+		if err != nil {
+			p.Reject(fmt.Errorf("jetray: %s (%s) not run: dependency %s failed: %w", t.name, id, dep.ID(), err))
+			return
+		}
+		t.submitWith(ctx, c, id, parent, in, p)
+	}
+	if dep.Resolved() && !dep.IsRef() {
+		in, err := dep.Await(ctx)
+		run(in, err)
+		return p.Future()
+	}
+	go func() {
+		wctx, cancel := c.lifetime(context.WithoutCancel(ctx))
+		defer cancel()
+		in, err := dep.Await(wctx)
+		run(in, err)
+	}()
+	return p.Future()
+}
+
+// submitWith encodes in and submits it as call id of t into p.
+func (t *Task[In, Out]) submitWith(ctx context.Context, c *Client, id, parent string, in In, p *futures.Promise[Out]) {
+	if err := ValidName(t.name); err != nil {
+		p.Reject(err)
+		return
+	}
+	data, err := c.cfg.codec.Marshal(in)
+	if err != nil {
+		p.Reject(fmt.Errorf("jetray: encode input of %s: %w", t.name, err))
+		return
+	}
+	c.submit(context.WithoutCancel(ctx), callSpec{name: t.name, subject: TaskSubject(t.name), id: id, data: data,
+		cfg: &t.cfg, parent: parent}, promiseSink[Out]{p})
+}
+
+// lifetime returns ctx, cancelled also when the client closes, carrying the client as the
+// Resolver for future references (unless ctx has one). Call cancel when done.
+func (c *Client) lifetime(ctx context.Context) (context.Context, context.CancelFunc) {
+	if futures.ResolverFrom(ctx) == nil {
+		ctx = futures.WithResolver(ctx, c)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-c.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
+// Put stores v in the results stream and returns a future resolved with it (ray.put). The
+// future can be passed to tasks inside values and used with RemoteFrom; other processes read
+// the value by the future's ID until the results TTL. Errors (an encoding error, a value over
+// the max payload, the broker unreachable before ctx ends) fail the returned future.
+func Put[T any](ctx context.Context, c *Client, v T) *futures.Future[T] {
+	id := c.ids.next()
+	data, err := c.cfg.codec.Marshal(v)
+	if err != nil {
+		return futures.Failed[T](id, fmt.Errorf("jetray: put: encode %T: %w", v, err))
+	}
+	h := nats.Header{
+		jetstream.MsgIDHeader: []string{id},
+		HeaderID:              []string{id},
+		HeaderStatus:          []string{statusOK},
+	}
+	if n := c.cfg.codec.Name(); n != "json" {
+		h[HeaderCodec] = []string{n}
+	}
+	actx, cancel := c.apiContext(ctx)
+	defer cancel()
+	if _, err := c.js.PublishMsg(actx, &nats.Msg{Subject: ResultSubject(id), Header: h, Data: data}); err != nil {
+		return futures.Failed[T](id, fmt.Errorf("jetray: put %d bytes: %w", len(data), err))
+	}
+	return futures.Ready(id, v)
+}
