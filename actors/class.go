@@ -120,6 +120,19 @@ func (c *Class[A, In]) Remote(ctx context.Context, cl *framework.Client, in In) 
 		hdr[HeaderName] = []string{c.cfg.name}
 	}
 	h.ready = framework.Submit[struct{}](ctx, cl, framework.Request{Name: createName(c.name), ID: id, Header: hdr}, in)
+	if err := h.ready.Err(); err != nil {
+		// Not submitted (unknown class, encoding error): nothing will ever place it.
+		dctx := context.WithoutCancel(ctx)
+		_, _ = s.update(dctx, id, func(r *Record) bool {
+			r.State, r.Error = StateFailed, err.Error()
+			return true
+		})
+		if c.cfg.name != "" {
+			if e, gerr := s.kv.Get(dctx, nameKey(c.cfg.name)); gerr == nil && string(e.Value()) == id {
+				_ = s.kv.Delete(dctx, nameKey(c.cfg.name), jetstream.LastRevision(e.Revision()))
+			}
+		}
+	}
 	return h
 }
 
@@ -194,8 +207,8 @@ func (c *Class[A, In]) create(ctx context.Context, h *host, call *framework.Call
 		go h.reap(id, rec.deathError(), false)
 		return nil, framework.NewCallError(framework.KindDied, rec.deathError())
 	}
-	if h.has(id) {
-		return nil, nil // a redelivered creation of an actor already bound here
+	if h.has(id) || rec.State == StateAlive {
+		return nil, nil // a redelivered creation of an actor already placed
 	}
 	var in In
 	if err := call.Codec.Unmarshal(call.Data, &in); err != nil {

@@ -55,26 +55,26 @@ func (m *MethodDef[A, In, Out]) invoke(obj *A, ctx context.Context, call *framew
 func (m *MethodDef[A, In, Out]) Remote(ctx context.Context, h *Handle[A], in In) *futures.Future[Out] {
 	c, err := clientFor(ctx, h.client)
 	if err != nil {
-		return futures.Failed[Out]("", err)
+		return futures.Failed[Out](failedID(ctx, h), err)
 	}
 	if err := framework.ValidName(m.name); err != nil {
-		return futures.Failed[Out]("", err)
+		return futures.Failed[Out](failedID(ctx, h), err)
 	}
 	if h.ready != nil && h.ready.Resolved() {
 		if err := h.ready.Err(); err != nil {
-			return futures.Failed[Out]("", fmt.Errorf("%w: %s (%s): constructor failed: %w", ErrActorDied, h.class, h.id, err))
+			return futures.Failed[Out](failedID(ctx, h), fmt.Errorf("%w: %s (%s): constructor failed: %w", ErrActorDied, h.class, h.id, err))
 		}
 	}
 	s, err := storeOf(ctx, c)
 	if err != nil {
-		return futures.Failed[Out]("", err)
+		return futures.Failed[Out](failedID(ctx, h), err)
 	}
 	if err := s.deadErr(h.id); err != nil {
-		return futures.Failed[Out]("", err)
+		return futures.Failed[Out](failedID(ctx, h), err)
 	}
 	if call := framework.CallFromContext(ctx); call != nil && h.maxConc == 1 && call.Header.Get(HeaderActor) == h.id &&
 		!strings.HasPrefix(call.Name, "_actor_") {
-		return futures.Failed[Out]("", fmt.Errorf("%w: %s calls itself from %s", ErrSelfDeadlock, m.full, call.Name))
+		return futures.Failed[Out](failedID(ctx, h), fmt.Errorf("%w: %s calls itself from %s", ErrSelfDeadlock, m.full, call.Name))
 	}
 	return framework.Submit[Out](ctx, c, framework.Request{
 		Name:       m.full,
@@ -83,4 +83,13 @@ func (m *MethodDef[A, In, Out]) Remote(ctx context.Context, h *Handle[A], in In)
 		Header:     nats.Header{HeaderActor: []string{h.id}},
 		Options:    []framework.TaskOption{framework.MaxRetries(0)},
 	}, in)
+}
+
+// failedID gives a call that fails before it is sent an ID of its own, so several such futures
+// can be waited on together.
+func failedID[A any](ctx context.Context, h *Handle[A]) string {
+	if c, err := clientFor(ctx, h.client); err == nil {
+		return c.NewID()
+	}
+	return h.id + ".failed"
 }

@@ -8,9 +8,6 @@ type classConfig struct {
 	maxConcurrency int // 0: default (1, or 1000 for async)
 	name           string
 	getIfExists    bool
-	maxRestarts    int
-	maxTaskRetries int
-	maxPending     int
 }
 
 func (c classConfig) concurrency() int {

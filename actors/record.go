@@ -73,13 +73,20 @@ func storeOf(ctx context.Context, c *framework.Client) (*store, error) {
 		s := &store{kv: kv, dead: map[string]error{}}
 		wctx, stop := context.WithCancel(context.Background())
 		c.OnClose(stop)
-		w, err := kv.Watch(wctx, "a.>", jetstream.UpdatesOnly())
+		w, err := kv.Watch(wctx, "a.>")
 		if err != nil {
 			stop()
 			return nil, fmt.Errorf("jetray: watch actors: %w", err)
 		}
 		s.watchOK = true
-		go s.watch(w)
+		synced := make(chan struct{})
+		go s.watch(w, synced)
+		// The watch first replays current records (actors that died before this client
+		// started included), then a nil marker.
+		select {
+		case <-synced:
+		case <-kctx.Done():
+		}
 		return s, nil
 	})
 	if err != nil {
@@ -88,10 +95,17 @@ func storeOf(ctx context.Context, c *framework.Client) (*store, error) {
 	return v.(*store), nil
 }
 
-func (s *store) watch(w jetstream.KeyWatcher) {
+func (s *store) watch(w jetstream.KeyWatcher, synced chan struct{}) {
 	defer func() { _ = w.Stop() }()
 	for e := range w.Updates() {
-		if e == nil || e.Operation() != jetstream.KeyValuePut {
+		if e == nil {
+			if synced != nil {
+				close(synced)
+				synced = nil
+			}
+			continue
+		}
+		if e.Operation() != jetstream.KeyValuePut {
 			continue
 		}
 		var r Record

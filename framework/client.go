@@ -69,7 +69,9 @@ func Connect(ctx context.Context, url string, opts ...Option) (*Client, error) {
 		nats.ReconnectBufSize(64 << 20),
 		nats.RetryOnFailedConnect(false),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			c.log.Warn().Err(err).Msg("disconnected from NATS")
+			if err != nil && !c.closed.Load() {
+				c.log.Warn().Err(err).Msg("disconnected from NATS")
+			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			c.log.Info().Str("url", nc.ConnectedUrl()).Msg("reconnected to NATS")
@@ -99,6 +101,10 @@ func Connect(ctx context.Context, url string, opts ...Option) (*Client, error) {
 	}
 	return c, nil
 }
+
+// maxConsumers lifts the server's default of 1,000 consumers per stream on the streams that
+// get one consumer per client (results) or per actor (actors); -1 does not lift it.
+const maxConsumers = 10_000_000
 
 // connectNATS dials, retrying until ctx ends (a server may still be starting).
 func connectNATS(ctx context.Context, url string, opts []nats.Option) (*nats.Conn, error) {
@@ -143,29 +149,31 @@ func (c *Client) setup(ctx context.Context) error {
 		return err
 	}
 	results := jetstream.StreamConfig{
-		Name:        ResultsStream,
-		Description: "jetray call results, kept until MaxAge",
-		Subjects:    []string{ResultSubjectPrefix + ">"},
-		Retention:   jetstream.LimitsPolicy,
-		Storage:     c.storage(),
-		Replicas:    c.cfg.replicas,
-		MaxAge:      c.cfg.resultTTL,
-		Duplicates:  2 * time.Minute,
-		AllowDirect: true,
+		Name:         ResultsStream,
+		Description:  "jetray call results, kept until MaxAge",
+		Subjects:     []string{ResultSubjectPrefix + ">"},
+		Retention:    jetstream.LimitsPolicy,
+		Storage:      c.storage(),
+		Replicas:     c.cfg.replicas,
+		MaxAge:       c.cfg.resultTTL,
+		Duplicates:   2 * time.Minute,
+		AllowDirect:  true,
+		MaxConsumers: maxConsumers,
 	}
 	rs, err := c.ensureStream(ctx, results)
 	if err != nil {
 		return err
 	}
 	actors := jetstream.StreamConfig{
-		Name:        ActorsStream,
-		Description: "jetray actor calls; acked calls are purged per actor, MaxAge is a backstop",
-		Subjects:    []string{ActorSubjectPrefix + ">"},
-		Retention:   jetstream.LimitsPolicy,
-		Storage:     c.storage(),
-		Replicas:    c.cfg.replicas,
-		MaxAge:      24 * time.Hour,
-		Duplicates:  2 * time.Minute,
+		Name:         ActorsStream,
+		Description:  "jetray actor calls; acked calls are purged per actor, MaxAge is a backstop",
+		Subjects:     []string{ActorSubjectPrefix + ">"},
+		Retention:    jetstream.LimitsPolicy,
+		Storage:      c.storage(),
+		Replicas:     c.cfg.replicas,
+		MaxAge:       24 * time.Hour,
+		Duplicates:   2 * time.Minute,
+		MaxConsumers: maxConsumers,
 	}
 	if _, err := c.ensureStream(ctx, actors); err != nil {
 		return err

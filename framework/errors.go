@@ -32,7 +32,7 @@ const (
 	KindPanic   = "panic"      // the task panicked; Stack holds the goroutine stack
 	KindDecode  = "decode"     // the input did not decode into the task's input type
 	KindEncode  = "encode"     // the output did not encode
-	KindTimeout = "timeout"    // the per-attempt Timeout or the call's deadline passed
+	KindTimeout = "timeout"    // the per-attempt Timeout passed
 	KindLost    = "lost"       // attempts ran out after system failures (dead worker, lost ack)
 	KindBadCall = "badcall"    // the message itself was malformed (bad headers, unknown codec)
 	KindDied    = "actor_died" // the actor is dead; errors.Is(err, ErrActorDied)

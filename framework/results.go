@@ -53,8 +53,9 @@ type pendingShard struct {
 type resultRouter struct {
 	c      *Client
 	shards [pendingShards]pendingShard
-	cc     jetstream.ConsumeContext
-	stream jetstream.Stream
+	cc       jetstream.ConsumeContext
+	stream   jetstream.Stream
+	consName string
 }
 
 func startResults(ctx context.Context, c *Client, s jetstream.Stream) (*resultRouter, error) {
@@ -64,9 +65,17 @@ func startResults(ctx context.Context, c *Client, s jetstream.Stream) (*resultRo
 	}
 	ctx, cancel := c.apiContext(ctx)
 	defer cancel()
+	// Start after the stream's last message by sequence, not "new": an ordered consumer that
+	// has seen nothing yet restarts with its start policy after a reconnect, and "new" would
+	// then skip results stored while the client was away.
+	info, err := s.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("jetray: results stream info: %w", err)
+	}
 	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{ResultSubjectPrefix + c.id + ".>"},
-		DeliverPolicy:  jetstream.DeliverNewPolicy,
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:    info.State.LastSeq + 1,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("jetray: results consumer: %w", err)
@@ -79,6 +88,7 @@ func startResults(ctx context.Context, c *Client, s jetstream.Stream) (*resultRo
 		return nil, fmt.Errorf("jetray: results consume: %w", err)
 	}
 	r.cc = cc
+	r.consName = cons.CachedInfo().Name
 	return r, nil
 }
 
@@ -169,9 +179,16 @@ func decodeTaskError(id string, data []byte) error {
 	return te
 }
 
+// stop ends the results subscription and deletes its consumer, so a closed client leaves
+// nothing behind on the server (an ordered consumer would otherwise linger for 5 minutes).
 func (r *resultRouter) stop() {
 	if r.cc != nil {
 		r.cc.Stop()
+	}
+	if r.consName != "" && r.c.nc.IsConnected() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = r.stream.DeleteConsumer(ctx, r.consName)
+		cancel()
 	}
 }
 

@@ -39,8 +39,6 @@ const (
 	HeaderReply = "Jetray-Reply"
 	// HeaderCodec names the codec of the payload; absent means "json".
 	HeaderCodec = "Jetray-Codec"
-	// HeaderDeadline is the absolute deadline of the call in Unix milliseconds; absent means none.
-	HeaderDeadline = "Jetray-Deadline"
 	// HeaderTimeout is the per-attempt timeout in milliseconds; absent means none.
 	HeaderTimeout = "Jetray-Timeout"
 	// HeaderMaxRetries is the number of retries after system failures (dead worker, lost ack).

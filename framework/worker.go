@@ -20,7 +20,7 @@ import (
 // handlers; use it directly to serve a name without Go types (a bridge to another language).
 type Handler func(ctx context.Context, call *Call) ([]byte, error)
 
-// Definition is something a Worker serves: a *Task, a *StreamTask or an actor class.
+// Definition is something a Worker serves: a *Task or an actor class (*actors.Class).
 type Definition interface {
 	// Name is the definition's wire name.
 	Name() string
@@ -225,8 +225,8 @@ func (w *Worker) Handle(name string, h Handler) error {
 	return nil
 }
 
-// RegisterName records name in the registry bucket so clients accept calls to it. kind is
-// "task" or "actor". Register and Handle call it; runtimes built on Worker may too.
+// RegisterName records name in the registry bucket so clients accept calls to it; kind says
+// what it is ("task" for everything Handle serves). Handle calls it.
 func (w *Worker) RegisterName(name, kind string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), w.c.cfg.callTimeout)
 	defer cancel()
