@@ -51,8 +51,8 @@ type pendingShard struct {
 
 // resultRouter owns the client's single results subscription and its pending calls.
 type resultRouter struct {
-	c      *Client
-	shards [pendingShards]pendingShard
+	c        *Client
+	shards   [pendingShards]pendingShard
 	cc       jetstream.ConsumeContext
 	stream   jetstream.Stream
 	consName string
