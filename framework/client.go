@@ -28,6 +28,7 @@ type Client struct {
 
 	results  *resultRouter
 	registry jetstream.KeyValue
+	cancels  jetstream.KeyValue
 	known    sync.Map // task name -> struct{}: names seen in the registry
 
 	extMu   sync.Mutex
@@ -187,6 +188,17 @@ func (c *Client) setup(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	cancels, err := c.ensureBucket(ctx, jetstream.KeyValueConfig{
+		Bucket:      CancelBucket,
+		Description: "jetray: cancelled call IDs",
+		Storage:     c.storage(),
+		Replicas:    c.cfg.replicas,
+		TTL:         c.cfg.resultTTL,
+	})
+	if err != nil {
+		return err
+	}
+	c.cancels = cancels
 	kv, err := c.ensureBucket(ctx, jetstream.KeyValueConfig{
 		Bucket:      RegistryBucket,
 		Description: "jetray: names served by workers",

@@ -24,7 +24,18 @@ type ctxKey int
 const (
 	clientKey ctxKey = iota
 	callKey
+	childHookKey
 )
+
+// registerChild tells the worker running the task in ctx (if any) that it submitted call id,
+// so cancelling the task cancels the call too.
+func registerChild(ctx context.Context, id string) {
+	if cw, ok := ctx.Value(childHookKey).(*cancelWatch); ok {
+		if call := CallFromContext(ctx); call != nil {
+			cw.child(call.ID, id)
+		}
+	}
+}
 
 // ClientFromContext returns the client of the worker running the current task, so a task can
 // submit nested tasks and call actors (Ray's tasks-in-tasks). Nil outside a running task.

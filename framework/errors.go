@@ -24,18 +24,22 @@ var (
 	// ErrActorDied: the actor a call was sent to is dead (killed, constructor failed, or its
 	// worker died without restarts left). The actors package re-exports it.
 	ErrActorDied = errors.New("jetray: actor died")
+	// ErrCancelled: the call was cancelled with Cancel; it did not run, or its ctx was cancelled
+	// while it ran. Cancelled calls are not retried.
+	ErrCancelled = errors.New("jetray: cancelled")
 )
 
 // Kinds of TaskError.
 const (
-	KindError   = "error"      // the task returned an error
-	KindPanic   = "panic"      // the task panicked; Stack holds the goroutine stack
-	KindDecode  = "decode"     // the input did not decode into the task's input type
-	KindEncode  = "encode"     // the output did not encode
-	KindTimeout = "timeout"    // the per-attempt Timeout passed
-	KindLost    = "lost"       // attempts ran out after system failures (dead worker, lost ack)
-	KindBadCall = "badcall"    // the message itself was malformed (bad headers, unknown codec)
-	KindDied    = "actor_died" // the actor is dead; errors.Is(err, ErrActorDied)
+	KindError     = "error"      // the task returned an error
+	KindPanic     = "panic"      // the task panicked; Stack holds the goroutine stack
+	KindDecode    = "decode"     // the input did not decode into the task's input type
+	KindEncode    = "encode"     // the output did not encode
+	KindTimeout   = "timeout"    // the per-attempt Timeout passed
+	KindLost      = "lost"       // attempts ran out after system failures (dead worker, lost ack)
+	KindBadCall   = "badcall"    // the message itself was malformed (bad headers, unknown codec)
+	KindDied      = "actor_died" // the actor is dead; errors.Is(err, ErrActorDied)
+	KindCancelled = "cancelled"  // the call was cancelled; errors.Is(err, ErrCancelled)
 )
 
 // TaskError is the failure of a remote call as its caller sees it. Use errors.As to get it
@@ -84,6 +88,8 @@ func (e *TaskError) Is(target error) bool {
 		return e.Kind == KindLost
 	case ErrActorDied:
 		return e.Kind == KindDied
+	case ErrCancelled:
+		return e.Kind == KindCancelled
 	}
 	return false
 }

@@ -61,13 +61,23 @@ func (w *Worker) execute(d *delivery) {
 		return
 	}
 
+	if w.cw.isCancelled(id) {
+		w.fail(d, KindCancelled, "cancelled before it ran", nil)
+		return
+	}
 	ctx := WithCallContext(w.taskCtx, w.c, call)
+	ctx = context.WithValue(ctx, childHookKey, w.cw)
 	if d.slot {
 		ctx = futures.WithBlockHook(ctx, w.lendSlot)
 	}
-	cancel := context.CancelFunc(func() {})
+	ctx, cancelCause := context.WithCancelCause(ctx)
+	w.cw.begin(id, cancelCause)
+	defer w.cw.end(id)
+	cancel := context.CancelFunc(func() { cancelCause(nil) })
 	if timeoutMS > 0 {
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(timeoutMS)*time.Millisecond)
+		var cancelT context.CancelFunc
+		ctx, cancelT = context.WithTimeout(ctx, time.Duration(timeoutMS)*time.Millisecond)
+		cancel = func() { cancelT(); cancelCause(nil) }
 	}
 	if !d.state.CompareAndSwap(stateQueued, stateRunning) {
 		cancel()
@@ -77,6 +87,7 @@ func (w *Worker) execute(d *delivery) {
 	out, err := safeInvoke(ctx, d.h, call)
 	w.inflight.Add(-1)
 	ctxErr := ctx.Err()
+	cancelled := context.Cause(ctx) == ErrCancelled
 	cancel()
 	if !d.state.CompareAndSwap(stateRunning, stateFinishing) {
 		return // abandoned at the drain deadline and handed back
@@ -84,6 +95,11 @@ func (w *Worker) execute(d *delivery) {
 
 	if err == nil {
 		w.publishResult(d, w.resultMsg(d, statusOK, codec.Name(), out))
+		return
+	}
+	if cancelled {
+		log.Info().Msg("call cancelled while running")
+		w.fail(d, KindCancelled, "cancelled while running: "+err.Error(), nil)
 		return
 	}
 	if w.taskCtx.Err() != nil && ctxErr != nil {

@@ -79,7 +79,13 @@ func (t *Task[In, Out]) RemoteFrom(ctx context.Context, c *Client, dep *futures.
 		return p.Future()
 	}
 	parent := parentID(ctx)
+	if parent != "" {
+		registerChild(ctx, id)
+	}
 	run := func(in In, err error) {
+		if p.Future().Resolved() {
+			return // cancelled meanwhile
+		}
 		if err != nil {
 			p.Reject(fmt.Errorf("jetray: %s (%s) not run: dependency %s failed: %w", t.name, id, dep.ID(), err))
 			return
@@ -112,7 +118,7 @@ func (t *Task[In, Out]) submitWith(ctx context.Context, c *Client, id, parent st
 		return
 	}
 	c.submit(context.WithoutCancel(ctx), callSpec{name: t.name, subject: TaskSubject(t.name), id: id, data: data,
-		cfg: &t.cfg, parent: parent}, promiseSink[Out]{p})
+		cfg: &t.cfg, parent: parent, childDone: true}, promiseSink[Out]{p})
 }
 
 // lifetime returns ctx, cancelled also when the client closes, carrying the client as the

@@ -23,6 +23,7 @@ type callSpec struct {
 	// header holds extra headers; registered overrides the registry name checked ("-": none).
 	header     nats.Header
 	registered string
+	childDone  bool // registerChild already called (RemoteFrom)
 }
 
 // submit publishes a call and registers s to receive its result. It never waits for the
@@ -40,6 +41,9 @@ func (c *Client) submit(ctx context.Context, spec callSpec, s sink) {
 	reg := spec.registered
 	if reg == "" {
 		reg = spec.name
+	}
+	if spec.parent != "" && !spec.childDone {
+		registerChild(ctx, spec.id)
 	}
 	if err := c.checkRegistered(ctx, reg); err != nil {
 		s.fail(err)

@@ -22,6 +22,8 @@ const (
 	ActorsBucket = "jetray_actors"
 	// ActorSubjectPrefix prefixes actor call subjects: jetray.actor.<actor id>.<method>.
 	ActorSubjectPrefix = "jetray.actor."
+	// CancelBucket is the KV bucket of cancelled call IDs, watched by every worker.
+	CancelBucket = "jetray_cancel"
 	// RegistryBucket is the KV bucket where workers record the names they serve.
 	RegistryBucket = "jetray_registry"
 

@@ -99,6 +99,7 @@ type Worker struct {
 	runners     sync.WaitGroup // runners, including those lent while a call blocks
 
 	owners sync.Map // *nats.Msg (a result in flight) -> *delivery
+	cw     *cancelWatch
 
 	heldMu sync.Mutex
 	held   map[*delivery]struct{}
@@ -160,6 +161,7 @@ func NewWorker(c *Client, opts ...WorkerOption) *Worker {
 		panic(fmt.Sprintf("jetray: worker jetstream: %v", err))
 	}
 	w.js = js
+	w.cw = newCancelWatch(w)
 	return w
 }
 
@@ -278,6 +280,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.mu.Unlock()
 	}()
 
+	if err := w.cw.start(w.taskCtx); err != nil {
+		return err
+	}
 	for n, h := range handlers {
 		if err := w.startConsumer(ctx, n, h); err != nil {
 			w.stopIntake()
