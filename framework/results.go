@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -147,11 +149,39 @@ func (r *resultRouter) handle(m jetstream.Msg) {
 	if len(subj) <= len(ResultSubjectPrefix) {
 		return
 	}
-	pc := r.take(subj[len(ResultSubjectPrefix):])
+	rest := subj[len(ResultSubjectPrefix):]
+	// <client id>.<seq> is a result; <client id>.<seq>.<k> is item k of a stream.
+	if i := strings.IndexByte(rest, '.'); i >= 0 {
+		if j := strings.IndexByte(rest[i+1:], '.'); j >= 0 {
+			r.item(rest[:i+1+j], rest[i+2+j:], m)
+			return
+		}
+	}
+	pc := r.take(rest)
 	if pc == nil {
 		return // a duplicate, or a call this client no longer waits for
 	}
-	deliverResult(r.c, pc.sink, subj[len(ResultSubjectPrefix):], m.Headers(), m.Data())
+	deliverResult(r.c, pc.sink, rest, m.Headers(), m.Data())
+}
+
+// item hands stream item k of call id to its sink.
+func (r *resultRouter) item(id, k string, m jetstream.Msg) {
+	var s sink
+	r.update(id, func(pc *pendingCall) { s = pc.sink })
+	is, ok := s.(itemSink)
+	if !ok {
+		return
+	}
+	n, err := strconv.ParseUint(k, 10, 64)
+	if err != nil {
+		return
+	}
+	codec, err := r.c.codecs.lookup(m.Headers().Get(HeaderCodec))
+	if err != nil {
+		is.fail(fmt.Errorf("jetray: stream %s: %w", id, err))
+		return
+	}
+	is.item(n, codec, m.Data())
 }
 
 // deliverResult decodes a result message into s.

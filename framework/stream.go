@@ -1,0 +1,142 @@
+package framework
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/jetray/jetray/futures"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// StreamTask is a task that yields many values (Ray's streaming generators); the caller reads
+// them from a futures.Stream while the task still runs.
+type StreamTask[In, Out any] struct {
+	name string
+	fn   func(ctx context.Context, in In, yield func(Out) error) error
+	cfg  taskConfig
+}
+
+// NewStreamTask defines a streaming task named name. fn calls yield for each value; yield
+// returns once the value is stored in the results stream (so a producer never runs ahead of
+// the broker, and the worker holds one value at a time), or an error (its ctx ended, the
+// broker is unreachable) that fn should return. Streaming calls default to MaxRetries(0): a
+// worker lost mid-stream ends the stream with an error rather than replaying it; with retries
+// a new attempt re-yields from the start and values already delivered are skipped.
+func NewStreamTask[In, Out any](name string, fn func(ctx context.Context, in In, yield func(Out) error) error, opts ...TaskOption) *StreamTask[In, Out] {
+	t := &StreamTask[In, Out]{name: name, fn: fn, cfg: defaultTaskConfig()}
+	t.cfg.maxRetries = 0
+	for _, o := range opts {
+		o(&t.cfg)
+	}
+	return t
+}
+
+// Name returns the task's wire name.
+func (t *StreamTask[In, Out]) Name() string { return t.name }
+
+// Options returns a copy of t with opts applied.
+func (t *StreamTask[In, Out]) Options(opts ...TaskOption) *StreamTask[In, Out] {
+	cp := *t
+	for _, o := range opts {
+		o(&cp.cfg)
+	}
+	return &cp
+}
+
+// Remote submits a streaming call and returns its stream at once. Next returns the values in
+// the order yielded, io.EOF after the last, or the task's error (a *TaskError); submission
+// errors end the stream the same way. Values that arrive before they are read wait in the
+// stream's buffer on this client.
+func (t *StreamTask[In, Out]) Remote(ctx context.Context, c *Client, in In) *futures.Stream[Out] {
+	id := c.ids.next()
+	st, w := futures.NewStream[Out](id)
+	s := &streamSink[Out]{w: w}
+	if err := ValidName(t.name); err != nil {
+		s.fail(err)
+		return st
+	}
+	data, err := c.cfg.codec.Marshal(in)
+	if err != nil {
+		s.fail(fmt.Errorf("jetray: encode input of %s: %w", t.name, err))
+		return st
+	}
+	c.submit(ctx, callSpec{name: t.name, subject: TaskSubject(t.name), id: id, data: data, cfg: &t.cfg,
+		parent: parentID(ctx)}, s)
+	return st
+}
+
+// Bind registers t's handler on w.
+func (t *StreamTask[In, Out]) Bind(w *Worker) error {
+	return w.Handle(t.name, func(ctx context.Context, call *Call) ([]byte, error) {
+		var in In
+		if err := call.Codec.Unmarshal(call.Data, &in); err != nil {
+			return nil, &callError{kind: KindDecode, err: fmt.Errorf("decode input of %s into %T: %w", t.name, in, err)}
+		}
+		var k uint64
+		yield := func(v Out) error {
+			data, err := call.Codec.Marshal(v)
+			if err != nil {
+				return &callError{kind: KindEncode, err: fmt.Errorf("encode value %d of %s: %w", k, t.name, err)}
+			}
+			if err := w.publishItem(ctx, call, k, data); err != nil {
+				return err
+			}
+			k++
+			return nil
+		}
+		if err := t.fn(ctx, in, yield); err != nil {
+			return nil, err
+		}
+		return []byte(strconv.FormatUint(k, 10)), nil
+	})
+}
+
+// publishItem stores item k of a streaming call and waits for the broker's acknowledgement.
+func (w *Worker) publishItem(ctx context.Context, call *Call, k uint64, data []byte) error {
+	ks := strconv.FormatUint(k, 10)
+	h := nats.Header{
+		jetstream.MsgIDHeader: []string{call.ID + "." + ks},
+		HeaderID:              []string{call.ID},
+	}
+	if n := call.Codec.Name(); n != "json" {
+		h[HeaderCodec] = []string{n}
+	}
+	_, err := w.js.PublishMsg(ctx, &nats.Msg{Subject: ResultSubject(call.ID) + "." + ks, Header: h, Data: data})
+	if err != nil {
+		return fmt.Errorf("jetray: stream value %d of %s: %w", k, call.Name, err)
+	}
+	return nil
+}
+
+// itemSink receives the items of a streaming call.
+type itemSink interface {
+	sink
+	item(k uint64, codec Codec, data []byte)
+}
+
+// streamSink feeds a futures.StreamWriter. Items arrive in order from the one results
+// subscription; an item already seen (a retried attempt re-yielding) is skipped.
+type streamSink[T any] struct {
+	w    *futures.StreamWriter[T]
+	next uint64
+}
+
+func (s *streamSink[T]) item(k uint64, codec Codec, data []byte) {
+	if k < s.next {
+		return
+	}
+	var v T
+	if err := codec.Unmarshal(data, &v); err != nil {
+		s.w.Close(fmt.Errorf("jetray: decode stream value %d into %T: %w", k, v, err))
+		return
+	}
+	s.next = k + 1
+	s.w.Send(v)
+}
+
+// resolve ends the stream after its last value.
+func (s *streamSink[T]) resolve(Codec, []byte) { s.w.Close(nil) }
+
+func (s *streamSink[T]) fail(err error) { s.w.Close(err) }
