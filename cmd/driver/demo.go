@@ -14,8 +14,8 @@ import (
 )
 
 // runDemo is "driver demo": it starts an embedded NATS server (unless -nats is given) and an
-// in-process worker serving the demo catalog, then walks through Ray's task API as jetray
-// spells it, printing each step's result and timing.
+// in-process worker serving the demo catalog, then walks through Ray's task and actor API as
+// jetray spells it, printing each step's result and timing.
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("demo", "demo [-nats URL]", stderr)
 	natsURL := fs.String("nats", "", "use the NATS server at `URL` instead of an embedded one")
@@ -30,7 +30,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer cancel()
 	began := time.Now()
 	t := &tour{w: stdout}
-	fmt.Fprintln(stdout, "jetray demo: Ray's remote tasks and futures, in Go, on NATS JetStream")
+	fmt.Fprintln(stdout, "jetray demo: Ray's remote tasks, futures and actors, in Go, on NATS JetStream")
 
 	url := *natsURL
 	if url == "" {
@@ -55,7 +55,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	const slots = 8
 	w := framework.NewWorker(c, framework.WithConcurrency(slots), framework.WithWorkerName("demo-worker"),
 		framework.WithDrainTimeout(5*time.Second))
-	defs := append(demo.Catalog(), actorDefinitions()...)
+	defs := demo.Catalog()
 	if err := w.Register(defs...); err != nil {
 		return err
 	}
@@ -69,7 +69,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 	steps := []func(context.Context, *framework.Client, *tour) error{
 		stepAwait, stepWait, stepWaitOrder, stepGather, stepTimeout, stepFailure, stepUnknown,
-		runActorDemo,
+		stepCounterActor, stepAsyncActor,
 	}
 	for _, step := range steps {
 		if err := step(ctx, c, t); err != nil {

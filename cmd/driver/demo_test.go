@@ -12,7 +12,7 @@ func TestDemo(t *testing.T) {
 	}
 	for _, want := range []string{
 		"embedded server at nats://127.0.0.1:",
-		"serving add, echo, fail, noop, panic, sleep, some_task",
+		"serving AsyncActor, Counter, add, counter_add, echo, fail, noop, panic, sleep, some_task",
 		"1. Call a task and wait for its result",
 		"ray.get(some_task.remote())",
 		"-> 1  (",
@@ -29,6 +29,18 @@ func TestDemo(t *testing.T) {
 		"panicked: panic: demo: the panic task panicked",
 		`unknown task: "no_such_task"`,
 		"errors.Is(err, framework.ErrUnknownTask) == true",
+		"8. A named actor keeps state between calls",
+		"-> [1 2 3]: max_concurrency 1",
+		`placed on worker "demo-worker"`,
+		"counter_add(handle, by 10) = 13",
+		`"demo-counter") found`,
+		"get = 13",
+		"after actors.Kill, incr fails: jetray: actor died: Counter",
+		"9. An async actor runs many calls at once",
+		"max_concurrency 1000: 50 calls in",
+		"peak 50 running at once; 50 had started when the first ended",
+		"max_concurrency 10: 50 calls in",
+		"peak 10 running at once", // the step itself fails when more than 10 ran
 		"worker drained and stopped cleanly",
 	} {
 		if !strings.Contains(out, want) {

@@ -1,12 +1,18 @@
-// Command driver calls jetray tasks by name, shows what a deployment holds, and runs a
-// self-contained demo of the API.
+// Command driver calls jetray tasks and actor methods by name, shows what a deployment holds,
+// and runs a self-contained demo of the API.
 //
 // Usage:
 //
 //	driver demo   [-nats URL]
 //	driver call   [-nats URL] [-timeout 30s] NAME [JSON]
+//	driver call   [-nats URL] [-timeout 30s] -actor ACTOR [-create JSON] Class.method [JSON]
+//	driver kill   [-nats URL] [-class CLASS] -actor ACTOR
 //	driver status [-nats URL]
 //	driver help   [COMMAND]
+//
+// With -actor, call sends Class.method to the actor named ACTOR (ray.get_actor); with -create
+// it first gets or creates that actor with the JSON constructor input. kill kills a named
+// actor (ray.kill).
 //
 // -nats defaults to nats://127.0.0.1:4222; for demo, the default is an embedded server.
 // Results go to stdout, errors to stderr. The exit status is 0 on success, 1 on a failure
@@ -27,12 +33,16 @@ import (
 
 const defaultNATS = "nats://127.0.0.1:4222"
 
-const usageText = `driver: call jetray tasks and inspect a deployment.
+const usageText = `driver: call jetray tasks and actors, and inspect a deployment.
 
 Usage:
   driver demo   [-nats URL]                            run the API tour on an embedded server
   driver call   [-nats URL] [-timeout 30s] NAME [JSON]  call task NAME with JSON input (default null)
-  driver status [-nats URL]                            show streams, consumers and registered names
+  driver call   -actor ACTOR [-create JSON] Class.method [JSON]
+                                                       call a method of the actor named ACTOR; with
+                                                       -create, get or create it first
+  driver kill   [-nats URL] [-class CLASS] -actor ACTOR  kill the actor named ACTOR
+  driver status [-nats URL]                            show streams, consumers, registered names, actors
   driver help   [COMMAND]                              show this text, or a command's flags
 
 -nats defaults to ` + defaultNATS + ` (demo: an embedded server).
@@ -57,6 +67,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runDemo(ctx, rest, stdout, stderr)
 	case "call":
 		return runCall(ctx, rest, stdout, stderr)
+	case "kill":
+		return runKill(ctx, rest, stdout, stderr)
 	case "status":
 		return runStatus(ctx, rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":

@@ -197,9 +197,19 @@ func runBinary(t *testing.T, path string, args ...string) (stdout, stderr string
 	return out.String(), errb.String(), code
 }
 
-// TestMultiProcess runs a real nats-server, two worker processes and the driver binary, the
-// way a deployment does.
-func TestMultiProcess(t *testing.T) {
+// deployment is a real nats-server with two worker processes, mp-w1 and mp-w2, serving the
+// demo catalog, and a client of it.
+type deployment struct {
+	bins    binaries
+	url     string
+	c       *framework.Client
+	workers []*proc
+}
+
+// startDeployment starts a deployment and waits until both workers run. Tests using it are
+// skipped with -short.
+func startDeployment(t *testing.T) *deployment {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs nats-server, worker and driver binaries")
 	}
@@ -233,6 +243,32 @@ func TestMultiProcess(t *testing.T) {
 			return false
 		})
 	}
+	return &deployment{bins: bins, url: url, c: c, workers: workers}
+}
+
+// stopWorkers sends SIGTERM to every worker and checks each exits 0 after a clean stop.
+func (d *deployment) stopWorkers(t *testing.T) {
+	t.Helper()
+	for _, w := range d.workers {
+		if w.exited() {
+			t.Fatalf("%s exited early: %v", w.name, w.err)
+		}
+	}
+	for _, w := range d.workers {
+		if err := w.stop(t, 30*time.Second); err != nil {
+			t.Errorf("%s: exit after SIGTERM: %v", w.name, err)
+		}
+		if !strings.Contains(w.stderr.String(), `"message":"worker stopped"`) {
+			t.Errorf("%s: no worker stopped log line", w.name)
+		}
+	}
+}
+
+// TestMultiProcess runs a real nats-server, two worker processes and the driver binary, the
+// way a deployment does.
+func TestMultiProcess(t *testing.T) {
+	d := startDeployment(t)
+	bins, url, c, ctx := d.bins, d.url, d.c, testCtx(t)
 
 	const n = 200
 	fs := make([]*futures.Future[int], n)
@@ -279,17 +315,5 @@ func TestMultiProcess(t *testing.T) {
 		t.Errorf("driver status: exit %d, stderr %q, stdout:\n%s", code, errOut, out)
 	}
 
-	for _, w := range workers {
-		if w.exited() {
-			t.Fatalf("%s exited early: %v", w.name, w.err)
-		}
-	}
-	for _, w := range workers {
-		if err := w.stop(t, 30*time.Second); err != nil {
-			t.Errorf("%s: exit after SIGTERM: %v", w.name, err)
-		}
-		if !strings.Contains(w.stderr.String(), `"message":"worker stopped"`) {
-			t.Errorf("%s: no worker stopped log line", w.name)
-		}
-	}
+	d.stopWorkers(t)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,12 +11,14 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jetray/jetray/actors"
 	"github.com/jetray/jetray/framework"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 // runStatus is "driver status": it prints every stream with its message count and size,
-// every consumer with its backlog, and the names workers have registered.
+// every consumer with its backlog, the names workers have registered, and every actor in the
+// actors bucket (ray list actors), dead ones included.
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("status", "status [-nats URL]", stderr)
 	natsURL := fs.String("nats", defaultNATS, "NATS server `URL`")
@@ -86,7 +89,42 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	for _, e := range entries {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Name, e.Kind, e.Worker, e.At)
 	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(stdout)
+	recs, err := actors.List(ctx, c)
+	if err != nil {
+		return fmt.Errorf("status: list actors: %w", err)
+	}
+	slices.SortFunc(recs, func(a, b actors.Record) int {
+		return cmp.Or(a.Created.Compare(b.Created), strings.Compare(a.ID, b.ID))
+	})
+	tw = tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "ACTOR_ID\tCLASS\tNAME\tSTATE\tWORKER\tMAX_CONCURRENCY\tERROR\n")
+	for _, r := range recs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.ID, r.Class, orDash(r.Name), r.State, orDash(r.Worker),
+			r.MaxConcurrency, firstLine(r.Error, 80))
+	}
 	return tw.Flush()
+}
+
+// firstLine returns the first line of s, cut to at most n bytes.
+func firstLine(s string, n int) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > n {
+		s = strings.ToValidUTF8(s[:n-3], "") + "..."
+	}
+	return s
+}
+
+// orDash returns s, or "-" for an empty s, so table columns stay aligned.
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func listStreams(ctx context.Context, js jetstream.JetStream) ([]*jetstream.StreamInfo, error) {

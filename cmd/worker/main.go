@@ -1,5 +1,7 @@
-// Command worker serves the demo task catalog (package examples/demo) from a jetray
-// deployment on NATS JetStream.
+// Command worker serves the demo catalog (package examples/demo) from a jetray deployment on
+// NATS JetStream: its tasks and its actor classes, Counter and AsyncActor. Actors are placed on
+// whichever worker takes their creation call and live there until killed or until that worker
+// stops (they then die: calls fail with actors.ErrActorDied).
 //
 // Usage:
 //
@@ -9,6 +11,9 @@
 // With -embedded, the worker also starts a NATS server with JetStream in its own process,
 // listening on HOST:PORT, and serves from it; -nats is then ignored. Drivers connect to
 // nats://HOST:PORT.
+//
+// Logs go to stderr; the "started" and "ended" lines of the AsyncActor actors it hosts go to
+// stdout.
 //
 // SIGINT or SIGTERM stops the worker: it takes no new calls, lets running ones finish (up to
 // -drain), stores their results, and exits 0. It exits 1 on a startup error or when calls

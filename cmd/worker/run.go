@@ -47,7 +47,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&cfg.drain, "drain", 30*time.Second, "on SIGINT/SIGTERM, how long running calls may take to finish")
 	fs.DurationVar(&cfg.connectTimeout, "connect-timeout", 30*time.Second, "how long to keep trying to reach NATS at startup")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: worker [flags]\n\nServes the demo task catalog until SIGINT or SIGTERM.\n\nFlags:")
+		fmt.Fprintln(fs.Output(), "Usage: worker [flags]\n\nServes the demo tasks and actors until SIGINT or SIGTERM.\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -93,8 +93,9 @@ func isTerminal(w io.Writer) bool {
 }
 
 // run is the whole worker: it returns when ctx ends and the worker has drained, or on a
-// startup error. Logs go to stderr; stdout is unused.
-func run(ctx context.Context, args []string, _, stderr io.Writer) error {
+// startup error. Logs go to stderr; the "started" and "ended" lines of the AsyncActor actors
+// it hosts go to stdout.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
@@ -128,7 +129,7 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) error {
 		opts = append(opts, framework.WithWorkerName(cfg.name))
 	}
 	w := framework.NewWorker(c, opts...)
-	if err := w.Register(demo.Catalog()...); err != nil {
+	if err := w.Register(demo.CatalogWithOutput(stdout)...); err != nil {
 		return err
 	}
 	return w.Run(ctx)

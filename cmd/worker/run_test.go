@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jetray/jetray/actors"
 	"github.com/jetray/jetray/examples/demo"
 	"github.com/jetray/jetray/framework"
 )
@@ -37,10 +38,16 @@ func (s *syncBuffer) String() string {
 // run's error.
 func startRun(t *testing.T, args ...string) (stderr *syncBuffer, stop func() error) {
 	t.Helper()
+	return startRunTo(t, &syncBuffer{}, args...)
+}
+
+// startRunTo is startRun with the worker's stdout going to stdout.
+func startRunTo(t *testing.T, stdout *syncBuffer, args ...string) (stderr *syncBuffer, stop func() error) {
+	t.Helper()
 	stderr = &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, args, &bytes.Buffer{}, stderr) }()
+	go func() { done <- run(ctx, args, stdout, stderr) }()
 	var once sync.Once
 	var err error
 	stop = func() error {
@@ -208,5 +215,39 @@ func TestRunConnectTimeout(t *testing.T) {
 		&bytes.Buffer{}, &bytes.Buffer{})
 	if err == nil || !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 20*time.Second {
 		t.Fatalf("err = %v after %v", err, time.Since(start))
+	}
+}
+
+// The worker serves the demo actors; AsyncActor's lines go to its stdout.
+func TestRunServesActors(t *testing.T) {
+	srv, err := framework.StartEmbedded(framework.EmbeddedConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	stdout := &syncBuffer{}
+	stderr, stop := startRunTo(t, stdout, "-nats", srv.ClientURL(), "-name", "w-actors", "-log-format", "json")
+	logLine(t, stderr, "worker running")
+
+	c := connect(t, srv.ClientURL())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	counter := demo.CounterClass.Remote(ctx, c, demo.CounterInput{Start: 1})
+	if v, err := demo.CounterAdd.Remote(ctx, c, demo.CounterAddInput{Counter: counter, By: 2}).Await(ctx); err != nil || v != 3 {
+		t.Fatalf("counter_add = %v, %v; want 3", v, err)
+	}
+	a := demo.AsyncActor.AsyncActor.Remote(ctx, c, struct{}{})
+	if _, err := demo.AsyncActor.RunTask.Remote(ctx, a, struct{}{}).Await(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := stdout.String(); got != "started\nended\n" {
+		t.Errorf("stdout = %q, want the actor's started and ended lines", got)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	// Stopping the worker stopped its actors.
+	if _, err := demo.CounterGet.Remote(ctx, counter, nil).Await(ctx); !errors.Is(err, actors.ErrActorDied) {
+		t.Errorf("get after the worker stopped: err = %v, want ErrActorDied", err)
 	}
 }

@@ -127,7 +127,8 @@ func TestCatalogNamesAreValidAndDistinct(t *testing.T) {
 		}
 		seen[d.Name()] = true
 	}
-	for _, want := range []string{"some_task", "noop", "echo", "add", "sleep", "fail", "panic"} {
+	for _, want := range []string{"some_task", "noop", "echo", "add", "sleep", "fail", "panic",
+		"counter_add", "Counter", "AsyncActor"} {
 		if !seen[want] {
 			t.Errorf("catalog lacks %q", want)
 		}

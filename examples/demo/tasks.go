@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
+	"github.com/jetray/jetray/examples/asyncactor/seed"
 	"github.com/jetray/jetray/framework"
 )
 
@@ -78,7 +80,16 @@ var Panic = framework.NewTask("panic", func(context.Context, json.RawMessage) (s
 	panic("demo: the panic task panicked, as asked")
 })
 
-// Catalog returns every demo task, ready for Worker.Register. Each call returns a new slice.
+// Catalog returns every demo task and actor class, ready for Worker.Register; the
+// AsyncActor's "started" and "ended" lines are discarded. Each call returns a new slice.
 func Catalog() []framework.Definition {
-	return []framework.Definition{SomeTask, Noop, Echo, Add, Sleep, Fail, Panic}
+	return CatalogWithOutput(io.Discard)
+}
+
+// CatalogWithOutput is Catalog with the AsyncActor class bound to out: the actors a worker
+// serving it places print their "started" and "ended" lines there (writes are serialised).
+// Each call defines a new AsyncActor class; register it on one worker only.
+func CatalogWithOutput(out io.Writer) []framework.Definition {
+	return []framework.Definition{SomeTask, Noop, Echo, Add, Sleep, Fail, Panic,
+		CounterClass, CounterAdd, seed.NewClass(out).AsyncActor}
 }
