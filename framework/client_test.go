@@ -11,7 +11,6 @@ import (
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/framework/frameworktest"
 	"github.com/jetray/jetray/futures"
-	"github.com/nats-io/nats.go"
 )
 
 func TestCallIDs(t *testing.T) {
@@ -96,30 +95,62 @@ func TestInvalidTaskName(t *testing.T) {
 	}
 }
 
-// Input and output past the server's max payload fail their call only.
-func TestOversizePayload(t *testing.T) {
+// Inputs, results and Put values past the server's max payload go through the object store;
+// a 50 MB value makes the round trip through a task.
+func TestLargeValuesThroughObjectStore(t *testing.T) {
 	length := framework.NewTask("payload_len", func(ctx context.Context, s string) (int, error) { return len(s), nil })
+	echo := framework.NewTask("payload_echo", func(ctx context.Context, s string) (string, error) { return s + "!", nil })
 	big := framework.NewTask("payload_big", func(ctx context.Context, n int) (string, error) {
 		return strings.Repeat("x", n), nil
 	})
-	c := frameworktest.New(t, length, big)
+	c := frameworktest.New(t, length, echo, big)
 	ctx := testCtx(t)
-	huge := strings.Repeat("x", 2<<20) // 2 MiB; the default max payload is 1 MiB
 
-	_, err := length.Remote(ctx, c, huge).Await(ctx)
-	if err == nil || !strings.Contains(err.Error(), "max payload") || !errors.Is(err, nats.ErrMaxPayload) {
-		t.Fatalf("oversize input: err = %v, want one mentioning max payload", err)
+	huge := strings.Repeat("y", 50<<20) // 50 MB; the default max payload is 1 MiB
+	out, err := echo.Remote(ctx, c, huge).Await(ctx)
+	if err != nil || len(out) != len(huge)+1 || out[len(out)-1] != '!' {
+		t.Fatalf("50 MB round trip: len %d, err %v", len(out), err)
 	}
-	_, err = big.Remote(ctx, c, 2<<20).Await(ctx)
-	var te *framework.TaskError
-	if !errors.As(err, &te) || te.Kind != framework.KindEncode || !strings.Contains(te.Message, "max payload") {
-		t.Fatalf("oversize output: err = %#v, want a TaskError of kind %q mentioning max payload", err, framework.KindEncode)
+	f := length.Remote(ctx, c, huge[:2<<20])
+	if v, err := f.Await(ctx); err != nil || v != 2<<20 {
+		t.Fatalf("2 MiB input: %d, %v", v, err)
 	}
-	if v, err := length.Remote(ctx, c, "four").Await(ctx); err != nil || v != 4 {
-		t.Fatalf("call after oversize ones = %v, %v; want 4, nil", v, err)
+	os, err := c.JetStream().ObjectStore(ctx, framework.ObjectsBucket)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if s, err := big.Remote(ctx, c, 3).Await(ctx); err != nil || s != "xxx" {
-		t.Fatalf("call after oversize ones = %q, %v; want \"xxx\", nil", s, err)
+	// The input object is deleted once its call is done (shortly after the result).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.GetInfo(ctx, f.ID()+".in"); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("input object still stored 10 s after its result")
+		}
+		<-time.After(10 * time.Millisecond)
+	}
+
+	// Wait watches completion only: after deleting the result's object, Wait still reports
+	// the future ready, and only Await (which downloads) fails.
+	r := big.Remote(ctx, c, 3<<20)
+	if _, _, err := futures.Wait(ctx, []*futures.Future[string]{r}, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Delete(ctx, r.ID()+".out"); err != nil {
+		t.Fatalf("delete result object: %v", err)
+	}
+	if _, err := r.Await(ctx); err == nil || !strings.Contains(err.Error(), "object") {
+		t.Fatalf("Await after the object was deleted: %v, want a read error", err)
+	}
+
+	p := framework.Put(ctx, c, huge[:3<<20])
+	if v, err := length.RemoteFrom(ctx, c, p).Await(ctx); err != nil || v != 3<<20 {
+		t.Fatalf("large Put through RemoteFrom: %d, %v", v, err)
+	}
+	var back string
+	if err := c.Resolve(ctx, p.ID(), &back); err != nil || len(back) != 3<<20 {
+		t.Fatalf("Resolve large Put: %d, %v", len(back), err)
 	}
 }
 

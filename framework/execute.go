@@ -65,6 +65,17 @@ func (w *Worker) execute(d *delivery) {
 		w.fail(d, KindCancelled, "cancelled before it ran", nil)
 		return
 	}
+	if name := hdr.Get(HeaderObject); name != "" {
+		octx, cancel := context.WithTimeout(w.taskCtx, 5*time.Minute)
+		data, err := w.c.getObject(octx, name)
+		cancel()
+		if err != nil {
+			w.fail(d, KindBadCall, "input: "+err.Error(), nil)
+			return
+		}
+		call.Data = data
+		d.inputObject = name
+	}
 	ctx := WithCallContext(w.taskCtx, w.c, call)
 	ctx = context.WithValue(ctx, childHookKey, w.cw)
 	if d.slot {
@@ -188,9 +199,14 @@ func (w *Worker) resultMsg(d *delivery, status, codec string, data []byte) *nats
 
 // publishResult stores the result; onResultAck acks the call once the broker confirms.
 func (w *Worker) publishResult(d *delivery, m *nats.Msg) {
-	if len(m.Data) > int(w.c.nc.MaxPayload())-1024 && m.Header.Get(HeaderStatus) == statusOK {
-		w.fail(d, KindEncode, fmt.Sprintf("result of %d bytes exceeds the server's max payload %d", len(m.Data), w.c.nc.MaxPayload()), nil)
-		return
+	if w.c.bigValue(len(m.Data)) && m.Header.Get(HeaderObject) == "" {
+		octx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		err := w.c.offload(octx, m, d.call.ID+".out")
+		cancel()
+		if err != nil {
+			w.fail(d, KindEncode, "result: "+err.Error(), nil)
+			return
+		}
 	}
 	w.owners.Store(m, d)
 	for {

@@ -32,6 +32,9 @@ func (c *Client) decodeInto(id string, hdr nats.Header, data []byte, into any) e
 	if err != nil {
 		return fmt.Errorf("jetray: result of %s: %w", id, err)
 	}
+	if data, err = c.payload(context.Background(), hdr, data); err != nil {
+		return err
+	}
 	if err := codec.Unmarshal(data, into); err != nil {
 		return fmt.Errorf("jetray: decode result of %s into %T: %w", id, into, err)
 	}
@@ -156,9 +159,13 @@ func Put[T any](ctx context.Context, c *Client, v T) *futures.Future[T] {
 	if n := c.cfg.codec.Name(); n != "json" {
 		h[HeaderCodec] = []string{n}
 	}
+	m := &nats.Msg{Subject: ResultSubject(id), Header: h, Data: data}
+	if err := c.offload(ctx, m, id+".put"); err != nil {
+		return futures.Failed[T](id, fmt.Errorf("jetray: put: %w", err))
+	}
 	actx, cancel := c.apiContext(ctx)
 	defer cancel()
-	if _, err := c.js.PublishMsg(actx, &nats.Msg{Subject: ResultSubject(id), Header: h, Data: data}); err != nil {
+	if _, err := c.js.PublishMsg(actx, m); err != nil {
 		return futures.Failed[T](id, fmt.Errorf("jetray: put %d bytes: %w", len(data), err))
 	}
 	return futures.Ready(id, v)

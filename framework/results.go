@@ -18,6 +18,9 @@ import (
 // sink is the typed receiving end of one call: it decodes a result into its future.
 type sink interface {
 	resolve(codec Codec, data []byte)
+	// resolveObject resolves with a value kept in the object store, read on first Await, so
+	// Wait and Done never download it.
+	resolveObject(codec Codec, load func(ctx context.Context) ([]byte, error))
 	fail(err error)
 }
 
@@ -31,6 +34,21 @@ func (s promiseSink[T]) resolve(codec Codec, data []byte) {
 		return
 	}
 	s.p.Resolve(v)
+}
+
+func (s promiseSink[T]) resolveObject(codec Codec, load func(ctx context.Context) ([]byte, error)) {
+	id := s.p.Future().ID()
+	s.p.ResolveLazy(func(ctx context.Context) (T, error) {
+		var v T
+		data, err := load(ctx)
+		if err != nil {
+			return v, err
+		}
+		if err := codec.Unmarshal(data, &v); err != nil {
+			return v, fmt.Errorf("jetray: decode result of %s into %T: %w", id, v, err)
+		}
+		return v, nil
+	})
 }
 
 func (s promiseSink[T]) fail(err error) { s.p.Reject(err) }
@@ -193,6 +211,10 @@ func deliverResult(c *Client, s sink, id string, hdr nats.Header, data []byte) {
 	codec, err := c.codecs.lookup(hdr.Get(HeaderCodec))
 	if err != nil {
 		s.fail(fmt.Errorf("jetray: result of %s: %w", id, err))
+		return
+	}
+	if name := hdr.Get(HeaderObject); name != "" {
+		s.resolveObject(codec, func(ctx context.Context) ([]byte, error) { return c.getObject(ctx, name) })
 		return
 	}
 	s.resolve(codec, data)

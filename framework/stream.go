@@ -139,4 +139,6 @@ func (s *streamSink[T]) item(k uint64, codec Codec, data []byte) {
 // resolve ends the stream after its last value.
 func (s *streamSink[T]) resolve(Codec, []byte) { s.w.Close(nil) }
 
+func (s *streamSink[T]) resolveObject(Codec, func(context.Context) ([]byte, error)) { s.w.Close(nil) }
+
 func (s *streamSink[T]) fail(err error) { s.w.Close(err) }

@@ -65,6 +65,10 @@ func (c *Client) submit(ctx context.Context, spec callSpec, s sink) {
 		h[HeaderParent] = []string{spec.parent}
 	}
 	spec.cfg.writeHeaders(h)
+	if err := c.offload(ctx, msg, spec.id+".in"); err != nil {
+		s.fail(err)
+		return
+	}
 	pc := &pendingCall{sink: s, name: spec.name, msg: msg}
 	c.results.add(spec.id, pc)
 	for {

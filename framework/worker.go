@@ -115,10 +115,11 @@ type delivery struct {
 	h    Handler
 	name string
 	// set by the runner
-	state atomic.Int32 // stateQueued, stateRunning, stateFinishing or stateAbandoned
-	slot  bool         // runs in a task slot (not an actor call)
-	call  *Call
-	tries int // result publish tries
+	state       atomic.Int32 // stateQueued, stateRunning, stateFinishing or stateAbandoned
+	slot        bool         // runs in a task slot (not an actor call)
+	call        *Call
+	tries       int    // result publish tries
+	inputObject string // object holding the input, deleted once the result is stored
 }
 
 const (
@@ -556,6 +557,9 @@ func (w *Worker) onResultAck(_ jetstream.JetStream, m *nats.Msg, _ *jetstream.Pu
 		w.log.Debug().Err(err).Str("task_id", d.call.ID).Msg("ack")
 	}
 	w.release(d)
+	if d.inputObject != "" { // consumed: the call will not run again
+		go w.c.deleteObject(context.Background(), d.inputObject)
+	}
 }
 
 // onResultError republishes a result whose publish failed, with backoff, up to 8 tries; then
