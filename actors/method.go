@@ -57,32 +57,39 @@ func (m *MethodDef[A, In, Out]) Remote(ctx context.Context, h *Handle[A], in In)
 	if err != nil {
 		return futures.Failed[Out](failedID(ctx, h), err)
 	}
-	if err := framework.ValidName(m.name); err != nil {
+	if err := m.check(ctx, c, h); err != nil {
 		return futures.Failed[Out](failedID(ctx, h), err)
 	}
-	if h.ready != nil && h.ready.Resolved() {
-		if err := h.ready.Err(); err != nil {
-			return futures.Failed[Out](failedID(ctx, h), fmt.Errorf("%w: %s (%s): constructor failed: %w", ErrActorDied, h.class, h.id, err))
-		}
+	return framework.Submit[Out](ctx, c, m.request(h), in)
+}
+
+// request describes a call of m on h.
+func (m *MethodDef[A, In, Out]) request(h *Handle[A]) framework.Request {
+	return methodRequest(m.full, m.name, h.id)
+}
+
+func methodRequest(full, name, id string) framework.Request {
+	return framework.Request{
+		Name:       full,
+		Subject:    framework.ActorSubjectPrefix + id + "." + name,
+		Registered: "-",
+		Header:     nats.Header{HeaderActor: []string{id}},
+		Options:    []framework.TaskOption{framework.MaxRetries(0)},
 	}
-	s, err := storeOf(ctx, c)
+}
+
+// RemoteFrom calls the method with dep's value once dep resolves, without sending anything
+// while it is pending (like framework.Task.RemoteFrom); if dep fails the call never runs and
+// its future fails with an error wrapping dep's error.
+func (m *MethodDef[A, In, Out]) RemoteFrom(ctx context.Context, h *Handle[A], dep *futures.Future[In]) *futures.Future[Out] {
+	c, err := clientFor(ctx, h.client)
 	if err != nil {
 		return futures.Failed[Out](failedID(ctx, h), err)
 	}
-	if err := s.deadErr(h.id); err != nil {
+	if err := m.check(ctx, c, h); err != nil {
 		return futures.Failed[Out](failedID(ctx, h), err)
 	}
-	if call := framework.CallFromContext(ctx); call != nil && h.maxConc == 1 && call.Header.Get(HeaderActor) == h.id &&
-		!strings.HasPrefix(call.Name, "_actor_") {
-		return futures.Failed[Out](failedID(ctx, h), fmt.Errorf("%w: %s calls itself from %s", ErrSelfDeadlock, m.full, call.Name))
-	}
-	return framework.Submit[Out](ctx, c, framework.Request{
-		Name:       m.full,
-		Subject:    framework.ActorSubjectPrefix + h.id + "." + m.name,
-		Registered: "-",
-		Header:     nats.Header{HeaderActor: []string{h.id}},
-		Options:    []framework.TaskOption{framework.MaxRetries(0)},
-	}, in)
+	return framework.SubmitFrom[In, Out](ctx, c, m.request(h), dep)
 }
 
 // failedID gives a call that fails before it is sent an ID of its own, so several such futures
@@ -92,4 +99,33 @@ func failedID[A any](ctx context.Context, h *Handle[A]) string {
 		return c.NewID()
 	}
 	return h.id + ".failed"
+}
+
+// check fails fast for calls that cannot succeed: a bad name, an actor known dead or whose
+// constructor failed, or a max_concurrency-1 actor calling itself.
+func (m *MethodDef[A, In, Out]) check(ctx context.Context, c *framework.Client, h *Handle[A]) error {
+	return checkCall(ctx, c, h.ref(), h.maxConc, m.name, m.full)
+}
+
+func checkCall(ctx context.Context, c *framework.Client, h *handleData, maxConc int, name, full string) error {
+	if err := framework.ValidName(name); err != nil {
+		return err
+	}
+	if h.ready != nil && h.ready.Resolved() {
+		if err := h.ready.Err(); err != nil {
+			return fmt.Errorf("%w: %s (%s): constructor failed: %w", ErrActorDied, h.class, h.id, err)
+		}
+	}
+	s, err := storeOf(ctx, c)
+	if err != nil {
+		return err
+	}
+	if err := s.deadErr(h.id); err != nil {
+		return err
+	}
+	if call := framework.CallFromContext(ctx); call != nil && maxConc == 1 && call.Header.Get(HeaderActor) == h.id &&
+		!strings.HasPrefix(call.Name, "_actor_") {
+		return fmt.Errorf("%w: %s calls itself from %s", ErrSelfDeadlock, full, call.Name)
+	}
+	return nil
 }

@@ -25,6 +25,7 @@ const (
 	clientKey ctxKey = iota
 	callKey
 	childHookKey
+	workerKey
 )
 
 // registerChild tells the worker running the task in ctx (if any) that it submitted call id,

@@ -77,7 +77,7 @@ func (w *Worker) execute(d *delivery) {
 		d.inputObject = name
 	}
 	ctx := WithCallContext(w.taskCtx, w.c, call)
-	ctx = context.WithValue(ctx, childHookKey, w.cw)
+	ctx = context.WithValue(context.WithValue(ctx, childHookKey, w.cw), workerKey, w)
 	if d.slot {
 		ctx = futures.WithBlockHook(ctx, w.lendSlot)
 	}

@@ -75,6 +75,24 @@ func (c *Client) awaitResult(ctx context.Context, id string) (nats.Header, []byt
 // future of this client, one returned by Put, or a reference received inside a value (then ctx
 // must carry a Resolver, as a task's ctx does).
 func (t *Task[In, Out]) RemoteFrom(ctx context.Context, c *Client, dep *futures.Future[In]) *futures.Future[Out] {
+	return whenReady(ctx, c, t.name, dep, func(ctx context.Context, id, parent string, in In, p *futures.Promise[Out]) {
+		t.submitWith(ctx, c, id, parent, in, p)
+	})
+}
+
+// SubmitFrom is Submit with the input taken from dep once it resolves, as Task.RemoteFrom
+// does; runtimes built on the client (actor methods) use it.
+func SubmitFrom[In, Out any](ctx context.Context, c *Client, req Request, dep *futures.Future[In]) *futures.Future[Out] {
+	return whenReady(ctx, c, req.Name, dep, func(ctx context.Context, id, _ string, in In, p *futures.Promise[Out]) {
+		req.ID = id
+		submitInto(ctx, c, req, in, p)
+	})
+}
+
+// whenReady returns the future of a call that submit sends once dep resolves; dep's failure
+// fails it without sending anything.
+func whenReady[In, Out any](ctx context.Context, c *Client, name string, dep *futures.Future[In],
+	submit func(ctx context.Context, id, parent string, in In, p *futures.Promise[Out])) *futures.Future[Out] {
 	id := c.ids.next()
 	p := futures.NewPromise[Out](id)
 	if dep == nil {
@@ -90,10 +108,10 @@ func (t *Task[In, Out]) RemoteFrom(ctx context.Context, c *Client, dep *futures.
 			return // cancelled meanwhile
 		}
 		if err != nil {
-			p.Reject(fmt.Errorf("jetray: %s (%s) not run: dependency %s failed: %w", t.name, id, dep.ID(), err))
+			p.Reject(fmt.Errorf("jetray: %s (%s) not run: dependency %s failed: %w", name, id, dep.ID(), err))
 			return
 		}
-		t.submitWith(ctx, c, id, parent, in, p)
+		submit(context.WithoutCancel(ctx), id, parent, in, p)
 	}
 	if dep.Resolved() && !dep.IsRef() {
 		in, err := dep.Await(ctx)

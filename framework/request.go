@@ -33,10 +33,16 @@ func Submit[Out any](ctx context.Context, c *Client, req Request, in any) *futur
 		req.ID = c.ids.next()
 	}
 	p := futures.NewPromise[Out](req.ID)
+	submitInto(ctx, c, req, in, p)
+	return p.Future()
+}
+
+// submitInto submits req with input in; its result resolves p.
+func submitInto[Out any](ctx context.Context, c *Client, req Request, in any, p *futures.Promise[Out]) {
 	data, err := c.cfg.codec.Marshal(in)
 	if err != nil {
 		p.Reject(fmt.Errorf("jetray: encode input of %s: %w", req.Name, err))
-		return p.Future()
+		return
 	}
 	cfg := defaultTaskConfig()
 	for _, o := range req.Options {
@@ -47,12 +53,11 @@ func Submit[Out any](ctx context.Context, c *Client, req Request, in any) *futur
 	if spec.subject == "" {
 		if err := ValidName(req.Name); err != nil {
 			p.Reject(err)
-			return p.Future()
+			return
 		}
 		spec.subject = TaskSubject(req.Name)
 	}
 	c.submit(ctx, spec, promiseSink[Out]{p})
-	return p.Future()
 }
 
 // NewCallError returns an error that a Handler can return to fail a call with a TaskError of

@@ -2,6 +2,7 @@ package framework
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -74,23 +75,62 @@ func (t *StreamTask[In, Out]) Bind(w *Worker) error {
 		if err := call.Codec.Unmarshal(call.Data, &in); err != nil {
 			return nil, &callError{kind: KindDecode, err: fmt.Errorf("decode input of %s into %T: %w", t.name, in, err)}
 		}
-		var k uint64
-		yield := func(v Out) error {
-			data, err := call.Codec.Marshal(v)
-			if err != nil {
-				return &callError{kind: KindEncode, err: fmt.Errorf("encode value %d of %s: %w", k, t.name, err)}
-			}
-			if err := w.publishItem(ctx, call, k, data); err != nil {
-				return err
-			}
-			k++
-			return nil
-		}
+		yield, count := Yielder[Out](ctx)
 		if err := t.fn(ctx, in, yield); err != nil {
 			return nil, err
 		}
-		return []byte(strconv.FormatUint(k, 10)), nil
+		return []byte(strconv.FormatUint(count(), 10)), nil
 	})
+}
+
+// Yielder returns, for the streaming call running in ctx (a task or actor method ctx), the
+// function that stores its next value, and a count of values stored so far. Runtimes built on
+// the worker (streaming actor methods) use it. Outside a running call yield fails.
+func Yielder[Out any](ctx context.Context) (yield func(Out) error, count func() uint64) {
+	w, _ := ctx.Value(workerKey).(*Worker)
+	call := CallFromContext(ctx)
+	var k uint64
+	yield = func(v Out) error {
+		if w == nil || call == nil {
+			return errors.New("jetray: yield outside a running streaming call")
+		}
+		data, err := call.Codec.Marshal(v)
+		if err != nil {
+			return &callError{kind: KindEncode, err: fmt.Errorf("encode value %d of %s: %w", k, call.Name, err)}
+		}
+		if err := w.publishItem(ctx, call, k, data); err != nil {
+			return err
+		}
+		k++
+		return nil
+	}
+	return yield, func() uint64 { return k }
+}
+
+// SubmitStream is Submit for a streaming call: values arrive on the returned stream.
+func SubmitStream[Out any](ctx context.Context, c *Client, req Request, in any) *futures.Stream[Out] {
+	if req.ID == "" {
+		req.ID = c.ids.next()
+	}
+	st, w := futures.NewStream[Out](req.ID)
+	s := &streamSink[Out]{w: w}
+	data, err := c.cfg.codec.Marshal(in)
+	if err != nil {
+		s.fail(fmt.Errorf("jetray: encode input of %s: %w", req.Name, err))
+		return st
+	}
+	cfg := defaultTaskConfig()
+	cfg.maxRetries = 0
+	for _, o := range req.Options {
+		o(&cfg)
+	}
+	spec := callSpec{name: req.Name, subject: req.Subject, id: req.ID, data: data, cfg: &cfg,
+		parent: parentID(ctx), header: req.Header, registered: req.Registered}
+	if spec.subject == "" {
+		spec.subject = TaskSubject(req.Name)
+	}
+	c.submit(ctx, spec, s)
+	return st
 }
 
 // publishItem stores item k of a streaming call and waits for the broker's acknowledgement.

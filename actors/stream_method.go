@@ -1,0 +1,57 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/jetray/jetray/framework"
+	"github.com/jetray/jetray/futures"
+)
+
+// StreamMethodDef is a remote method that yields many values, read by the caller as a
+// futures.Stream while the method runs.
+type StreamMethodDef[A, In, Out any] struct {
+	name string
+	full string
+	fn   func(*A, context.Context, In, func(Out) error) error
+}
+
+// StreamMethod defines the streaming method name of class c: fn calls yield for each value;
+// yield returns once the value is stored (see framework.NewStreamTask). Define it before
+// registering the class.
+func StreamMethod[A, CIn, In, Out any](c *Class[A, CIn], name string, fn func(*A, context.Context, In, func(Out) error) error) *StreamMethodDef[A, In, Out] {
+	m := &StreamMethodDef[A, In, Out]{name: name, full: c.name + "." + name, fn: fn}
+	c.methods.add(name, m.invoke)
+	return m
+}
+
+// Name returns "Class.method".
+func (m *StreamMethodDef[A, In, Out]) Name() string { return m.full }
+
+func (m *StreamMethodDef[A, In, Out]) invoke(obj *A, ctx context.Context, call *framework.Call) ([]byte, error) {
+	var in In
+	if err := call.Codec.Unmarshal(call.Data, &in); err != nil {
+		return nil, framework.NewCallError(framework.KindDecode, fmt.Errorf("decode input of %s into %T: %w", m.full, in, err))
+	}
+	yield, count := framework.Yielder[Out](ctx)
+	if err := m.fn(obj, ctx, in, yield); err != nil {
+		return nil, err
+	}
+	return []byte(strconv.FormatUint(count(), 10)), nil
+}
+
+// Remote calls the streaming method on h's actor and returns its stream at once; failures
+// (as for MethodDef.Remote) end the stream with the error.
+func (m *StreamMethodDef[A, In, Out]) Remote(ctx context.Context, h *Handle[A], in In) *futures.Stream[Out] {
+	c, err := clientFor(ctx, h.client)
+	if err == nil {
+		err = checkCall(ctx, c, h.ref(), h.maxConc, m.name, m.full)
+	}
+	if err != nil {
+		st, w := futures.NewStream[Out](failedID(ctx, h))
+		w.Close(err)
+		return st
+	}
+	return framework.SubmitStream[Out](ctx, c, methodRequest(m.full, m.name, h.id), in)
+}
