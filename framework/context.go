@@ -63,3 +63,6 @@ func parentID(ctx context.Context) string {
 	}
 	return ""
 }
+
+// ResultSubject returns the subject the call's result is published to.
+func (c *Call) ResultSubject() string { return ResultSubject(c.ID) }

@@ -24,40 +24,26 @@ func (w *Worker) execute(d *delivery) {
 		return
 	}
 	hdr := d.msg.Headers()
-	id := hdr.Get(HeaderID)
-	reply := hdr.Get(HeaderReply)
-	if id == "" || !strings.HasPrefix(reply, ResultSubjectPrefix) || reply != ResultSubject(id) {
-		w.terminate(d, fmt.Sprintf("malformed call: id %q reply %q", id, reply))
-		return
-	}
 	attempt := 1
 	if meta, err := d.msg.Metadata(); err == nil {
 		attempt = int(meta.NumDelivered)
 	}
-	call := &Call{ID: id, Name: d.name, Attempt: attempt, Data: d.msg.Data(), Header: hdr, Parent: hdr.Get(HeaderParent)}
-	d.call = call
-	log := w.log.With().Str("task", d.name).Str("task_id", id).Int("attempt", attempt).Logger()
-
-	maxRetries, err := headerInt(hdr, HeaderMaxRetries, 3)
-	if err != nil {
-		w.fail(d, KindBadCall, err.Error(), nil)
+	call, params, reason, bad := decodeCall(d.name, hdr, d.msg.Data(), attempt, w.c.codecs)
+	if reason != "" {
+		w.terminate(d, reason)
 		return
 	}
+	d.call = call
+	if bad != nil {
+		w.fail(d, KindBadCall, bad.Error(), nil)
+		return
+	}
+	id, maxRetries, timeoutMS := call.ID, params.maxRetries, params.timeoutMS
+	log := w.log.With().Str("task", d.name).Str("task_id", id).Int("attempt", attempt).Logger()
 	if maxRetries >= 0 && attempt > maxRetries+1 {
 		log.Warn().Msg("attempts exhausted after system failures")
 		w.fail(d, KindLost, fmt.Sprintf("%v: no result after %d attempts (worker died or lost the call)", ErrWorkerLost, attempt-1),
 			func(te *TaskError) { te.Attempts = attempt - 1; te.Exhausted = true })
-		return
-	}
-	codec, err := w.c.codecs.lookup(hdr.Get(HeaderCodec))
-	if err != nil {
-		w.fail(d, KindBadCall, err.Error(), nil)
-		return
-	}
-	call.Codec = codec
-	timeoutMS, err := headerInt(hdr, HeaderTimeout, 0)
-	if err != nil {
-		w.fail(d, KindBadCall, err.Error(), nil)
 		return
 	}
 
@@ -105,7 +91,7 @@ func (w *Worker) execute(d *delivery) {
 	}
 
 	if err == nil {
-		w.publishResult(d, w.resultMsg(d, statusOK, codec.Name(), out))
+		w.publishResult(d, w.resultMsg(d, statusOK, call.Codec.Name(), out))
 		return
 	}
 	if cancelled {

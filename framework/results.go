@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -167,13 +166,14 @@ func (r *resultRouter) handle(m jetstream.Msg) {
 	if len(subj) <= len(ResultSubjectPrefix) {
 		return
 	}
-	rest := subj[len(ResultSubjectPrefix):]
 	// <client id>.<seq> is a result; <client id>.<seq>.<k> is item k of a stream.
-	if i := strings.IndexByte(rest, '.'); i >= 0 {
-		if j := strings.IndexByte(rest[i+1:], '.'); j >= 0 {
-			r.item(rest[:i+1+j], rest[i+2+j:], m)
-			return
-		}
+	rest, item, ok := splitResultSubject(subj[len(ResultSubjectPrefix):])
+	if !ok {
+		return
+	}
+	if item != "" {
+		r.item(rest, item, m)
+		return
 	}
 	pc := r.take(rest)
 	if pc == nil {

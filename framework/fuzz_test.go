@@ -1,0 +1,69 @@
+package framework
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+)
+
+// FuzzDecodeCall feeds arbitrary headers and payloads through what a worker reads from a
+// delivered call: it must never panic, and either terminate, answer with an error, or accept
+// a call whose reply subject is its own result subject.
+func FuzzDecodeCall(f *testing.F) {
+	f.Add("abc.1", "jetray.result.abc.1", "3", "100", "", "", []byte(`{"a":1,"b":2}`))
+	f.Add("", "", "", "", "", "", []byte(nil))
+	f.Add("abc.1", "jetray.result.abc.2", "x", "-1", "msgpack", "1,2", []byte{0xff, 0})
+	f.Add("a.b.c", "jetray.result.a.b.c", "-1", "0", "json", "", []byte(`null`))
+	f.Add("*.>", "jetray.result.*.>", "9999999999999999999999", "", "", ",", []byte(`[`))
+	codecs := codecSet{"json": JSONCodec{}}
+	f.Fuzz(func(t *testing.T, id, reply, retries, timeout, codec, backoff string, data []byte) {
+		h := nats.Header{}
+		for k, v := range map[string]string{HeaderID: id, HeaderReply: reply, HeaderMaxRetries: retries,
+			HeaderTimeout: timeout, HeaderCodec: codec, HeaderBackoff: backoff} {
+			if v != "" {
+				h.Set(k, v)
+			}
+		}
+		call, p, reason, bad := decodeCall("fuzz", h, data, 1, codecs)
+		switch {
+		case reason != "":
+			if call != nil {
+				t.Fatalf("terminated call has a Call")
+			}
+		case bad != nil:
+			if call == nil || call.ID != id {
+				t.Fatalf("bad call without its ID")
+			}
+		default:
+			if call.ResultSubject() != reply || !validCallID(call.ID) || p.timeoutMS < 0 || call.Codec == nil {
+				t.Fatalf("accepted inconsistent call %+v %+v", call, p)
+			}
+			var v struct{ A, B int }
+			_ = call.Codec.Unmarshal(data, &v) // errors are fine; panics are not
+		}
+		_ = backoffDelay(h, 1+len(data)%40)
+	})
+}
+
+// FuzzDecodeResult feeds arbitrary result subjects and payloads through what a client reads.
+func FuzzDecodeResult(f *testing.F) {
+	f.Add("abc.1", []byte(`{"task":"t","task_id":"abc.1","message":"m","kind":"error"}`))
+	f.Add("abc.1.7", []byte(`1`))
+	f.Add("..", []byte(`{`))
+	f.Add("abc", []byte(nil))
+	f.Fuzz(func(t *testing.T, rest string, data []byte) {
+		id, item, ok := splitResultSubject(rest)
+		if ok && (id == "" || len(id)+len(item) > len(rest)) {
+			t.Fatalf("split %q into %q %q", rest, id, item)
+		}
+		err := decodeTaskError(id, data)
+		var te *TaskError
+		if !errors.As(err, &te) || te.TaskID == "" && id != "" {
+			t.Fatalf("decodeTaskError(%q) = %v", data, err)
+		}
+		var v any
+		_ = json.Unmarshal(data, &v)
+	})
+}
