@@ -179,6 +179,18 @@ func (c *Client) setup(ctx context.Context) error {
 	if _, err := c.ensureStream(ctx, actors); err != nil {
 		return err
 	}
+	dead := jetstream.StreamConfig{
+		Name:        DeadStream,
+		Description: "jetray dead letters: calls that used up their attempts",
+		Subjects:    []string{DeadSubjectPrefix + ">"},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     c.storage(),
+		Replicas:    c.cfg.replicas,
+		MaxAge:      7 * 24 * time.Hour,
+	}
+	if _, err := c.ensureStream(ctx, dead); err != nil {
+		return err
+	}
 	if _, err := c.ensureBucket(ctx, jetstream.KeyValueConfig{
 		Bucket:      ActorsBucket,
 		Description: "jetray: actor records (a.<id>) and names (n.<name>)",

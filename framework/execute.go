@@ -42,6 +42,7 @@ func (w *Worker) execute(d *delivery) {
 	log := w.log.With().Str("task", d.name).Str("task_id", id).Int("attempt", attempt).Logger()
 	if maxRetries >= 0 && attempt > maxRetries+1 {
 		log.Warn().Msg("attempts exhausted after system failures")
+		w.deadLetter(d, fmt.Sprintf("no result after %d attempts (worker died or lost the call)", attempt-1), attempt-1)
 		w.fail(d, KindLost, fmt.Sprintf("%v: no result after %d attempts (worker died or lost the call)", ErrWorkerLost, attempt-1),
 			func(te *TaskError) { te.Attempts = attempt - 1; te.Exhausted = true })
 		return
@@ -121,6 +122,9 @@ func (w *Worker) execute(d *delivery) {
 		return
 	}
 	log.Debug().Err(err).Str("kind", kind).Msg("call failed")
+	if retryable {
+		w.deadLetter(d, "retries exhausted: "+err.Error(), attempt)
+	}
 	w.fail(d, kind, err.Error(), func(te *TaskError) {
 		if ce != nil && ce.stack != "" {
 			te.Panic, te.Stack = true, ce.stack

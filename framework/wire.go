@@ -22,6 +22,16 @@ const (
 	ActorsBucket = "jetray_actors"
 	// ActorSubjectPrefix prefixes actor call subjects: jetray.actor.<actor id>.<method>.
 	ActorSubjectPrefix = "jetray.actor."
+	// DeadStream is the limits stream keeping calls that used up their attempts, on
+	// jetray.dead.<name>, with the reason in Jetray-Dead-Reason.
+	DeadStream = "JETRAY_DEAD"
+	// DeadSubjectPrefix prefixes dead-letter subjects.
+	DeadSubjectPrefix = "jetray.dead."
+	// HeaderDeadReason says why a call was dead-lettered; HeaderDeadAttempts how many attempts
+	// it had; HeaderDeadSubject the subject it was published to.
+	HeaderDeadReason   = "Jetray-Dead-Reason"
+	HeaderDeadAttempts = "Jetray-Dead-Attempts"
+	HeaderDeadSubject  = "Jetray-Dead-Subject"
 	// CancelBucket is the KV bucket of cancelled call IDs, watched by every worker.
 	CancelBucket = "jetray_cancel"
 	// RegistryBucket is the KV bucket where workers record the names they serve.

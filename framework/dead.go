@@ -1,0 +1,106 @@
+package framework
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jetray/jetray/futures"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// deadLetter keeps a copy of a call that used up its attempts in JETRAY_DEAD, with the reason,
+// before the call is answered and removed from its work queue. Failing to store it is logged;
+// the call is still answered.
+func (w *Worker) deadLetter(d *delivery, reason string, attempts int) {
+	h := nats.Header{}
+	for k, v := range d.msg.Headers() {
+		if k != jetstream.MsgIDHeader {
+			h[k] = v
+		}
+	}
+	h[HeaderDeadReason] = []string{reason}
+	h[HeaderDeadAttempts] = []string{strconv.Itoa(attempts)}
+	h[HeaderDeadSubject] = []string{d.msg.Subject()}
+	if d.call != nil {
+		h[jetstream.MsgIDHeader] = []string{"dead." + d.call.ID}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := w.js.PublishMsg(ctx, &nats.Msg{Subject: DeadSubjectPrefix + d.name, Header: h, Data: d.msg.Data()}); err != nil {
+		w.log.Error().Err(err).Str("task", d.name).Msg("dead letter not stored")
+	}
+}
+
+// DeadLetter is a call kept in JETRAY_DEAD.
+type DeadLetter struct {
+	Seq      uint64    // stream sequence: the handle for Replay
+	Name     string    // task or Class.method name
+	ID       string    // the call's ID
+	Subject  string    // where the call was published
+	Reason   string    // why it was dead-lettered
+	Attempts int       // attempts made
+	Time     time.Time // when it was dead-lettered
+	Data     []byte    // the encoded input
+	Header   nats.Header
+}
+
+// DeadLetters lists up to limit dead letters, oldest first (limit <= 0: all).
+func (c *Client) DeadLetters(ctx context.Context, limit int) ([]DeadLetter, error) {
+	s, err := c.js.Stream(ctx, DeadStream)
+	if err != nil {
+		return nil, fmt.Errorf("jetray: %s: %w", DeadStream, err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []DeadLetter
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && seq > 0; seq++ {
+		if limit > 0 && len(out) >= limit {
+			break
+		}
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			continue // deleted
+		}
+		att, _ := strconv.Atoi(m.Header.Get(HeaderDeadAttempts))
+		out = append(out, DeadLetter{Seq: m.Sequence, Name: m.Header.Get(HeaderTask), ID: m.Header.Get(HeaderID),
+			Subject: m.Header.Get(HeaderDeadSubject), Reason: m.Header.Get(HeaderDeadReason), Attempts: att,
+			Time: m.Time, Data: m.Data, Header: m.Header})
+	}
+	return out, nil
+}
+
+// Replay submits the dead letter at seq again as a new call of this client (a new ID and a
+// fresh set of attempts, same subject, input and options) and removes it from JETRAY_DEAD
+// once the call is accepted. The returned future resolves with the result as raw JSON.
+func (c *Client) Replay(ctx context.Context, seq uint64) (*futures.Future[json.RawMessage], error) {
+	s, err := c.js.Stream(ctx, DeadStream)
+	if err != nil {
+		return nil, err
+	}
+	m, err := s.GetMsg(ctx, seq)
+	if err != nil {
+		return nil, fmt.Errorf("jetray: dead letter %d: %w", seq, err)
+	}
+	hdr := nats.Header{}
+	for _, k := range []string{HeaderMaxRetries, HeaderRetryErrors, HeaderTimeout, HeaderBackoff, HeaderCodec, "Jetray-Actor"} {
+		if v := m.Header.Get(k); v != "" {
+			hdr.Set(k, v)
+		}
+	}
+	name := m.Header.Get(HeaderTask)
+	req := Request{Name: name, Subject: m.Header.Get(HeaderDeadSubject), Registered: "-", Header: hdr}
+	f := Submit[json.RawMessage](ctx, c, req, json.RawMessage(m.Data))
+	if f.Resolved() && f.Err() != nil {
+		return f, nil // not accepted: keep the dead letter
+	}
+	if err := s.DeleteMsg(ctx, seq); err != nil {
+		c.log.Warn().Err(err).Uint64("seq", seq).Msg("replayed dead letter not deleted")
+	}
+	return f, nil
+}
