@@ -34,6 +34,7 @@ func (w *Worker) execute(d *delivery) {
 		return
 	}
 	d.call = call
+	d.inputObject = hdr.Get(HeaderObject) // deleted once the call is answered, whatever the answer
 	if bad != nil {
 		w.fail(d, KindBadCall, bad.Error(), nil)
 		return
@@ -61,7 +62,6 @@ func (w *Worker) execute(d *delivery) {
 			return
 		}
 		call.Data = data
-		d.inputObject = name
 	}
 	ctx := WithCallContext(w.taskCtx, w.c, call)
 	ctx = context.WithValue(context.WithValue(ctx, childHookKey, w.cw), workerKey, w)

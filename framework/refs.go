@@ -20,11 +20,11 @@ func (c *Client) Resolve(ctx context.Context, id string, into any) error {
 	if err != nil {
 		return err
 	}
-	return c.decodeInto(id, hdr, data, into)
+	return c.decodeInto(ctx, id, hdr, data, into)
 }
 
 // decodeInto decodes a stored result into into, or returns its error.
-func (c *Client) decodeInto(id string, hdr nats.Header, data []byte, into any) error {
+func (c *Client) decodeInto(ctx context.Context, id string, hdr nats.Header, data []byte, into any) error {
 	if hdr.Get(HeaderStatus) == statusError {
 		return decodeTaskError(id, data)
 	}
@@ -32,7 +32,7 @@ func (c *Client) decodeInto(id string, hdr nats.Header, data []byte, into any) e
 	if err != nil {
 		return fmt.Errorf("jetray: result of %s: %w", id, err)
 	}
-	if data, err = c.payload(context.Background(), hdr, data); err != nil {
+	if data, err = c.payload(ctx, hdr, data); err != nil {
 		return err
 	}
 	if err := codec.Unmarshal(data, into); err != nil {
@@ -54,8 +54,15 @@ func (c *Client) awaitResult(ctx context.Context, id string) (nats.Header, []byt
 	if err != nil {
 		return nil, nil, fmt.Errorf("jetray: await result %s: %w", id, err)
 	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		_ = c.results.stream.DeleteConsumer(dctx, cons.CachedInfo().Name)
+		cancel()
+	}()
 	for {
-		m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+		nctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		m, err := cons.Next(jetstream.FetchContext(nctx))
+		cancel()
 		if err == nil {
 			return m.Headers(), m.Data(), nil
 		}
@@ -103,12 +110,15 @@ func whenReady[In, Out any](ctx context.Context, c *Client, name string, dep *fu
 	if parent != "" {
 		registerChild(ctx, id)
 	}
+	// Held here until dep resolves: Cancel finds it among the pending calls.
+	c.results.add(id, &pendingCall{sink: promiseSink[Out]{p}, name: name})
 	run := func(in In, err error) {
 		if p.Future().Resolved() {
 			return // cancelled meanwhile
 		}
 		if err != nil {
-			p.Reject(fmt.Errorf("jetray: %s (%s) not run: dependency %s failed: %w", name, id, dep.ID(), err))
+			c.results.take(id)
+			c.failCall(id, name, fmt.Errorf("jetray: %s (%s) not run: dependency %s failed: %w", name, id, dep.ID(), err), promiseSink[Out]{p})
 			return
 		}
 		submit(context.WithoutCancel(ctx), id, parent, in, p)

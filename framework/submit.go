@@ -46,7 +46,7 @@ func (c *Client) submit(ctx context.Context, spec callSpec, s sink) {
 		registerChild(ctx, spec.id)
 	}
 	if err := c.checkRegistered(ctx, reg); err != nil {
-		s.fail(err)
+		c.failCall(spec.id, spec.name, err, s)
 		return
 	}
 	msg := &nats.Msg{Subject: spec.subject, Data: spec.data, Header: make(nats.Header, 8)}
@@ -92,6 +92,25 @@ func (c *Client) submit(ctx context.Context, spec callSpec, s sink) {
 		s.fail(err)
 		return
 	}
+}
+
+// failCall fails a call that never reached a worker: s gets err at once, and an error result
+// is stored so that references to the call held elsewhere resolve too (best effort).
+func (c *Client) failCall(id, name string, err error, s sink) {
+	s.fail(err)
+	if c.closed.Load() || id == "" {
+		return
+	}
+	te := &TaskError{Task: name, TaskID: id, Kind: KindBadCall, Message: err.Error()}
+	var prev *TaskError
+	if errors.As(err, &prev) {
+		te.Kind = prev.Kind
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = c.PublishFailure(ctx, te)
+	}()
 }
 
 // onPublishAck drops the copy kept for resubmission once the broker has stored the call.

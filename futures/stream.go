@@ -68,6 +68,12 @@ func (s *Stream[T]) Done() <-chan struct{} {
 // is unaffected. A buffered value is returned even if ctx has ended.
 func (s *Stream[T]) Next(ctx context.Context) (T, error) {
 	var zero T
+	var unblock func()
+	defer func() {
+		if unblock != nil {
+			unblock()
+		}
+	}()
 	for {
 		s.mu.Lock()
 		if s.head < len(s.buf) {
@@ -95,6 +101,11 @@ func (s *Stream[T]) Next(ctx context.Context) (T, error) {
 		}
 		wake := s.wake
 		s.mu.Unlock()
+		if unblock == nil {
+			if unblock = blocking(ctx); unblock == nil {
+				unblock = func() {}
+			}
+		}
 		select {
 		case <-wake:
 		case <-ctx.Done():
