@@ -4,6 +4,7 @@ GO      ?= go
 BIN     := bin
 NATS_SD ?= ./tmp/nats
 NATS_ADDR ?= 127.0.0.1
+FUZZTIME ?= 60s
 
 .PHONY: help build demo test bench nats vet fuzz
 
@@ -33,5 +34,6 @@ vet: ## go vet and gofmt
 	$(GO) vet ./...
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-fuzz: ## fuzz targets (none yet)
-	@echo "no fuzz targets yet"
+fuzz: ## run each fuzz target for FUZZTIME (default 60s); new corpus entries land in the Go cache
+	$(GO) test -run xxx -fuzz 'FuzzDecodeCall$$' -fuzztime $(FUZZTIME) ./framework
+	$(GO) test -run xxx -fuzz 'FuzzDecodeResult$$' -fuzztime $(FUZZTIME) ./framework
