@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jetray/jetray/framework"
@@ -19,7 +20,7 @@ import (
 // Headers of actor messages.
 const (
 	// HeaderActor carries the actor ID on creation and method calls.
-	HeaderActor = "Jetray-Actor"
+	HeaderActor = framework.HeaderActor
 	// HeaderMaxConcurrency carries max_concurrency on creation calls.
 	HeaderMaxConcurrency = "Jetray-Max-Concurrency"
 	// HeaderName carries the actor's name on creation calls.
@@ -74,7 +75,8 @@ func (c *Class[A, In]) Options(opts ...ClassOption) *Class[A, In] {
 // reported by Handle.Ready and fail every call. ctx bounds the submission only.
 func (c *Class[A, In]) Remote(ctx context.Context, cl *framework.Client, in In) *Handle[A] {
 	id := cl.NewID()
-	h := &Handle[A]{id: id, class: c.name, maxConc: c.cfg.concurrency(), client: cl}
+	h := &Handle[A]{id: id, class: c.name, maxConc: c.cfg.concurrency(), client: cl,
+		maxTaskRetries: c.cfg.maxTaskRetries, maxPending: c.cfg.maxPending, pending: new(atomic.Int64)}
 	fail := func(err error) *Handle[A] {
 		h.ready = futures.Failed[struct{}](id, err)
 		return h
@@ -86,8 +88,15 @@ func (c *Class[A, In]) Remote(ctx context.Context, cl *framework.Client, in In) 
 	if err != nil {
 		return fail(err)
 	}
+	input, err := cl.Codec().Marshal(in)
+	if err != nil {
+		return fail(fmt.Errorf("jetray: encode constructor input of %s: %w", c.name, err))
+	}
 	rec := Record{ID: id, Class: c.name, Name: c.cfg.name, State: StatePending, MaxConcurrency: h.maxConc,
-		Created: time.Now().UTC()}
+		MaxRestarts: c.cfg.maxRestarts, MaxTaskRetries: c.cfg.maxTaskRetries, Created: time.Now().UTC()}
+	if len(input) <= 64<<10 {
+		rec.Input = input // kept for restarts; a bigger input makes the actor not restartable
+	}
 	rec.Updated = rec.Created
 	val, _ := json.Marshal(rec)
 	if _, err := s.kv.Create(ctx, recordKey(id), val); err != nil {
@@ -109,7 +118,8 @@ func (c *Class[A, In]) Remote(ctx context.Context, cl *framework.Client, in In) 
 			if err != nil || other == nil {
 				return fail(fmt.Errorf("jetray: get actor %q: %v", c.cfg.name, err))
 			}
-			return &Handle[A]{id: existing, class: other.Class, maxConc: other.MaxConcurrency, client: cl}
+			return &Handle[A]{id: existing, class: other.Class, maxConc: other.MaxConcurrency, client: cl,
+				maxTaskRetries: other.MaxTaskRetries, maxPending: c.cfg.maxPending, pending: new(atomic.Int64)}
 		}
 	}
 	hdr := nats.Header{
@@ -184,9 +194,9 @@ func (c *Class[A, In]) Bind(w *framework.Worker) error {
 
 // create runs on the worker that took the creation call: construct, bind, mark alive.
 func (c *Class[A, In]) create(ctx context.Context, h *host, call *framework.Call) ([]byte, error) {
-	id := call.Header.Get(HeaderActor)
-	if id != call.ID {
-		return nil, framework.NewCallError(framework.KindBadCall, fmt.Errorf("creation call %s for actor %q", call.ID, id))
+	id := call.Header.Get(HeaderActor) // the creator's call ID, or a restarter's
+	if id == "" {
+		return nil, framework.NewCallError(framework.KindBadCall, fmt.Errorf("creation call %s without %s", call.ID, HeaderActor))
 	}
 	maxConc, err := strconv.Atoi(call.Header.Get(HeaderMaxConcurrency))
 	if err != nil || maxConc < 1 {

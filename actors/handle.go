@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/jetray/jetray/framework"
@@ -20,6 +21,10 @@ type Handle[A any] struct {
 	maxConc int
 	client  *framework.Client         // nil for a handle decoded from a value
 	ready   *futures.Future[struct{}] // creation result; nil for Get and decoded handles
+
+	maxTaskRetries int
+	maxPending     int           // 0: no limit
+	pending        *atomic.Int64 // unresolved calls of this handle (shared by copies)
 }
 
 // Ref is any actor handle, whatever its type.
@@ -88,11 +93,12 @@ type handleJSON struct {
 	ID             string `json:"actor_id"`
 	Class          string `json:"class"`
 	MaxConcurrency int    `json:"max_concurrency"`
+	MaxTaskRetries int    `json:"max_task_retries,omitempty"`
 }
 
 // MarshalJSON encodes the handle as {"actor_id","class","max_concurrency"}.
 func (h *Handle[A]) MarshalJSON() ([]byte, error) {
-	return json.Marshal(handleJSON{ID: h.id, Class: h.class, MaxConcurrency: h.maxConc})
+	return json.Marshal(handleJSON{ID: h.id, Class: h.class, MaxConcurrency: h.maxConc, MaxTaskRetries: h.maxTaskRetries})
 }
 
 // UnmarshalJSON decodes a handle encoded by MarshalJSON.
@@ -104,7 +110,7 @@ func (h *Handle[A]) UnmarshalJSON(data []byte) error {
 	if j.ID == "" {
 		return errors.New("jetray: actor handle without actor_id")
 	}
-	*h = Handle[A]{id: j.ID, class: j.Class, maxConc: j.MaxConcurrency}
+	*h = Handle[A]{id: j.ID, class: j.Class, maxConc: j.MaxConcurrency, maxTaskRetries: j.MaxTaskRetries, pending: new(atomic.Int64)}
 	return nil
 }
 
@@ -143,5 +149,6 @@ func Get[A, In any](ctx context.Context, cl *framework.Client, c *Class[A, In], 
 	if rec.Class != c.name {
 		return nil, fmt.Errorf("jetray: actor %q is a %s, not a %s", name, rec.Class, c.name)
 	}
-	return &Handle[A]{id: rec.ID, class: rec.Class, maxConc: rec.MaxConcurrency, client: cl}, nil
+	return &Handle[A]{id: rec.ID, class: rec.Class, maxConc: rec.MaxConcurrency, client: cl,
+		maxTaskRetries: rec.MaxTaskRetries, pending: new(atomic.Int64)}, nil
 }

@@ -111,6 +111,7 @@ func (h *host) start(ctx context.Context, s *store, id, class, name string, maxC
 			return false
 		}
 		r.State, r.Worker, r.Control, r.MaxConcurrency = StateAlive, h.w.Name(), h.ctl, maxConc
+		r.WorkerKey, r.Error = h.w.LivenessKey(), ""
 		return true
 	})
 	if err != nil {
@@ -266,6 +267,8 @@ func (h *host) control(m *nats.Msg) {
 func (h *host) run(ctx context.Context) error {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
+	live := time.NewTicker(2 * time.Second)
+	defer live.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -273,6 +276,8 @@ func (h *host) run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 			h.purge(ctx)
+		case <-live.C:
+			h.checkLiveness(ctx)
 		}
 	}
 }

@@ -60,22 +60,38 @@ func (m *MethodDef[A, In, Out]) Remote(ctx context.Context, h *Handle[A], in In)
 	if err := m.check(ctx, c, h); err != nil {
 		return futures.Failed[Out](failedID(ctx, h), err)
 	}
-	return framework.Submit[Out](ctx, c, m.request(h), in)
-}
-
-// request describes a call of m on h.
-func (m *MethodDef[A, In, Out]) request(h *Handle[A]) framework.Request {
-	return methodRequest(m.full, m.name, h.id)
-}
-
-func methodRequest(full, name, id string) framework.Request {
-	return framework.Request{
-		Name:       full,
-		Subject:    framework.ActorSubjectPrefix + id + "." + name,
-		Registered: "-",
-		Header:     nats.Header{HeaderActor: []string{id}},
-		Options:    []framework.TaskOption{framework.MaxRetries(0)},
+	req, err := h.request(m.full, m.name)
+	if err != nil {
+		return futures.Failed[Out](failedID(ctx, h), err)
 	}
+	return framework.Submit[Out](ctx, c, req, in)
+}
+
+// request describes a call of method name on h, counting it against MaxPendingCalls.
+func (h *Handle[A]) request(full, name string) (framework.Request, error) {
+	req := framework.Request{
+		Name:       full,
+		Subject:    framework.ActorSubjectPrefix + h.id + "." + name,
+		Registered: "-",
+		Header:     nats.Header{HeaderActor: []string{h.id}},
+		Options:    []framework.TaskOption{framework.MaxRetries(h.maxTaskRetries)},
+	}
+	if h.pending != nil {
+		if n := h.pending.Add(1); h.maxPending > 0 && n > int64(h.maxPending) {
+			h.pending.Add(-1)
+			return req, fmt.Errorf("%w: %d calls of %s (%s) unresolved", ErrPendingCallsLimit, h.maxPending, h.class, h.id)
+		}
+		req.OnDone = func() { h.pending.Add(-1) }
+	}
+	return req, nil
+}
+
+// Pending returns the calls of this handle that have not resolved yet.
+func (h *Handle[A]) Pending() int {
+	if h.pending == nil {
+		return 0
+	}
+	return int(h.pending.Load())
 }
 
 // RemoteFrom calls the method with dep's value once dep resolves, without sending anything
@@ -89,7 +105,11 @@ func (m *MethodDef[A, In, Out]) RemoteFrom(ctx context.Context, h *Handle[A], de
 	if err := m.check(ctx, c, h); err != nil {
 		return futures.Failed[Out](failedID(ctx, h), err)
 	}
-	return framework.SubmitFrom[In, Out](ctx, c, m.request(h), dep)
+	req, err := h.request(m.full, m.name)
+	if err != nil {
+		return futures.Failed[Out](failedID(ctx, h), err)
+	}
+	return framework.SubmitFrom[In, Out](ctx, c, req, dep)
 }
 
 // failedID gives a call that fails before it is sent an ID of its own, so several such futures

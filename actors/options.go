@@ -8,6 +8,9 @@ type classConfig struct {
 	maxConcurrency int // 0: default (1, or 1000 for async)
 	name           string
 	getIfExists    bool
+	maxRestarts    int
+	maxTaskRetries int
+	maxPending     int
 }
 
 func (c classConfig) concurrency() int {
@@ -39,3 +42,20 @@ func Name(name string) ClassOption { return func(c *classConfig) { c.name = name
 // creating another; the get-or-create is atomic (a KV create), so concurrent creators share one
 // actor. Without it, Remote on a taken name gives a handle whose Ready returns ErrNameTaken.
 func GetIfExists() ClassOption { return func(c *classConfig) { c.getIfExists = true } }
+
+// MaxRestarts sets how many times the actor is rebuilt on another worker (its constructor
+// re-run with the original input) after its worker dies. Default 0: the actor dies with its
+// worker and its calls fail with ErrActorDied. -1 restarts forever. A killed actor is never
+// restarted. Worker death is detected through the jetray_workers liveness bucket within
+// about framework.LivenessTTL plus a few seconds.
+func MaxRestarts(n int) ClassOption { return func(c *classConfig) { c.maxRestarts = max(n, -1) } }
+
+// MaxTaskRetries sets how many times a method call that was running when its worker died is
+// run again (on the restarted actor). Default 0: calls are at-most-once and such a call fails
+// with ErrActorDied; n > 0 makes them at-least-once; -1 retries forever.
+func MaxTaskRetries(n int) ClassOption { return func(c *classConfig) { c.maxTaskRetries = max(n, -1) } }
+
+// MaxPendingCalls bounds the calls of one handle that have not resolved yet; past it Remote
+// fails at once with ErrPendingCallsLimit (backpressure, Ray's max_pending_calls). Default 0:
+// no limit.
+func MaxPendingCalls(n int) ClassOption { return func(c *classConfig) { c.maxPending = max(n, 0) } }

@@ -31,6 +31,11 @@ type Record struct {
 	Worker         string    `json:"worker,omitempty"`
 	Control        string    `json:"control,omitempty"` // the host's control subject
 	MaxConcurrency int       `json:"max_concurrency"`
+	MaxRestarts    int       `json:"max_restarts,omitempty"`
+	Restarts       int       `json:"restarts,omitempty"`
+	MaxTaskRetries int       `json:"max_task_retries,omitempty"`
+	WorkerKey      string    `json:"worker_key,omitempty"` // the host's key in jetray_workers
+	Input          []byte    `json:"input,omitempty"`      // encoded constructor input, for restarts
 	Error          string    `json:"error,omitempty"`
 	Created        time.Time `json:"created"`
 	Updated        time.Time `json:"updated"`
@@ -56,7 +61,14 @@ type store struct {
 
 	mu      sync.RWMutex
 	dead    map[string]error
+	alive   map[string]aliveRef // ALIVE actors and their hosts, for liveness checks
 	watchOK bool
+}
+
+// aliveRef is where an ALIVE actor lives and since when.
+type aliveRef struct {
+	workerKey string
+	updated   time.Time
 }
 
 type storeKey struct{}
@@ -70,7 +82,7 @@ func storeOf(ctx context.Context, c *framework.Client) (*store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("jetray: actors bucket: %w", err)
 		}
-		s := &store{kv: kv, dead: map[string]error{}}
+		s := &store{kv: kv, dead: map[string]error{}, alive: map[string]aliveRef{}}
 		wctx, stop := context.WithCancel(context.Background())
 		c.OnClose(stop)
 		w, err := kv.Watch(wctx, "a.>")
@@ -109,10 +121,19 @@ func (s *store) watch(w jetstream.KeyWatcher, synced chan struct{}) {
 			continue
 		}
 		var r Record
-		if json.Unmarshal(e.Value(), &r) != nil || !r.terminal() {
+		if json.Unmarshal(e.Value(), &r) != nil {
 			continue
 		}
-		s.markDead(r.ID, r.deathError())
+		s.mu.Lock()
+		if r.State == StateAlive && r.WorkerKey != "" {
+			s.alive[r.ID] = aliveRef{workerKey: r.WorkerKey, updated: r.Updated}
+		} else {
+			delete(s.alive, r.ID)
+		}
+		s.mu.Unlock()
+		if r.terminal() {
+			s.markDead(r.ID, r.deathError())
+		}
 	}
 }
 
@@ -120,6 +141,19 @@ func (s *store) markDead(id string, err error) {
 	s.mu.Lock()
 	s.dead[id] = err
 	s.mu.Unlock()
+}
+
+// aliveElsewhere returns the ALIVE actors recorded on hosts other than self.
+func (s *store) aliveElsewhere(self string) map[string]aliveRef {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := map[string]aliveRef{}
+	for id, a := range s.alive {
+		if a.workerKey != self {
+			out[id] = a
+		}
+	}
+	return out
 }
 
 func (s *store) deadErr(id string) error {

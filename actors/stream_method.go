@@ -53,5 +53,15 @@ func (m *StreamMethodDef[A, In, Out]) Remote(ctx context.Context, h *Handle[A], 
 		w.Close(err)
 		return st
 	}
-	return framework.SubmitStream[Out](ctx, c, methodRequest(m.full, m.name, h.id), in)
+	req, err := h.request(m.full, m.name)
+	if err != nil {
+		st, w := futures.NewStream[Out](failedID(ctx, h))
+		w.Close(err)
+		return st
+	}
+	req.OnDone = nil // streams are not counted against MaxPendingCalls
+	if h.pending != nil && h.maxPending > 0 {
+		h.pending.Add(-1)
+	}
+	return framework.SubmitStream[Out](ctx, c, req, in)
 }

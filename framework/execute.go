@@ -44,8 +44,11 @@ func (w *Worker) execute(d *delivery) {
 	if maxRetries >= 0 && attempt > maxRetries+1 {
 		log.Warn().Msg("attempts exhausted after system failures")
 		w.deadLetter(d, fmt.Sprintf("no result after %d attempts (worker died or lost the call)", attempt-1), attempt-1)
-		w.fail(d, KindLost, fmt.Sprintf("%v: no result after %d attempts (worker died or lost the call)", ErrWorkerLost, attempt-1),
-			func(te *TaskError) { te.Attempts = attempt - 1; te.Exhausted = true })
+		kind, msg := KindLost, fmt.Sprintf("%v: no result after %d attempts (worker died or lost the call)", ErrWorkerLost, attempt-1)
+		if hdr.Get(HeaderActor) != "" {
+			kind, msg = KindDied, fmt.Sprintf("%v: its worker was lost while the call ran (%d attempts)", ErrActorDied, attempt-1)
+		}
+		w.fail(d, kind, msg, func(te *TaskError) { te.Attempts = attempt - 1; te.Exhausted = true })
 		return
 	}
 

@@ -3,6 +3,7 @@ package framework
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/jetray/jetray/futures"
 	"github.com/nats-io/nats.go"
@@ -24,6 +25,9 @@ type Request struct {
 	Header nats.Header
 	// Options apply to this call (retries, timeout).
 	Options []TaskOption
+	// OnDone, if set, runs once when the call's future resolves or fails (used to count
+	// pending calls per actor handle).
+	OnDone func()
 }
 
 // Submit encodes in with the client's codec, publishes the call described by req and returns
@@ -57,7 +61,25 @@ func submitInto[Out any](ctx context.Context, c *Client, req Request, in any, p 
 		}
 		spec.subject = TaskSubject(req.Name)
 	}
-	c.submit(ctx, spec, promiseSink[Out]{p})
+	var s sink = promiseSink[Out]{p}
+	if req.OnDone != nil {
+		s = &doneSink{sink: s, done: req.OnDone}
+	}
+	c.submit(ctx, spec, s)
+}
+
+// doneSink runs done once after the wrapped sink resolves or fails.
+type doneSink struct {
+	sink
+	done func()
+	once sync.Once
+}
+
+func (d *doneSink) resolve(codec Codec, data []byte) { d.sink.resolve(codec, data); d.once.Do(d.done) }
+func (d *doneSink) fail(err error)                   { d.sink.fail(err); d.once.Do(d.done) }
+func (d *doneSink) resolveObject(codec Codec, load func(context.Context) ([]byte, error)) {
+	d.sink.resolveObject(codec, load)
+	d.once.Do(d.done)
 }
 
 // NewCallError returns an error that a Handler can return to fail a call with a TaskError of

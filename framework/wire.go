@@ -61,6 +61,8 @@ const (
 	HeaderBackoff = "Jetray-Backoff"
 	// HeaderParent is the ID of the task that submitted this one, if any.
 	HeaderParent = "Jetray-Parent"
+	// HeaderActor carries the actor ID on actor creation and method calls.
+	HeaderActor = "Jetray-Actor"
 	// HeaderStatus is "ok" or "error" on a result message.
 	HeaderStatus = "Jetray-Status"
 	// HeaderAttempt is the attempt (1-based) that produced a result.

@@ -303,6 +303,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	hbDone := make(chan struct{})
 	go w.heartbeat(hbDone)
+	liveDone := make(chan struct{})
+	liveStopped := make(chan struct{})
+	go func() { w.liveness(liveDone); close(liveStopped) }()
 	var hookWG sync.WaitGroup
 	hookErrs := make(chan error, len(hooks))
 	for _, h := range hooks {
@@ -342,6 +345,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.taskCancel()
 	w.waitHeld(10 * time.Second)
 	close(hbDone)
+	close(liveDone)
+	<-liveStopped
 	_ = w.c.nc.FlushTimeout(5 * time.Second)
 	select {
 	case herr := <-hookErrs:
