@@ -114,6 +114,8 @@ func (w *Worker) execute(d *delivery) {
 		kind = ce.kind
 	} else if timeoutMS > 0 && errors.Is(ctxErr, context.DeadlineExceeded) {
 		kind = KindTimeout
+	} else if errors.Is(err, ErrActorDied) {
+		kind = KindDied // an actor the task used died: callers can still errors.Is it
 	}
 	retryErrors := hdr.Get(HeaderRetryErrors) == "1"
 	retryable := (kind == KindError || kind == KindTimeout) && retryErrors && !isPermanent(err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -219,7 +220,11 @@ func (w *Worker) Handle(name string, h Handler) error {
 	w.handlers[name] = h
 	running := w.running && !w.stopping
 	w.mu.Unlock()
-	if err := w.RegisterName(name, "task"); err != nil {
+	kind := "task"
+	if strings.HasPrefix(name, "_actor_") {
+		kind = "actor" // an actor class's creation calls
+	}
+	if err := w.RegisterName(name, kind); err != nil {
 		return err
 	}
 	if running {
