@@ -58,7 +58,12 @@ func runKill(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	natsURL := fs.String("nats", defaultNATS, "NATS server `URL`")
 	name := fs.String("actor", "", "the `NAME` of the actor to kill (required)")
 	class := fs.String("class", "", "the actor's `CLASS`; checked when given")
+	auth := framework.AuthFlags(fs)
 	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	connOpts, err := authOptions("kill", auth)
 	if err != nil {
 		return err
 	}
@@ -79,7 +84,7 @@ func runKill(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	c, err := connect(ctx, *natsURL, connectTimeout)
+	c, err := connect(ctx, *natsURL, connectTimeout, connOpts...)
 	if err != nil {
 		return err
 	}

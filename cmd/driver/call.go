@@ -31,7 +31,12 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait for the result (the call keeps running after it)")
 	actor := fs.String("actor", "", "call method NAME (Class.method) of the actor named `ACTOR`")
 	create := fs.String("create", "", "with -actor: first create the actor with this constructor `JSON` unless it exists")
+	auth := framework.AuthFlags(fs)
 	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	connOpts, err := authOptions("call", auth)
 	if err != nil {
 		return err
 	}
@@ -74,7 +79,7 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usageError{fmt.Sprintf("call: -create %q is not valid JSON", *create)}
 	}
 
-	c, err := connect(ctx, *natsURL, min(*timeout, connectTimeout))
+	c, err := connect(ctx, *natsURL, min(*timeout, connectTimeout), connOpts...)
 	if err != nil {
 		return err
 	}
@@ -103,11 +108,12 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return err
 }
 
-// connect connects the driver's client, trying for up to timeout.
-func connect(ctx context.Context, url string, timeout time.Duration) (*framework.Client, error) {
+// connect connects the driver's client, trying for up to timeout; opts come after the
+// driver's defaults (credentials, TLS: see authOptions).
+func connect(ctx context.Context, url string, timeout time.Duration, opts ...framework.Option) (*framework.Client, error) {
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	return framework.Connect(cctx, url, framework.WithName("jetray-driver"))
+	return framework.Connect(cctx, url, append([]framework.Option{framework.WithName("jetray-driver")}, opts...)...)
 }
 
 // callFailed reports the failure of call name (ID id): a task error goes to stderr with the

@@ -19,7 +19,12 @@ import (
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("demo", "demo [-nats URL]", stderr)
 	natsURL := fs.String("nats", "", "use the NATS server at `URL` instead of an embedded one")
+	auth := framework.AuthFlags(fs)
 	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	connOpts, err := authOptions("demo", auth)
 	if err != nil {
 		return err
 	}
@@ -46,7 +51,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	cctx, ccancel := context.WithTimeout(ctx, connectTimeout)
 	defer ccancel()
-	c, err := framework.Connect(cctx, url, framework.WithName("jetray-demo"))
+	c, err := framework.Connect(cctx, url, append([]framework.Option{framework.WithName("jetray-demo")}, connOpts...)...)
 	if err != nil {
 		return err
 	}

@@ -22,7 +22,12 @@ import (
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("status", "status [-nats URL]", stderr)
 	natsURL := fs.String("nats", defaultNATS, "NATS server `URL`")
+	auth := framework.AuthFlags(fs)
 	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	connOpts, err := authOptions("status", auth)
 	if err != nil {
 		return err
 	}
@@ -33,7 +38,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer cancel()
 	cctx, ccancel := context.WithTimeout(ctx, connectTimeout)
 	defer ccancel()
-	c, err := framework.Connect(cctx, *natsURL, framework.WithName("jetray-driver"))
+	c, err := framework.Connect(cctx, *natsURL, append([]framework.Option{framework.WithName("jetray-driver")}, connOpts...)...)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,12 @@
 //
 //	worker [-nats URL] [-concurrency N] [-name NAME] [-drain 30s]
 //	       [-log-level info] [-log-format console|json] [-embedded HOST:PORT]
+//	       [-token T | -user U -password P | -nkey FILE | -creds FILE]
+//	       [-tlsca FILE] [-tlscert FILE -tlskey FILE] [-inbox-prefix P]
+//
+// The credential and TLS flags cover every kind of NATS authentication (docs/security.md);
+// the token and password may come from $NATS_TOKEN and $NATS_PASSWORD instead. Under the
+// worker role of docs/security.md, give -inbox-prefix _INBOX.worker.
 //
 // With -embedded, the worker also starts a NATS server with JetStream in its own process,
 // listening on HOST:PORT, and serves from it; -nats is then ignored. Drivers connect to

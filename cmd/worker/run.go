@@ -14,6 +14,7 @@ import (
 
 	"github.com/jetray/jetray/examples/demo"
 	"github.com/jetray/jetray/framework"
+	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 )
 
@@ -27,6 +28,8 @@ type config struct {
 	name           string
 	drain          time.Duration
 	connectTimeout time.Duration
+	auth           *framework.Auth    // credentials and TLS (framework.AuthFlags)
+	connOpts       []framework.Option // from auth
 }
 
 // usageError is a bad command line; main exits 2 for it.
@@ -46,6 +49,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.name, "name", "", "worker name in logs, results and the registry (default host.pid.client)")
 	fs.DurationVar(&cfg.drain, "drain", 30*time.Second, "on SIGINT/SIGTERM, how long running calls may take to finish")
 	fs.DurationVar(&cfg.connectTimeout, "connect-timeout", 30*time.Second, "how long to keep trying to reach NATS at startup")
+	cfg.auth = framework.AuthFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: worker [flags]\n\nServes the demo tasks and actors until SIGINT or SIGTERM.\n\nFlags:")
 		fs.PrintDefaults()
@@ -70,6 +74,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 			return cfg, usageError{fmt.Sprintf("-name: %v", err)}
 		}
 	}
+	opts, err := cfg.auth.ClientOptions()
+	if err != nil {
+		return cfg, usageError{err.Error()}
+	}
+	cfg.connOpts = opts
 	return cfg, nil
 }
 
@@ -115,7 +124,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	cctx, cancel := context.WithTimeout(ctx, cfg.connectTimeout)
 	defer cancel()
-	c, err := framework.Connect(cctx, url, framework.WithLogger(log), framework.WithName("jetray-worker"))
+	// Asynchronous NATS errors (a permission violation above all) go to the log, not to
+	// nats.go's default of bare lines on stderr.
+	logNATS := nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+		ev := log.Warn().Err(err)
+		if sub != nil {
+			ev = ev.Str("subject", sub.Subject)
+		}
+		ev.Msg("NATS error")
+	})
+	c, err := framework.Connect(cctx, url, append([]framework.Option{framework.WithLogger(log),
+		framework.WithName("jetray-worker"), framework.WithNATSOptions(logNATS)}, cfg.connOpts...)...)
 	if err != nil {
 		return err
 	}
