@@ -97,7 +97,9 @@ func (h *host) start(ctx context.Context, s *store, id, class, name string, maxC
 	h.actors[id] = inst
 	h.mu.Unlock()
 	cc, err := cons.Consume(func(m jetstream.Msg) { h.receive(inst, m) },
-		jetstream.PullMaxMessages(min(maxConc, 1024)),
+		// At least 64: with a one-message pull at MaxAckPending 1 the consume loop could stall
+		// until the pull expired (30 s) now and then; MaxAckPending still bounds deliveries.
+		jetstream.PullMaxMessages(max(min(maxConc, 1024), 64)),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			h.log.Debug().Err(err).Str("actor_id", id).Msg("actor consume")
 		}))

@@ -2,9 +2,12 @@ package framework
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,6 +63,11 @@ func Connect(ctx context.Context, url string, opts ...Option) (*Client, error) {
 	}
 	c := &Client{cfg: cfg, id: id, log: cfg.log.With().Str("client", id).Logger(), done: make(chan struct{})}
 	c.ids.prefix = id
+	if cfg.clientID != "" {
+		// A fixed ID outlives the process: start the sequence past any earlier run's, so a
+		// restarted driver's call IDs are not taken for duplicates in the dedup window.
+		c.ids.seq.Store(uint64(time.Now().UnixNano()))
+	}
 	c.codecs = codecSet{"json": JSONCodec{}, cfg.codec.Name(): cfg.codec}
 
 	natsOpts := []nats.Option{
@@ -73,6 +81,13 @@ func Connect(ctx context.Context, url string, opts ...Option) (*Client, error) {
 			if err != nil && !c.closed.Load() {
 				c.log.Warn().Err(err).Msg("disconnected from NATS")
 			}
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			ev := c.log.Error().Err(err)
+			if sub != nil {
+				ev = ev.Str("subject", sub.Subject)
+			}
+			ev.Msg("NATS error") // permission violations, slow consumers
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			c.log.Info().Str("url", nc.ConnectedUrl()).Msg("reconnected to NATS")
@@ -116,8 +131,8 @@ func connectNATS(ctx context.Context, url string, opts []nats.Option) (*nats.Con
 			return nc, nil
 		}
 		lastErr = err
-		if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) {
-			break
+		if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) || isTLSError(err) {
+			break // retrying cannot help
 		}
 		select {
 		case <-ctx.Done():
@@ -126,6 +141,17 @@ func connectNATS(ctx context.Context, url string, opts []nats.Option) (*nats.Con
 		}
 	}
 	return nil, fmt.Errorf("jetray: connect %s: %w", url, lastErr)
+}
+
+// isTLSError reports certificate and handshake failures, which a retry cannot fix.
+func isTLSError(err error) bool {
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	var ci x509.CertificateInvalidError
+	var re *tls.CertificateVerificationError
+	return errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci) || errors.As(err, &re) ||
+		errors.Is(err, nats.ErrSecureConnRequired) || errors.Is(err, nats.ErrSecureConnWanted) ||
+		strings.Contains(err.Error(), "tls: ")
 }
 
 func (c *Client) storage() jetstream.StorageType {
@@ -230,14 +256,14 @@ func (c *Client) setup(ctx context.Context) error {
 func (c *Client) ensureStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
 	ctx, cancel := c.apiContext(ctx)
 	defer cancel()
-	s, err := c.js.CreateStream(ctx, cfg)
-	if err == nil {
-		return s, nil
+	// Look up first: users without create rights can use streams an admin made.
+	s, err := c.js.Stream(ctx, cfg.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		s, err = c.js.CreateStream(ctx, cfg)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) { // created meanwhile
+			s, err = c.js.Stream(ctx, cfg.Name)
+		}
 	}
-	if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		return nil, fmt.Errorf("jetray: create stream %s: %w", cfg.Name, err)
-	}
-	s, err = c.js.Stream(ctx, cfg.Name)
 	if err != nil {
 		return nil, fmt.Errorf("jetray: stream %s: %w", cfg.Name, err)
 	}
@@ -252,9 +278,12 @@ func (c *Client) ensureStream(ctx context.Context, cfg jetstream.StreamConfig) (
 func (c *Client) ensureBucket(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	ctx, cancel := c.apiContext(ctx)
 	defer cancel()
-	kv, err := c.js.CreateKeyValue(ctx, cfg)
-	if errors.Is(err, jetstream.ErrBucketExists) {
-		kv, err = c.js.KeyValue(ctx, cfg.Bucket)
+	kv, err := c.js.KeyValue(ctx, cfg.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = c.js.CreateKeyValue(ctx, cfg)
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = c.js.KeyValue(ctx, cfg.Bucket)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("jetray: bucket %s: %w", cfg.Bucket, err)

@@ -37,9 +37,12 @@ func (c *Client) objectStore(ctx context.Context) (jetstream.ObjectStore, error)
 			Storage:     c.storage(),
 			Replicas:    c.cfg.replicas,
 		}
-		os, err := c.js.CreateObjectStore(ctx, cfg)
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			os, err = c.js.ObjectStore(ctx, ObjectsBucket)
+		os, err := c.js.ObjectStore(ctx, ObjectsBucket)
+		if errors.Is(err, jetstream.ErrBucketNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
+			os, err = c.js.CreateObjectStore(ctx, cfg)
+			if errors.Is(err, jetstream.ErrBucketExists) {
+				os, err = c.js.ObjectStore(ctx, ObjectsBucket)
+			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("jetray: object store: %w", err)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
 	"strconv"
 	"time"
 
@@ -78,6 +80,10 @@ func (c *Client) submit(ctx context.Context, spec callSpec, s sink) {
 		}
 		if errors.Is(err, jetstream.ErrTooManyStalledMsgs) && ctx.Err() == nil && !c.closed.Load() {
 			continue // backpressure: wait for the broker to catch up
+		}
+		if brokenConn(err) && ctx.Err() == nil && !c.closed.Load() {
+			c.onPublishError(c.js, msg, err) // resubmitted with backoff, as a failed async publish
+			return
 		}
 		c.results.take(spec.id)
 		if ctx.Err() != nil {
@@ -180,6 +186,13 @@ func (c *Client) checkRegistered(ctx context.Context, name string) error {
 	}
 	c.known.Store(name, struct{}{})
 	return nil
+}
+
+// brokenConn reports a publish that failed because the connection broke under it (the write
+// failed, or the reconnect buffer is full); the connection reconnects by itself.
+func brokenConn(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, nats.ErrReconnectBufExceeded)
 }
 
 func registryKey(name string) string { return "task." + name }
