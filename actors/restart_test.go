@@ -58,7 +58,10 @@ func TestActorRestartAfterWorkerDeath(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = driver.Close() })
-			clsA := Counter.Options(actors.MaxRestarts(tc.maxRestarts))
+			// MaxTaskRetries(1): the call below may reach the dying worker's consumer before the
+			// broker notices the worker is gone; at-least-once calls then run on the restarted
+			// actor instead of failing with ErrActorDied.
+			clsA := Counter.Options(actors.MaxRestarts(tc.maxRestarts), actors.MaxTaskRetries(1))
 			aClient, _ := startWorker(t, srv.ClientURL(), Counter)
 			h := clsA.Remote(ctx, driver, 5)
 			if v, err := Incr.Remote(ctx, h, 1).Await(ctx); err != nil || v != 6 {
