@@ -41,6 +41,7 @@ type instance struct {
 	dead            atomic.Bool
 	cause           atomic.Value // error
 	dirty           atomic.Bool  // calls since the last purge
+	counted         atomic.Bool  // counted ALIVE in the worker's metrics
 }
 
 type hostKey struct{}
@@ -124,6 +125,12 @@ func (h *host) start(ctx context.Context, s *store, id, class, name string, maxC
 		h.kill(inst, rec.deathError(), true)
 		return framework.NewCallError(framework.KindDied, rec.deathError())
 	}
+	if inst.counted.CompareAndSwap(false, true) { // kill uncounts it; a kill that raced counts DEAD here
+		h.w.Metrics().ActorState(class, "", StateAlive)
+		if inst.dead.Load() && inst.counted.CompareAndSwap(true, false) {
+			h.w.Metrics().ActorState(class, StateAlive, StateDead)
+		}
+	}
 	h.log.Debug().Str("actor_id", id).Str("class", class).Int("max_concurrency", maxConc).Msg("actor alive")
 	return nil
 }
@@ -187,6 +194,9 @@ func (h *host) kill(inst *instance, cause error, grace bool) {
 		return
 	}
 	inst.cause.Store(cause)
+	if inst.counted.CompareAndSwap(true, false) {
+		h.w.Metrics().ActorState(inst.class, StateAlive, StateDead)
+	}
 	h.remove(inst.id)
 	if inst.cc != nil {
 		inst.cc.Stop()

@@ -32,7 +32,8 @@ type Client struct {
 	results  *resultRouter
 	registry jetstream.KeyValue
 	cancels  jetstream.KeyValue
-	known    sync.Map // task name -> struct{}: names seen in the registry
+	known    sync.Map                      // task name -> struct{}: names seen in the registry
+	metrics  atomic.Pointer[clientMetrics] // set by Collector
 
 	extMu   sync.Mutex
 	ext     map[any]any // per-client state of runtimes built on the client (actors)

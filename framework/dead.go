@@ -30,8 +30,9 @@ func (w *Worker) deadLetter(d *delivery, reason string, attempts int) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	w.cfg.metrics.deadLettered(d.name)
 	if _, err := w.js.PublishMsg(ctx, &nats.Msg{Subject: DeadSubjectPrefix + d.name, Header: h, Data: d.msg.Data()}); err != nil {
-		w.log.Error().Err(err).Str("task", d.name).Msg("dead letter not stored")
+		w.callLog(d).Error().Err(err).Msg("dead letter not stored")
 	}
 }
 

@@ -25,8 +25,9 @@ func (w *Worker) execute(d *delivery) {
 	}
 	hdr := d.msg.Headers()
 	attempt := 1
+	var queuedAt time.Time // when the broker stored the call: the queue span's start
 	if meta, err := d.msg.Metadata(); err == nil {
-		attempt = int(meta.NumDelivered)
+		attempt, queuedAt = int(meta.NumDelivered), meta.Timestamp
 	}
 	call, params, reason, bad := decodeCall(d.name, hdr, d.msg.Data(), attempt, w.c.codecs)
 	if reason != "" {
@@ -40,9 +41,8 @@ func (w *Worker) execute(d *delivery) {
 		return
 	}
 	id, maxRetries, timeoutMS := call.ID, params.maxRetries, params.timeoutMS
-	log := w.log.With().Str("task", d.name).Str("task_id", id).Int("attempt", attempt).Logger()
 	if maxRetries >= 0 && attempt > maxRetries+1 {
-		log.Warn().Msg("attempts exhausted after system failures")
+		w.callLog(d).Warn().Msg("attempts exhausted after system failures")
 		w.deadLetter(d, fmt.Sprintf("no result after %d attempts (worker died or lost the call)", attempt-1), attempt-1)
 		kind, msg := KindLost, fmt.Sprintf("%v: no result after %d attempts (worker died or lost the call)", ErrWorkerLost, attempt-1)
 		if hdr.Get(HeaderActor) != "" {
@@ -66,7 +66,8 @@ func (w *Worker) execute(d *delivery) {
 		}
 		call.Data = data
 	}
-	ctx := WithCallContext(w.taskCtx, w.c, call)
+	ctx, span := w.startExecuteSpans(w.taskCtx, call, queuedAt)
+	ctx = WithCallContext(ctx, w.c, call)
 	ctx = context.WithValue(context.WithValue(ctx, childHookKey, w.cw), workerKey, w)
 	if d.slot {
 		ctx = futures.WithBlockHook(ctx, w.lendSlot)
@@ -82,11 +83,15 @@ func (w *Worker) execute(d *delivery) {
 	}
 	if !d.state.CompareAndSwap(stateQueued, stateRunning) {
 		cancel()
+		endSpan(span, nil)
 		return
 	}
 	w.inflight.Add(1)
+	start := w.cfg.metrics.callStarted(d.name, attempt)
 	out, err := safeInvoke(ctx, d.h, call)
 	w.inflight.Add(-1)
+	w.cfg.metrics.callEnded(d.name, start)
+	endSpan(span, err)
 	ctxErr := ctx.Err()
 	cancelled := context.Cause(ctx) == ErrCancelled
 	cancel()
@@ -95,16 +100,17 @@ func (w *Worker) execute(d *delivery) {
 	}
 
 	if err == nil {
+		w.cfg.metrics.succeededCall(d.name)
 		w.publishResult(d, w.resultMsg(d, statusOK, call.Codec.Name(), out))
 		return
 	}
 	if cancelled {
-		log.Info().Msg("call cancelled while running")
+		w.callLog(d).Info().Msg("call cancelled while running")
 		w.fail(d, KindCancelled, "cancelled while running: "+err.Error(), nil)
 		return
 	}
 	if w.taskCtx.Err() != nil && ctxErr != nil {
-		log.Info().Msg("call cancelled by shutdown; handed back")
+		w.callLog(d).Info().Msg("call cancelled by shutdown; handed back")
 		w.handBack(d)
 		return
 	}
@@ -121,12 +127,13 @@ func (w *Worker) execute(d *delivery) {
 	retryable := (kind == KindError || kind == KindTimeout) && retryErrors && !isPermanent(err)
 	if retryable && (maxRetries < 0 || attempt <= maxRetries) {
 		delay := backoffDelay(hdr, attempt)
-		log.Info().Err(err).Dur("delay", delay).Msg("retrying after error")
+		w.callLog(d).Info().Err(err).Dur("delay", delay).Msg("retrying after error")
+		w.cfg.metrics.retriedCall(d.name)
 		_ = d.msg.NakWithDelay(delay)
 		w.release(d)
 		return
 	}
-	log.Debug().Err(err).Str("kind", kind).Msg("call failed")
+	w.callLog(d).Debug().Err(err).Str("kind", kind).Msg("call failed")
 	if retryable {
 		w.deadLetter(d, "retries exhausted: "+err.Error(), attempt)
 	}
@@ -159,6 +166,7 @@ func safeInvoke(ctx context.Context, h Handler, call *Call) (out []byte, err err
 
 // fail publishes an error result for d.
 func (w *Worker) fail(d *delivery, kind, message string, edit func(*TaskError)) {
+	w.cfg.metrics.failedCall(d.name, kind)
 	te := &TaskError{Task: d.name, Kind: kind, Message: message, Worker: w.cfg.name, Panic: kind == KindPanic}
 	if d.call != nil {
 		te.TaskID, te.Attempts = d.call.ID, d.call.Attempt

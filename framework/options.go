@@ -5,6 +5,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Option configures a Client (see Connect).
@@ -22,6 +24,9 @@ type clientConfig struct {
 	memory      bool
 	callTimeout time.Duration
 	submitRetry time.Duration
+
+	tracerProvider trace.TracerProvider          // nil: the global one
+	propagator     propagation.TextMapPropagator // nil: the global one, else TraceContext
 }
 
 func defaultClientConfig() clientConfig {

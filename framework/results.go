@@ -59,6 +59,7 @@ type pendingCall struct {
 	msg      *nats.Msg // kept until the broker acknowledges the publish, to resubmit it
 	tries    int
 	failedAt time.Time // first publish failure
+	sentAt   time.Time // first publish, when the client has metrics (Collector)
 }
 
 const pendingShards = 32

@@ -72,6 +72,11 @@ func (c *Client) submit(ctx context.Context, spec callSpec, s sink) {
 		return
 	}
 	pc := &pendingCall{sink: s, name: spec.name, msg: msg}
+	if c.metrics.Load() != nil {
+		pc.sentAt = time.Now()
+	}
+	span := c.startSubmitSpan(ctx, spec.name, spec.id, h)
+	defer endSpan(span, nil)
 	c.results.add(spec.id, pc)
 	for {
 		_, err := c.js.PublishMsgAsync(msg)
@@ -122,7 +127,11 @@ func (c *Client) failCall(id, name string, err error, s sink) {
 // onPublishAck drops the copy kept for resubmission once the broker has stored the call.
 func (c *Client) onPublishAck(_ jetstream.JetStream, m *nats.Msg, _ *jetstream.PubAck) {
 	id := m.Header.Get(HeaderID)
-	c.results.update(id, func(pc *pendingCall) { pc.msg = nil })
+	var sentAt time.Time
+	c.results.update(id, func(pc *pendingCall) { pc.msg, sentAt = nil, pc.sentAt })
+	if cm := c.metrics.Load(); cm != nil && !sentAt.IsZero() {
+		cm.submit.Observe(time.Since(sentAt).Seconds())
+	}
 }
 
 // onPublishError resubmits a call whose publish failed (connection lost, broker restarting,
@@ -150,7 +159,7 @@ func (c *Client) onPublishError(_ jetstream.JetStream, m *nats.Msg, err error) {
 		}
 		return
 	}
-	c.log.Debug().Err(err).Str("task_id", id).Int("try", tries).Msg("resubmitting call")
+	c.log.Debug().Err(err).Str("task", name).Str("task_id", id).Int("try", tries).Msg("resubmitting call")
 	time.AfterFunc(delay, func() {
 		if c.closed.Load() {
 			return

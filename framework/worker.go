@@ -39,6 +39,7 @@ type workerConfig struct {
 	drainTimeout time.Duration
 	name         string
 	log          *zerolog.Logger
+	metrics      *Metrics
 }
 
 // WithConcurrency sets the task slots of the worker: how many task calls run at once.
@@ -494,7 +495,7 @@ func (w *Worker) abandonRunning() {
 	}
 	w.heldMu.Unlock()
 	for _, d := range running {
-		w.log.Warn().Str("task", d.name).Msg("call ignored cancellation past the drain deadline; handed back")
+		w.callLog(d).Warn().Msg("call ignored cancellation past the drain deadline; handed back")
 		w.handBack(d)
 	}
 }
@@ -502,7 +503,7 @@ func (w *Worker) abandonRunning() {
 // handBack returns a call that did not finish here to the broker for another worker.
 func (w *Worker) handBack(d *delivery) {
 	if err := d.msg.Nak(); err != nil {
-		w.log.Debug().Err(err).Str("task", d.name).Msg("nak")
+		w.callLog(d).Debug().Err(err).Msg("nak")
 	}
 	w.release(d)
 }
@@ -564,7 +565,7 @@ func (w *Worker) onResultAck(_ jetstream.JetStream, m *nats.Msg, _ *jetstream.Pu
 		return
 	}
 	if err := d.msg.Ack(); err != nil {
-		w.log.Debug().Err(err).Str("task_id", d.call.ID).Msg("ack")
+		w.callLog(d).Debug().Err(err).Msg("ack")
 	}
 	w.release(d)
 	if d.inputObject != "" { // consumed: the call will not run again
@@ -581,7 +582,7 @@ func (w *Worker) onResultError(_ jetstream.JetStream, m *nats.Msg, err error) {
 	}
 	d.tries++
 	if d.tries > 8 {
-		w.log.Error().Err(err).Str("task_id", d.call.ID).Msg("result not stored; call left for redelivery")
+		w.callLog(d).Error().Err(err).Msg("result not stored; call left for redelivery")
 		w.release(d)
 		return
 	}

@@ -67,6 +67,7 @@ func runKill(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	connOpts = append(connOpts, logOption(fs, stderr))
 	if len(pos) > 0 {
 		return usageError{fmt.Sprintf("kill: unexpected argument %q", pos[0])}
 	}

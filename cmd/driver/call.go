@@ -40,6 +40,7 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	connOpts = append(connOpts, logOption(fs, stderr))
 	if len(pos) < 1 || len(pos) > 2 {
 		fs.Usage()
 		return usageError{"call: want NAME and at most one JSON argument"}

@@ -28,6 +28,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	connOpts = append(connOpts, logOption(fs, stderr))
 	if len(pos) > 0 {
 		return usageError{fmt.Sprintf("demo: unexpected argument %q", pos[0])}
 	}

@@ -115,6 +115,7 @@ func exitCode(err error, stderr io.Writer) int {
 func newFlagSet(name, synopsis string, w io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(w)
+	addLogFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: driver %s\n\nFlags:\n", synopsis)
 		fs.PrintDefaults()

@@ -31,6 +31,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	connOpts = append(connOpts, logOption(fs, stderr))
 	if len(pos) > 0 {
 		return usageError{fmt.Sprintf("status: unexpected argument %q", pos[0])}
 	}

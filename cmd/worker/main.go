@@ -7,6 +7,7 @@
 //
 //	worker [-nats URL] [-concurrency N] [-name NAME] [-drain 30s]
 //	       [-log-level info] [-log-format console|json] [-embedded HOST:PORT]
+//	       [-metrics HOST:PORT]
 //	       [-token T | -user U -password P | -nkey FILE | -creds FILE]
 //	       [-tlsca FILE] [-tlscert FILE -tlskey FILE] [-inbox-prefix P]
 //
@@ -17,6 +18,9 @@
 // With -embedded, the worker also starts a NATS server with JetStream in its own process,
 // listening on HOST:PORT, and serves from it; -nats is then ignored. Drivers connect to
 // nats://HOST:PORT.
+//
+// With -metrics, the worker serves Prometheus metrics at http://HOST:PORT/metrics (the list is
+// in docs/operations.md).
 //
 // Logs go to stderr; the "started" and "ended" lines of the AsyncActor actors it hosts go to
 // stdout.

@@ -28,6 +28,7 @@ type config struct {
 	name           string
 	drain          time.Duration
 	connectTimeout time.Duration
+	metrics        string             // -metrics: serve /metrics here
 	auth           *framework.Auth    // credentials and TLS (framework.AuthFlags)
 	connOpts       []framework.Option // from auth
 }
@@ -49,6 +50,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.name, "name", "", "worker name in logs, results and the registry (default host.pid.client)")
 	fs.DurationVar(&cfg.drain, "drain", 30*time.Second, "on SIGINT/SIGTERM, how long running calls may take to finish")
 	fs.DurationVar(&cfg.connectTimeout, "connect-timeout", 30*time.Second, "how long to keep trying to reach NATS at startup")
+	fs.StringVar(&cfg.metrics, "metrics", "", "serve Prometheus metrics on `host:port` at /metrics (docs/operations.md)")
 	cfg.auth = framework.AuthFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: worker [flags]\n\nServes the demo tasks and actors until SIGINT or SIGTERM.\n\nFlags:")
@@ -146,6 +148,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if cfg.name != "" {
 		opts = append(opts, framework.WithWorkerName(cfg.name))
+	}
+	if cfg.metrics != "" {
+		m := framework.NewMetrics()
+		opts = append(opts, framework.WithMetrics(m))
+		mctx, stopMetrics := context.WithCancel(context.Background())
+		wait, err := serveMetrics(mctx, cfg.metrics, m, c, log)
+		if err != nil {
+			stopMetrics()
+			return err
+		}
+		defer wait()
+		defer stopMetrics() // after the worker drained: the last scrape sees the final counts
 	}
 	w := framework.NewWorker(c, opts...)
 	if err := w.Register(demo.CatalogWithOutput(stdout)...); err != nil {
