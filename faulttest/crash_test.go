@@ -1,0 +1,98 @@
+package faulttest
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jetray/jetray/examples/demo"
+	"github.com/jetray/jetray/framework"
+	"github.com/jetray/jetray/futures"
+)
+
+// Requirement 1: a worker process killed with SIGKILL while it holds 200 two-second calls.
+// Worker A takes all of them; worker B starts and gets nothing (every call is held by A, kept
+// alive by its progress reports); A is killed. The broker redelivers A's calls to B once
+// AckWait (6 s) passes after A's last progress report, B runs them as attempt 2, and every
+// future resolves once with its value.
+func TestWorkerCrash(t *testing.T) {
+	bins := buildBinaries(t)
+	port := freePort(t)
+	url := "nats://127.0.0.1:" + strconv.Itoa(port)
+	startNATS(t, bins, port, t.TempDir())
+	c := connect(t, url)
+	ctx := testCtx(t, 2*time.Minute)
+
+	const n, ms = 200, 2000
+	a := startWorker(t, bins, url, "crash-a", "-concurrency", "100")
+	fs := make([]*futures.Future[int], n)
+	ids := make([]string, n)
+	for i := range fs {
+		fs[i] = demo.Sleep.Remote(ctx, c, demo.SleepInput{MS: ms})
+		ids[i] = fs[i].ID()
+	}
+	// A holds all n: 100 running, 100 in its queue.
+	waitFor(t, a, 30*time.Second, "worker A holding every call", func() bool {
+		ci, err := taskConsumer(ctx, c, "sleep")
+		return err == nil && ci.NumAckPending == n && ci.NumPending == 0
+	})
+	b := startWorker(t, bins, url, "crash-b", "-concurrency", "100")
+
+	doneBefore := 0
+	for _, f := range fs {
+		if f.Resolved() {
+			doneBefore++
+		}
+	}
+	a.kill(t)
+	killed := time.Now()
+	t.Logf("worker A killed with %d of %d futures resolved", doneBefore, n)
+
+	// Redelivery: the consumer reports redelivered calls once AckWait has passed.
+	var redelivered time.Duration
+	waitFor(t, b, 30*time.Second, "redelivery of A's calls", func() bool {
+		ci, err := taskConsumer(ctx, c, "sleep")
+		if err == nil && ci.NumRedelivered > 0 {
+			redelivered = time.Since(killed)
+			return true
+		}
+		return false
+	})
+	vals, err := futures.Gather(testCtx(t, 30*time.Second), fs...)
+	all := time.Since(killed)
+	if err != nil {
+		t.Fatalf("gather after the crash (%s): %v", all, err)
+	}
+	for i, v := range vals {
+		if v != ms {
+			t.Errorf("future %d = %d, want %d", i, v, ms)
+		}
+	}
+	t.Logf("after SIGKILL: redelivery began after %s, every future resolved after %s", redelivered.Round(time.Millisecond), all.Round(time.Millisecond))
+	if redelivered > 12*time.Second {
+		t.Errorf("redelivery began %s after the crash; want within a few seconds (AckWait 6 s)", redelivered)
+	}
+
+	// Each call has one stored result: A's (attempt 1) if it finished before the kill,
+	// otherwise B's, on attempt 2.
+	results := checkOneResultEach(t, ctx, c, ids)
+	by := map[string]int{}
+	for _, id := range ids {
+		h := results[id]
+		w, att := h.Get(framework.HeaderWorker), h.Get(framework.HeaderAttempt)
+		by[w+" attempt "+att]++
+		if (w == "crash-a" && att != "1") || (w == "crash-b" && att != "2") || (w != "crash-a" && w != "crash-b") {
+			t.Errorf("call %s: result from %q on attempt %s", id, w, att)
+		}
+	}
+	t.Logf("results: %v", by)
+	if by["crash-b attempt 2"] == 0 {
+		t.Errorf("no call was re-run by worker B: %v", by)
+	}
+	if p := c.Pending(); p != 0 {
+		t.Errorf("client has %d pending calls after every future resolved", p)
+	}
+	if err, took := b.term(t, 20*time.Second); err != nil {
+		t.Errorf("worker B: exit after SIGTERM (%s): %v", took, err)
+	}
+}
