@@ -369,6 +369,13 @@ func (c *Client) Extension(key any, init func() (any, error)) (any, error) {
 	return v, nil
 }
 
+// dropExtension forgets the value stored under key, so the next Extension call recreates it.
+func (c *Client) dropExtension(key any) {
+	c.extMu.Lock()
+	delete(c.ext, key)
+	c.extMu.Unlock()
+}
+
 // OnClose registers fn to run when the client closes, before the connection is closed.
 func (c *Client) OnClose(fn func()) {
 	c.closeMu.Lock()

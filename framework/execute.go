@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/jetray/jetray/futures"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -88,6 +88,7 @@ func (w *Worker) execute(d *delivery) {
 	}
 	w.inflight.Add(1)
 	start := w.cfg.metrics.callStarted(d.name, attempt)
+	w.taskEvent(d, TaskRunning, "", "")
 	out, err := safeInvoke(ctx, d.h, call)
 	w.inflight.Add(-1)
 	w.cfg.metrics.callEnded(d.name, start)
@@ -101,6 +102,7 @@ func (w *Worker) execute(d *delivery) {
 
 	if err == nil {
 		w.cfg.metrics.succeededCall(d.name)
+		w.taskEvent(d, TaskFinished, "", "")
 		w.publishResult(d, w.resultMsg(d, statusOK, call.Codec.Name(), out))
 		return
 	}
@@ -129,6 +131,7 @@ func (w *Worker) execute(d *delivery) {
 		delay := backoffDelay(hdr, attempt)
 		w.callLog(d).Info().Err(err).Dur("delay", delay).Msg("retrying after error")
 		w.cfg.metrics.retriedCall(d.name)
+		w.taskEvent(d, TaskRetrying, kind, err.Error())
 		_ = d.msg.NakWithDelay(delay)
 		w.release(d)
 		return
@@ -167,6 +170,7 @@ func safeInvoke(ctx context.Context, h Handler, call *Call) (out []byte, err err
 // fail publishes an error result for d.
 func (w *Worker) fail(d *delivery, kind, message string, edit func(*TaskError)) {
 	w.cfg.metrics.failedCall(d.name, kind)
+	w.taskEvent(d, TaskFailed, kind, message)
 	te := &TaskError{Task: d.name, Kind: kind, Message: message, Worker: w.cfg.name, Panic: kind == KindPanic}
 	if d.call != nil {
 		te.TaskID, te.Attempts = d.call.ID, d.call.Attempt
@@ -257,9 +261,16 @@ func backoffDelay(h nats.Header, attempt int) time.Duration {
 			}
 		}
 	}
-	d := lo << min(attempt-1, 20)
-	if d > hi || d <= 0 {
-		d = hi
+	if hi < lo {
+		hi = lo
 	}
-	return d/2 + rand.N(d/2+1)
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval, b.Multiplier, b.RandomizationFactor = lo, hi, 2, 0.5
+	b.MaxElapsedTime = 0 // never stop: MaxRetries decides
+	b.Reset()
+	d := b.NextBackOff()
+	for i := 1; i < min(attempt, 40); i++ {
+		d = b.NextBackOff()
+	}
+	return d
 }

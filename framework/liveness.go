@@ -39,7 +39,7 @@ func (w *Worker) LivenessKey() string {
 }
 
 func (c *Client) workersBucket(ctx context.Context) (jetstream.KeyValue, error) {
-	v, err := c.Extension(WorkersBucket, func() (any, error) {
+	v, err := c.Extension(workersBucketKey{}, func() (any, error) {
 		return c.ensureBucket(ctx, jetstream.KeyValueConfig{
 			Bucket:      WorkersBucket,
 			Description: "jetray: live workers (keys expire when a worker stops refreshing them)",
@@ -52,6 +52,19 @@ func (c *Client) workersBucket(ctx context.Context) (jetstream.KeyValue, error) 
 		return nil, err
 	}
 	return v.(jetstream.KeyValue), nil
+}
+
+type workersBucketKey struct{}
+
+// bucketGone reports errors meaning the bucket no longer exists (a broker restart loses the
+// memory-stored bucket): the cached handle is dropped so the next use recreates it.
+func (c *Client) bucketGone(err error) bool {
+	if errors.Is(err, jetstream.ErrBucketNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse) {
+		c.dropExtension(workersBucketKey{})
+		return true
+	}
+	return false
 }
 
 // liveness refreshes the worker's key until done closes, then deletes it.
@@ -73,7 +86,13 @@ func (w *Worker) liveness(done <-chan struct{}) {
 		pctx, cancel := context.WithTimeout(ctx, LivenessInterval)
 		defer cancel()
 		if _, err := kv.Put(pctx, w.LivenessKey(), info); err != nil {
-			w.log.Debug().Err(err).Msg("liveness refresh")
+			w.log.Warn().Err(err).Msg("liveness refresh")
+			if w.c.bucketGone(err) {
+				if nkv, err := w.c.workersBucket(pctx); err == nil {
+					kv = nkv
+					_, _ = kv.Put(pctx, w.LivenessKey(), info)
+				}
+			}
 		}
 	}
 	put()
@@ -92,11 +111,24 @@ func (w *Worker) liveness(done <-chan struct{}) {
 	}
 }
 
-// LiveWorkers returns the workers whose liveness keys have not expired, by key.
+// ErrLivenessWarmingUp: the liveness bucket is younger than LivenessTTL (just created, or
+// recreated after a broker restart), so a missing key does not yet mean a dead worker.
+var ErrLivenessWarmingUp = errors.New("jetray: worker liveness bucket warming up")
+
+// LiveWorkers returns the workers whose liveness keys have not expired, by key. It returns
+// ErrLivenessWarmingUp while the bucket is younger than LivenessTTL.
 func LiveWorkers(ctx context.Context, c *Client) (map[string]WorkerInfo, error) {
 	kv, err := c.workersBucket(ctx)
 	if err != nil {
 		return nil, err
+	}
+	st, err := kv.Status(ctx)
+	if err != nil {
+		c.bucketGone(err)
+		return nil, fmt.Errorf("jetray: workers bucket: %w", err)
+	}
+	if kvs, ok := st.(*jetstream.KeyValueBucketStatus); ok && time.Since(kvs.StreamInfo().Created) < LivenessTTL {
+		return nil, ErrLivenessWarmingUp
 	}
 	out := map[string]WorkerInfo{}
 	lister, err := kv.ListKeys(ctx)
@@ -104,6 +136,7 @@ func LiveWorkers(ctx context.Context, c *Client) (map[string]WorkerInfo, error) 
 		if errors.Is(err, jetstream.ErrNoKeysFound) {
 			return out, nil
 		}
+		c.bucketGone(err)
 		return nil, fmt.Errorf("jetray: list workers: %w", err)
 	}
 	for k := range lister.Keys() {
