@@ -218,6 +218,9 @@ func (c *Client) setup(ctx context.Context) error {
 	if _, err := c.ensureStream(ctx, dead); err != nil {
 		return err
 	}
+	if _, err := c.ensureStream(ctx, c.eventsStreamConfig()); err != nil {
+		return err
+	}
 	if _, err := c.ensureBucket(ctx, jetstream.KeyValueConfig{
 		Bucket:      ActorsBucket,
 		Description: "jetray: actor records (a.<id>) and names (n.<name>)",

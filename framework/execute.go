@@ -88,6 +88,7 @@ func (w *Worker) execute(d *delivery) {
 	}
 	w.inflight.Add(1)
 	start := w.cfg.metrics.callStarted(d.name, attempt)
+	w.taskEvent(d, TaskRunning, "", "")
 	out, err := safeInvoke(ctx, d.h, call)
 	w.inflight.Add(-1)
 	w.cfg.metrics.callEnded(d.name, start)
@@ -101,6 +102,7 @@ func (w *Worker) execute(d *delivery) {
 
 	if err == nil {
 		w.cfg.metrics.succeededCall(d.name)
+		w.taskEvent(d, TaskFinished, "", "")
 		w.publishResult(d, w.resultMsg(d, statusOK, call.Codec.Name(), out))
 		return
 	}
@@ -129,6 +131,7 @@ func (w *Worker) execute(d *delivery) {
 		delay := backoffDelay(hdr, attempt)
 		w.callLog(d).Info().Err(err).Dur("delay", delay).Msg("retrying after error")
 		w.cfg.metrics.retriedCall(d.name)
+		w.taskEvent(d, TaskRetrying, kind, err.Error())
 		_ = d.msg.NakWithDelay(delay)
 		w.release(d)
 		return
@@ -167,6 +170,7 @@ func safeInvoke(ctx context.Context, h Handler, call *Call) (out []byte, err err
 // fail publishes an error result for d.
 func (w *Worker) fail(d *delivery, kind, message string, edit func(*TaskError)) {
 	w.cfg.metrics.failedCall(d.name, kind)
+	w.taskEvent(d, TaskFailed, kind, message)
 	te := &TaskError{Task: d.name, Kind: kind, Message: message, Worker: w.cfg.name, Panic: kind == KindPanic}
 	if d.call != nil {
 		te.TaskID, te.Attempts = d.call.ID, d.call.Attempt

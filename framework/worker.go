@@ -40,6 +40,7 @@ type workerConfig struct {
 	name         string
 	log          *zerolog.Logger
 	metrics      *Metrics
+	noTaskEvents bool // WithTaskEvents(false)
 }
 
 // WithConcurrency sets the task slots of the worker: how many task calls run at once.
@@ -120,8 +121,9 @@ type delivery struct {
 	state       atomic.Int32 // stateQueued, stateRunning, stateFinishing or stateAbandoned
 	slot        bool         // runs in a task slot (not an actor call)
 	call        *Call
-	tries       int    // result publish tries
-	inputObject string // object holding the input, deleted once the result is stored
+	tries       int     // result publish tries
+	inputObject string  // object holding the input, deleted once the result is stored
+	events      taskRun // task state recording (events.go)
 }
 
 const (

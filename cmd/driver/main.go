@@ -8,6 +8,9 @@
 //	driver call   [-nats URL] [-timeout 30s] -actor ACTOR [-create JSON] Class.method [JSON]
 //	driver kill   [-nats URL] [-class CLASS] -actor ACTOR
 //	driver status [-nats URL]
+//	driver list   tasks|actors|workers [-state S] [-name N] [-nats URL]
+//	driver summary [-nats URL]
+//	driver dashboard [-addr 127.0.0.1:8265] [-nats URL]
 //	driver help   [COMMAND]
 //
 // With -actor, call sends Class.method to the actor named ACTOR (ray.get_actor); with -create
@@ -43,6 +46,10 @@ Usage:
                                                        -create, get or create it first
   driver kill   [-nats URL] [-class CLASS] -actor ACTOR  kill the actor named ACTOR
   driver status [-nats URL]                            show streams, consumers, registered names, actors
+  driver list   tasks|actors|workers [-state S] [-name N] [-nats URL]
+                                                       task, actor or worker states (ray list)
+  driver summary [-nats URL]                           tasks and actors counted by name and state
+  driver dashboard [-addr 127.0.0.1:8265] [-nats URL]  web page: workers, actors, queues, failures
   driver help   [COMMAND]                              show this text, or a command's flags
 
 -nats defaults to ` + defaultNATS + ` (demo: an embedded server).
@@ -71,6 +78,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runKill(ctx, rest, stdout, stderr)
 	case "status":
 		return runStatus(ctx, rest, stdout, stderr)
+	case "list":
+		return runList(ctx, rest, stdout, stderr)
+	case "summary":
+		return runSummary(ctx, rest, stdout, stderr)
+	case "dashboard":
+		return runDashboard(ctx, rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		if len(rest) > 0 && rest[0] != "help" {
 			return run(ctx, []string{rest[0], "-h"}, stdout, stdout)

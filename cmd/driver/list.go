@@ -1,0 +1,214 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jetray/jetray/actors"
+	"github.com/jetray/jetray/framework"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// runList is "driver list tasks|actors|workers", like `ray list`: the latest state of the
+// calls recorded in JETRAY_EVENTS, the actor records, or the live workers, filtered by
+// -state and -name.
+func runList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("list", "list tasks|actors|workers [-state S] [-name N] [-limit N] [-nats URL]", stderr)
+	natsURL := fs.String("nats", defaultNATS, "NATS server `URL`")
+	state := fs.String("state", "", "only rows in `STATE` (tasks: RUNNING, RETRYING, FINISHED, FAILED; actors: PENDING, ALIVE, FAILED, DEAD)")
+	name := fs.String("name", "", "only rows whose task name, actor class or name, or worker name is `NAME`")
+	limit := fs.Int("limit", 10000, "tasks: read at most the last `N` events (0: all)")
+	auth := framework.AuthFlags(fs)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || !slices.Contains([]string{"tasks", "actors", "workers"}, pos[0]) {
+		return usageError{"list: want one of tasks, actors, workers"}
+	}
+	c, cancel, err := connectCmd(ctx, "list", *natsURL, auth)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	st := strings.ToUpper(*state)
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	switch pos[0] {
+	case "tasks":
+		evs, err := framework.TaskEvents(ctx, c, *limit)
+		if err != nil {
+			return fmt.Errorf("list tasks: %w", err)
+		}
+		fmt.Fprintf(tw, "TASK_ID\tNAME\tSTATE\tATTEMPTS\tWORKER\tERROR_TYPE\tDURATION\tERROR\n")
+		for _, e := range evs {
+			if (st != "" && e.State != st) || (*name != "" && e.Name != *name) {
+				continue
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", e.ID, e.Name, e.State, e.Attempt, orDash(e.Worker),
+				orDash(e.ErrorKind), taskDuration(e), orDash(firstLine(e.Error, 60)))
+		}
+	case "actors":
+		recs, err := actors.List(ctx, c)
+		if err != nil {
+			return fmt.Errorf("list actors: %w", err)
+		}
+		slices.SortFunc(recs, func(a, b actors.Record) int {
+			return cmp.Or(a.Created.Compare(b.Created), strings.Compare(a.ID, b.ID))
+		})
+		fmt.Fprintf(tw, "ACTOR_ID\tCLASS\tNAME\tSTATE\tWORKER\tRESTARTS\tDEATH_CAUSE\n")
+		for _, r := range recs {
+			if (st != "" && r.State != st) || (*name != "" && r.Class != *name && r.Name != *name) {
+				continue
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.ID, r.Class, orDash(r.Name), r.State, orDash(r.Worker),
+				r.Restarts, orDash(firstLine(r.Error, 80)))
+		}
+	case "workers":
+		if st != "" && st != "ALIVE" {
+			break // only live workers are known
+		}
+		ws, err := liveWorkers(ctx, c)
+		if err != nil {
+			return fmt.Errorf("list workers: %w", err)
+		}
+		fmt.Fprintf(tw, "WORKER\tSTATE\tCLIENT\tSTARTED\tNAMES\n")
+		for _, k := range slices.Sorted(maps.Keys(ws)) {
+			w := ws[k]
+			if *name != "" && w.Name != *name {
+				continue
+			}
+			names := slices.Clone(w.Names)
+			slices.Sort(names)
+			fmt.Fprintf(tw, "%s\tALIVE\t%s\t%s\t%s\n", w.Name, w.Client, w.Started.Format(time.RFC3339), strings.Join(names, ","))
+		}
+	}
+	return tw.Flush()
+}
+
+// taskDuration is how long e's attempt ran, or has run, or "-".
+func taskDuration(e framework.TaskEvent) string {
+	if e.Started.IsZero() {
+		return "-"
+	}
+	return e.Time.Sub(e.Started).Round(time.Microsecond).String()
+}
+
+// runSummary is "driver summary": task calls by name and state, actors by class and state.
+func runSummary(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("summary", "summary [-limit N] [-nats URL]", stderr)
+	natsURL := fs.String("nats", defaultNATS, "NATS server `URL`")
+	limit := fs.Int("limit", 0, "read at most the last `N` task events (0: all)")
+	auth := framework.AuthFlags(fs)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError{fmt.Sprintf("summary: unexpected argument %q", pos[0])}
+	}
+	c, cancel, err := connectCmd(ctx, "summary", *natsURL, auth)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	evs, err := framework.TaskEvents(ctx, c, *limit)
+	if err != nil {
+		return fmt.Errorf("summary: %w", err)
+	}
+	tasks := map[string]map[string]int{}
+	for _, e := range evs {
+		count(tasks, e.Name, e.State)
+	}
+	taskStates := []string{framework.TaskRunning, framework.TaskRetrying, framework.TaskFinished, framework.TaskFailed}
+	if err := printCounts(stdout, "TASK", taskStates, tasks); err != nil {
+		return err
+	}
+	recs, err := actors.List(ctx, c)
+	if err != nil {
+		return fmt.Errorf("summary: list actors: %w", err)
+	}
+	classes := map[string]map[string]int{}
+	for _, r := range recs {
+		count(classes, r.Class, r.State)
+	}
+	fmt.Fprintln(stdout)
+	return printCounts(stdout, "ACTOR_CLASS", []string{actors.StatePending, actors.StateAlive, actors.StateFailed, actors.StateDead}, classes)
+}
+
+func count(m map[string]map[string]int, name, state string) {
+	if m[name] == nil {
+		m[name] = map[string]int{}
+	}
+	m[name][state]++
+}
+
+// printCounts prints one row per name with its total and its count in each state.
+func printCounts(w io.Writer, first string, states []string, counts map[string]map[string]int) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "%s\tTOTAL\t%s\n", first, strings.Join(states, "\t"))
+	for _, name := range slices.Sorted(maps.Keys(counts)) {
+		total := 0
+		for _, n := range counts[name] {
+			total += n
+		}
+		fmt.Fprintf(tw, "%s\t%d", name, total)
+		for _, s := range states {
+			fmt.Fprintf(tw, "\t%d", counts[name][s])
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
+}
+
+// connectCmd connects a command to natsURL with its auth flags; cancel closes the client.
+func connectCmd(ctx context.Context, cmd, natsURL string, auth *framework.Auth) (*framework.Client, func(), error) {
+	opts, err := authOptions(cmd, auth)
+	if err != nil {
+		return nil, nil, err
+	}
+	cctx, ccancel := context.WithTimeout(ctx, connectTimeout)
+	defer ccancel()
+	c, err := framework.Connect(cctx, natsURL, append([]framework.Option{framework.WithName("jetray-driver")}, opts...)...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, func() { _ = c.Close() }, nil
+}
+
+// liveWorkers is framework.LiveWorkers, except that while the liveness bucket warms up (a
+// missing key does not yet mean a dead worker) it lists the keys present, which are live.
+func liveWorkers(ctx context.Context, c *framework.Client) (map[string]framework.WorkerInfo, error) {
+	ws, err := framework.LiveWorkers(ctx, c)
+	if !errors.Is(err, framework.ErrLivenessWarmingUp) {
+		return ws, err
+	}
+	kv, err := c.JetStream().KeyValue(ctx, framework.WorkersBucket)
+	if err != nil {
+		return nil, err
+	}
+	ws = map[string]framework.WorkerInfo{}
+	lister, err := kv.ListKeys(ctx)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrNoKeysFound) {
+			return ws, nil
+		}
+		return nil, err
+	}
+	for k := range lister.Keys() {
+		e, err := kv.Get(ctx, k)
+		var wi framework.WorkerInfo
+		if err == nil && json.Unmarshal(e.Value(), &wi) == nil && time.Since(e.Created()) < framework.LivenessTTL {
+			ws[k] = wi
+		}
+	}
+	return ws, nil
+}

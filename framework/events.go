@@ -1,0 +1,219 @@
+package framework
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Task state recording: a worker publishes a small event per call transition to
+// jetray.events.task.<call id>, with core NATS (no ack, no wait). JETRAY_EVENTS keeps one
+// message per subject, so it holds the latest state of every call of the last EventsMaxAge:
+// what `driver list tasks` and the dashboard read. A submitted call without an event is
+// pending.
+const (
+	// EventsStream is the limits stream of task state events, one (the latest) per call.
+	EventsStream = "JETRAY_EVENTS"
+	// EventSubjectPrefix prefixes event subjects: jetray.events.task.<call id>.
+	EventSubjectPrefix = "jetray.events.task."
+	// EventsMaxAge is how long JETRAY_EVENTS keeps a call's latest state.
+	EventsMaxAge = time.Hour
+	// EventsMaxBytes bounds JETRAY_EVENTS, held in memory (it is observability data, lost on
+	// a server restart); the oldest events go first.
+	EventsMaxBytes = 256 << 20
+)
+
+// Task states, as recorded in JETRAY_EVENTS (Ray's names where Ray has one).
+const (
+	TaskPending  = "PENDING"  // submitted, not started (implied: no event yet)
+	TaskRunning  = "RUNNING"  // an attempt is running on Worker
+	TaskRetrying = "RETRYING" // an attempt failed with ErrorKind; another is scheduled
+	TaskFinished = "FINISHED" // answered with a value
+	TaskFailed   = "FAILED"   // answered with an error of ErrorKind
+)
+
+// TaskEvent is the latest recorded state of one call.
+type TaskEvent struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`            // task name, or Class.method for actor calls
+	Actor     string    `json:"actor,omitempty"` // the actor ID, for actor calls
+	State     string    `json:"state"`
+	Attempt   int       `json:"attempt"`
+	Worker    string    `json:"worker"`
+	ErrorKind string    `json:"error_kind,omitempty"` // a TaskError Kind
+	Error     string    `json:"error,omitempty"`      // the error's first line, at most 200 bytes
+	Started   time.Time `json:"started,omitzero"`     // when the attempt started
+	Time      time.Time `json:"time"`                 // when the event was recorded
+}
+
+// WithTaskEvents turns task state recording in JETRAY_EVENTS on or off. Default on; it costs
+// one core NATS publish of about 200 bytes per call (two for calls running past
+// RunningEventDelay).
+func WithTaskEvents(on bool) WorkerOption { return func(c *workerConfig) { c.noTaskEvents = !on } }
+
+// eventsStreamConfig is JETRAY_EVENTS as Connect creates it.
+func (c *Client) eventsStreamConfig() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:              EventsStream,
+		Description:       "jetray task state events: the latest per call, for listing and the dashboard",
+		Subjects:          []string{EventSubjectPrefix + ">"},
+		Retention:         jetstream.LimitsPolicy,
+		Storage:           jetstream.MemoryStorage,
+		Replicas:          c.cfg.replicas,
+		MaxAge:            EventsMaxAge,
+		MaxBytes:          EventsMaxBytes,
+		MaxMsgsPerSubject: 1,
+		Discard:           jetstream.DiscardOld,
+		AllowDirect:       true,
+	}
+}
+
+// RunningEventDelay is how long a call runs before its RUNNING event is published: shorter
+// calls go from pending straight to FINISHED or FAILED. Recording RUNNING for every call
+// doubled the stored events and, with one message kept per subject, made the server delete
+// each RUNNING event again: tasks-async throughput fell by a third; so RUNNING is sampled
+// this way, for the calls one can see running.
+const RunningEventDelay = 250 * time.Millisecond
+
+// taskRun is the task-event state of one delivery.
+type taskRun struct {
+	mu       sync.Mutex
+	started  time.Time
+	timer    *time.Timer // publishes RUNNING after RunningEventDelay
+	answered bool        // a later state was published: RUNNING must not follow it
+}
+
+// taskEvent records d's new state. It never blocks on the broker and never fails the call.
+// RUNNING is published only if the call still runs after RunningEventDelay.
+func (w *Worker) taskEvent(d *delivery, state, kind, msg string) {
+	if w.cfg.noTaskEvents || d.call == nil || d.call.ID == "" {
+		return
+	}
+	r := &d.events
+	if state == TaskRunning {
+		r.mu.Lock()
+		r.started = time.Now()
+		r.timer = time.AfterFunc(RunningEventDelay, func() {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			if !r.answered {
+				w.publishTaskEvent(d, TaskRunning, "", "")
+			}
+		})
+		r.mu.Unlock()
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+	r.answered = true
+	w.publishTaskEvent(d, state, kind, msg)
+}
+
+// publishTaskEvent publishes d's event with core NATS; d.events.mu is held.
+func (w *Worker) publishTaskEvent(d *delivery, state, kind, msg string) {
+	now := time.Now()
+	started := d.events.started
+	b := make([]byte, 0, 256)
+	b = append(b, `{"id":`...)
+	b = strconv.AppendQuote(b, d.call.ID)
+	b = append(b, `,"name":`...)
+	b = strconv.AppendQuote(b, d.name)
+	if a := d.msg.Headers().Get(HeaderActor); a != "" {
+		b = append(b, `,"actor":`...)
+		b = strconv.AppendQuote(b, a)
+	}
+	b = append(b, `,"state":"`...)
+	b = append(b, state...)
+	b = append(b, `","attempt":`...)
+	b = strconv.AppendInt(b, int64(d.call.Attempt), 10)
+	b = append(b, `,"worker":`...)
+	b = strconv.AppendQuote(b, w.cfg.name)
+	if kind != "" {
+		b = append(b, `,"error_kind":`...)
+		b = strconv.AppendQuote(b, kind)
+		b = append(b, `,"error":`...)
+		b = strconv.AppendQuote(b, shortError(msg))
+	}
+	if !started.IsZero() {
+		b = append(b, `,"started":"`...)
+		b = started.UTC().AppendFormat(b, time.RFC3339Nano)
+		b = append(b, '"')
+	}
+	b = append(b, `,"time":"`...)
+	b = now.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `"}`...)
+	if err := w.c.nc.Publish(EventSubjectPrefix+d.call.ID, b); err != nil {
+		w.log.Debug().Err(err).Str("task_id", d.call.ID).Msg("task event not published")
+	}
+}
+
+// shortError is msg's first line, cut to 200 bytes.
+func shortError(msg string) string {
+	msg, _, _ = strings.Cut(msg, "\n")
+	if len(msg) > 200 {
+		msg = strings.ToValidUTF8(msg[:197], "") + "..."
+	}
+	return msg
+}
+
+// TaskEvents returns the latest recorded state of the calls in JETRAY_EVENTS, oldest event
+// first: all of them, or with limit > 0 those among the last limit events of the stream.
+// Calls recorded by workers with WithTaskEvents(false) and calls not started yet are absent.
+// Errors: JETRAY_EVENTS cannot be read.
+func TaskEvents(ctx context.Context, c *Client, limit int) ([]TaskEvent, error) {
+	s, err := c.js.Stream(ctx, EventsStream)
+	if err != nil {
+		return nil, fmt.Errorf("jetray: %s: %w", EventsStream, err)
+	}
+	st := s.CachedInfo().State
+	if st.Msgs == 0 {
+		return nil, nil
+	}
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{EventSubjectPrefix + ">"}}
+	if limit > 0 && st.LastSeq >= uint64(limit) && st.LastSeq-uint64(limit)+1 > st.FirstSeq {
+		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cfg.OptStartSeq = st.LastSeq - uint64(limit) + 1
+	}
+	cons, err := s.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("jetray: read %s: %w", EventsStream, err)
+	}
+	var out []TaskEvent
+	for {
+		batch, err := cons.FetchNoWait(512)
+		if err != nil {
+			return nil, fmt.Errorf("jetray: read %s: %w", EventsStream, err)
+		}
+		n := 0
+		var pending uint64
+		for m := range batch.Messages() {
+			n++
+			var ev TaskEvent
+			if json.Unmarshal(m.Data(), &ev) == nil {
+				out = append(out, ev)
+			}
+			if meta, err := m.Metadata(); err == nil {
+				pending = meta.NumPending
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+			return nil, fmt.Errorf("jetray: read %s: %w", EventsStream, err)
+		}
+		if n == 0 || pending == 0 {
+			return out, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+}

@@ -1,0 +1,122 @@
+package framework_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jetray/jetray/framework"
+	"github.com/jetray/jetray/framework/frameworktest"
+	"github.com/jetray/jetray/futures"
+)
+
+var (
+	eventsOK   = framework.NewTask("events_ok", func(ctx context.Context, n int) (int, error) { return n, nil })
+	eventsFail = framework.NewTask("events_fail", func(ctx context.Context, n int) (int, error) {
+		return 0, framework.Permanent(errors.New("boom\nsecond line"))
+	})
+)
+
+// waitEvents polls TaskEvents until want calls have a terminal state.
+func waitEvents(t *testing.T, c *framework.Client, want int) map[string]framework.TaskEvent {
+	t.Helper()
+	ctx := testCtx(t)
+	for {
+		evs, err := framework.TaskEvents(ctx, c, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byID := map[string]framework.TaskEvent{}
+		done := 0
+		for _, e := range evs {
+			byID[e.ID] = e
+			if e.State == framework.TaskFinished || e.State == framework.TaskFailed {
+				done++
+			}
+		}
+		if done >= want {
+			return byID
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%d of %d calls recorded as done: %+v", done, want, evs)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func TestTaskEvents(t *testing.T) {
+	env := frameworktest.NewEnv(t, []framework.WorkerOption{framework.WithWorkerName("ev-worker")}, eventsOK, eventsFail)
+	ctx := testCtx(t)
+	ok := eventsOK.Remote(ctx, env.Client, 1)
+	bad := eventsFail.Remote(ctx, env.Client, 2)
+	if _, err := ok.Await(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bad.Await(ctx); err == nil {
+		t.Fatal("events_fail succeeded")
+	}
+	byID := waitEvents(t, env.Client, 2)
+	tests := []struct {
+		name            string
+		id              string
+		task, state     string
+		kind, errorText string
+	}{
+		{"finished", ok.ID(), "events_ok", framework.TaskFinished, "", ""},
+		{"failed", bad.ID(), "events_fail", framework.TaskFailed, framework.KindError, "boom"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, found := byID[tt.id]
+			if !found {
+				t.Fatalf("no event for %s in %+v", tt.id, byID)
+			}
+			if e.Name != tt.task || e.State != tt.state || e.ErrorKind != tt.kind || e.Error != tt.errorText ||
+				e.Attempt != 1 || e.Worker != "ev-worker" || e.Started.IsZero() || e.Time.Before(e.Started) {
+				t.Errorf("event %+v; want name %s state %s kind %q error %q, attempt 1 on ev-worker", e, tt.task, tt.state, tt.kind, tt.errorText)
+			}
+		})
+	}
+	if evs, err := framework.TaskEvents(ctx, env.Client, 1); err != nil || len(evs) != 1 {
+		t.Errorf("TaskEvents limit 1 = %d events, %v", len(evs), err)
+	}
+}
+
+func TestTaskEventsOff(t *testing.T) {
+	env := frameworktest.NewEnv(t, []framework.WorkerOption{framework.WithTaskEvents(false)}, eventsOK)
+	ctx := testCtx(t)
+	if _, err := eventsOK.Remote(ctx, env.Client, 1).Await(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The result was published after the (absent) events would have been: a flush makes any
+	// event published before it visible.
+	if err := env.Client.Conn().FlushWithContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := framework.TaskEvents(ctx, env.Client, 0)
+	if err != nil || len(evs) != 0 {
+		t.Fatalf("events with recording off: %+v, %v", evs, err)
+	}
+}
+
+// BenchmarkTaskAsyncEvents is BenchmarkTaskAsync with task state recording on and off.
+func BenchmarkTaskAsyncEvents(b *testing.B) {
+	for _, on := range []bool{true, false} {
+		name := map[bool]string{true: "on", false: "off"}[on]
+		b.Run(name, func(b *testing.B) {
+			c := frameworktest.NewEnv(b, []framework.WorkerOption{framework.WithConcurrency(16), framework.WithTaskEvents(on)}, benchEcho).Client
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			fs := make([]*futures.Future[int], b.N)
+			for i := range fs {
+				fs[i] = benchEcho.Remote(ctx, c, i)
+			}
+			if _, err := futures.Gather(ctx, fs...); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
