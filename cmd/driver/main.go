@@ -11,6 +11,7 @@
 //	driver list   tasks|actors|workers [-state S] [-name N] [-nats URL]
 //	driver summary [-nats URL]
 //	driver dashboard [-addr 127.0.0.1:8265] [-nats URL]
+//	driver dead   [-replay SEQ] [-limit N] [-nats URL]
 //	driver help   [COMMAND]
 //
 // With -actor, call sends Class.method to the actor named ACTOR (ray.get_actor); with -create
@@ -50,6 +51,7 @@ Usage:
                                                        task, actor or worker states (ray list)
   driver summary [-nats URL]                           tasks and actors counted by name and state
   driver dashboard [-addr 127.0.0.1:8265] [-nats URL]  web page: workers, actors, queues, failures
+  driver dead   [-replay SEQ] [-nats URL]               dead letters, and replaying one
   driver help   [COMMAND]                              show this text, or a command's flags
 
 -nats defaults to ` + defaultNATS + ` (demo: an embedded server).
@@ -84,6 +86,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runSummary(ctx, rest, stdout, stderr)
 	case "dashboard":
 		return runDashboard(ctx, rest, stdout, stderr)
+	case "dead":
+		return runDead(ctx, rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		if len(rest) > 0 && rest[0] != "help" {
 			return run(ctx, []string{rest[0], "-h"}, stdout, stdout)
