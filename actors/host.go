@@ -33,7 +33,8 @@ type instance struct {
 	id, class, name string
 	maxConc         int
 	methods         map[string]framework.Handler
-	cc              jetstream.ConsumeContext
+	ccMu            sync.Mutex
+	cc              jetstream.ConsumeContext // set once its consumer runs; guarded by ccMu
 	cons            jetstream.Consumer
 	ctx             context.Context // cancelled on kill: running calls see it
 	cancel          context.CancelFunc
@@ -108,7 +109,13 @@ func (h *host) start(ctx context.Context, s *store, id, class, name string, maxC
 		h.remove(id)
 		return fmt.Errorf("jetray: actor consume: %w", err)
 	}
+	inst.ccMu.Lock()
 	inst.cc = cc
+	killed := inst.dead.Load()
+	inst.ccMu.Unlock()
+	if killed { // killed while its consumer was starting
+		cc.Stop()
+	}
 	rec, err := s.update(ctx, id, func(r *Record) bool {
 		if r.terminal() {
 			return false
@@ -198,8 +205,11 @@ func (h *host) kill(inst *instance, cause error, grace bool) {
 		h.w.Metrics().ActorState(inst.class, StateAlive, StateDead)
 	}
 	h.remove(inst.id)
-	if inst.cc != nil {
-		inst.cc.Stop()
+	inst.ccMu.Lock()
+	cc := inst.cc
+	inst.ccMu.Unlock()
+	if cc != nil {
+		cc.Stop()
 	}
 	inst.cancel()
 	done := make(chan struct{})
