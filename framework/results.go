@@ -96,6 +96,10 @@ func startResults(ctx context.Context, c *Client, s jetstream.Stream) (*resultRo
 		FilterSubjects: []string{ResultSubjectPrefix + c.id + ".>"},
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:    info.State.LastSeq + 1,
+		// Bounded: each reset retries one consumer name, and a name the cluster placed on a
+		// node that has just died never answers (forever, by default). After 2 tries nats.go
+		// falls back to the old consumer, fails, and resets again under a new name.
+		MaxResetAttempts: 2,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("jetray: results consumer: %w", err)
