@@ -23,8 +23,9 @@ demo: ## run the API tour on an embedded server
 test: $(BIN)/nats-server ## run every test with the race detector
 	JETRAY_NATS_SERVER=$(abspath $(BIN)/nats-server) $(GO) test -race -count=1 -timeout 20m ./...
 
-bench: ## run the benchmarks
-	$(GO) test -run xxx -bench . -benchmem ./...
+bench: ## driver bench (Ray's microbenchmarks beside bare JetStream; writes bench.json; BENCH_FLAGS="-count 3 -paired"), then the Go benchmarks
+	$(GO) run ./cmd/driver bench -json bench.json $(BENCH_FLAGS)
+	$(GO) test -run xxx -bench . -benchmem ./futures ./framework
 
 nats: $(BIN)/nats-server ## run a NATS server with JetStream on 127.0.0.1:4222, storing in ./tmp/nats
 	mkdir -p $(NATS_SD)

@@ -12,13 +12,15 @@
 //	driver summary [-nats URL]
 //	driver dashboard [-addr 127.0.0.1:8265] [-nats URL]
 //	driver dead   [-replay SEQ] [-limit N] [-nats URL]
+//	driver bench  [-nats URL [-no-worker]] [-only NAME] [-duration 2s] [-json FILE] [-tiny]
 //	driver help   [COMMAND]
 //
 // With -actor, call sends Class.method to the actor named ACTOR (ray.get_actor); with -create
 // it first gets or creates that actor with the JSON constructor input. kill kills a named
-// actor (ray.kill).
+// actor (ray.kill). bench runs Ray's microbenchmarks beside the bare JetStream path and prints
+// calls/s, latencies, the ratio to JetStream and Ray's published figures.
 //
-// -nats defaults to nats://127.0.0.1:4222; for demo, the default is an embedded server.
+// -nats defaults to nats://127.0.0.1:4222; for demo and bench, the default is an embedded server.
 // Results go to stdout, errors to stderr. The exit status is 0 on success, 1 on a failure
 // (including a task that returned an error) and 2 on a usage error.
 package main
@@ -52,9 +54,11 @@ Usage:
   driver summary [-nats URL]                           tasks and actors counted by name and state
   driver dashboard [-addr 127.0.0.1:8265] [-nats URL]  web page: workers, actors, queues, failures
   driver dead   [-replay SEQ] [-nats URL]               dead letters, and replaying one
+  driver bench  [-only NAME] [-duration 2s] [-json FILE] [-nats URL [-no-worker]]
+                                                       Ray's microbenchmarks beside bare JetStream
   driver help   [COMMAND]                              show this text, or a command's flags
 
--nats defaults to ` + defaultNATS + ` (demo: an embedded server).
+-nats defaults to ` + defaultNATS + ` (demo, bench: an embedded server).
 `
 
 func main() {
@@ -88,6 +92,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runDashboard(ctx, rest, stdout, stderr)
 	case "dead":
 		return runDead(ctx, rest, stdout, stderr)
+	case "bench":
+		return runBench(ctx, rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		if len(rest) > 0 && rest[0] != "help" {
 			return run(ctx, []string{rest[0], "-h"}, stdout, stdout)

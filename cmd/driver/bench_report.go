@@ -1,0 +1,289 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// benchRow is one benchmark's outcome, as printed and as written by -json.
+type benchRow struct {
+	Name      string    `json:"name"`
+	Shape     string    `json:"shape"`
+	Unit      string    `json:"unit"`
+	Ops       int       `json:"ops"`
+	Seconds   float64   `json:"seconds"`
+	Rate      float64   `json:"ops_per_sec"`
+	P50us     float64   `json:"p50_us,omitempty"`
+	P99us     float64   `json:"p99_us,omitempty"`
+	SlowestUS float64   `json:"slowest_us,omitempty"`            // the slowest call (one at a time) or round (batches)
+	Substrate string    `json:"substrate,omitempty"`             // the row compared with
+	SubRate   float64   `json:"substrate_ops_per_sec,omitempty"` // its ops/s (with -paired: the run just before)
+	Ratio     float64   `json:"substrate_ratio,omitempty"`       // Rate / the substrate's rate
+	P50Ratio  float64   `json:"substrate_p50_ratio,omitempty"`
+	Ray       float64   `json:"ray_ops_per_sec,omitempty"` // Ray 2.22, m5.16xlarge (64 vCPUs)
+	Runs      []float64 `json:"runs,omitempty"`            // ops/s of every run with -count; the row is the median run
+	kind      benchKind
+}
+
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+// fillRatios compares each row with the substrate row of its kind.
+func fillRatios(rows []benchRow) []benchRow {
+	var subSync, subAsync *benchRow
+	for i := range rows {
+		switch rows[i].kind {
+		case kindSubstrateSync:
+			subSync = &rows[i]
+		case kindSubstrateAsync:
+			subAsync = &rows[i]
+		}
+	}
+	for i := range rows {
+		r := &rows[i]
+		switch {
+		case r.Ratio > 0: // paired with its own substrate run
+		case r.kind == kindSync && subSync != nil:
+			ratios(r, subSync)
+		case r.kind == kindAsync && subAsync != nil:
+			ratios(r, subAsync)
+		}
+	}
+	return rows
+}
+
+// ratios sets r's ratios to the substrate row sub.
+func ratios(r, sub *benchRow) {
+	r.Substrate, r.SubRate, r.Ratio = sub.Name, sub.Rate, r.Rate/sub.Rate
+	if sub.P50us > 0 && r.P50us > 0 {
+		r.P50Ratio = r.P50us / sub.P50us
+	}
+}
+
+// writeTable prints rows as an aligned Markdown table.
+func writeTable(w io.Writer, rows []benchRow) {
+	header := []string{"benchmark", "jetray ops/s", "p50", "p99", "substrate ops/s", "% of substrate", "p50 / substrate p50",
+		"Ray 2.22 ops/s", "jetray / Ray"}
+	cells := [][]string{header}
+	for _, r := range rows {
+		c := []string{r.Name, formatRate(r.Rate), "", "", "", "", "", "", ""}
+		if r.Unit != "calls/s" {
+			c[1] += " " + strings.TrimSuffix(r.Unit, "/s") + "/s"
+		}
+		if r.P50us > 0 {
+			c[2], c[3] = formatUS(r.P50us), formatUS(r.P99us)
+		}
+		if r.Ratio > 0 {
+			c[4] = formatRate(r.SubRate)
+			c[5] = fmt.Sprintf("%.0f%%", 100*r.Ratio)
+		}
+		if r.P50Ratio > 0 {
+			c[6] = fmt.Sprintf("%.2fx", r.P50Ratio)
+		}
+		if r.Ray > 0 {
+			c[7] = formatRate(r.Ray)
+			c[8] = fmt.Sprintf("%.2fx", r.Rate/r.Ray)
+		}
+		for i := range c {
+			if c[i] == "" {
+				c[i] = "-"
+			}
+		}
+		cells = append(cells, c)
+	}
+	widths := make([]int, len(header))
+	for _, row := range cells {
+		for i, s := range row {
+			widths[i] = max(widths[i], len(s))
+		}
+	}
+	bw := bufio.NewWriter(w)
+	line := func(row []string) {
+		for i, s := range row {
+			if i == 0 {
+				fmt.Fprintf(bw, "| %-*s ", widths[i], s)
+			} else {
+				fmt.Fprintf(bw, "| %*s ", widths[i], s)
+			}
+		}
+		fmt.Fprintln(bw, "|")
+	}
+	line(cells[0])
+	for i, wd := range widths {
+		if i == 0 {
+			fmt.Fprintf(bw, "|%s", strings.Repeat("-", wd+2))
+		} else {
+			fmt.Fprintf(bw, "|%s:", strings.Repeat("-", wd+1))
+		}
+	}
+	fmt.Fprintln(bw, "|")
+	for _, row := range cells[1:] {
+		line(row)
+	}
+	_ = bw.Flush()
+}
+
+// formatRate prints a rate with thousands separators, or one decimal below 100.
+func formatRate(v float64) string {
+	if v < 100 {
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	}
+	s := strconv.FormatInt(int64(v+0.5), 10)
+	var b strings.Builder
+	for i, ch := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(ch)
+	}
+	return b.String()
+}
+
+// formatUS prints microseconds as "123 us" or "1.23 ms".
+func formatUS(v float64) string {
+	if v < 1000 {
+		return fmt.Sprintf("%.0f us", v)
+	}
+	return fmt.Sprintf("%.2f ms", v/1000)
+}
+
+// machine describes where the run happened.
+type machine struct {
+	CPUs       int    `json:"cpus"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	CPUModel   string `json:"cpu_model,omitempty"`
+	Go         string `json:"go"`
+	OSArch     string `json:"os_arch"`
+	Time       string `json:"time"`
+	LoadAvg    string `json:"loadavg,omitempty"` // /proc/loadavg when the run started: other load skews figures
+}
+
+func machineInfo() machine {
+	m := machine{CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), Go: runtime.Version(),
+		OSArch: runtime.GOOS + "/" + runtime.GOARCH, Time: time.Now().UTC().Format(time.RFC3339)}
+	if data, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(data)); len(f) >= 3 {
+			m.LoadAvg = strings.Join(f[:3], " ")
+		}
+	}
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for l := range strings.Lines(string(data)) {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return m
+}
+
+func (m machine) String() string {
+	model := m.CPUModel
+	if model == "" {
+		model = "unknown CPU"
+	}
+	s := fmt.Sprintf("%d CPUs (%s), GOMAXPROCS %d, %s %s", m.CPUs, model, m.GOMAXPROCS, m.Go, m.OSArch)
+	if m.LoadAvg != "" {
+		s += ", load average " + m.LoadAvg
+	}
+	return s
+}
+
+// writeJSON writes the run's machine, parameters and rows to path.
+func writeJSON(path string, m machine, p benchParams, rows []benchRow) error {
+	data, err := json.MarshalIndent(struct {
+		Machine machine     `json:"machine"`
+		Params  benchParams `json:"params"`
+		Results []benchRow  `json:"results"`
+	}{m, p, rows}, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	return nil
+}
+
+// progress shows which benchmark runs: a bar redrawn in place on a terminal, one line per
+// finished benchmark otherwise.
+type progress struct {
+	w     io.Writer
+	tty   bool
+	total int
+	n     int
+	stop  chan struct{}
+	wg    sync.WaitGroup
+	mu    sync.Mutex // serialises writes of the bar goroutine and end
+}
+
+func newProgress(w io.Writer, total int) *progress {
+	return &progress{w: w, tty: isTerminal(w), total: total}
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// begin starts benchmark name, expected to take about d plus its warm-up.
+func (p *progress) begin(name string, d time.Duration) {
+	p.n++
+	if !p.tty {
+		return
+	}
+	p.stop = make(chan struct{})
+	start := time.Now()
+	expect := d + d/10
+	n := p.n
+	draw := func() {
+		frac := min(1, float64(time.Since(start))/float64(expect))
+		const width = 30
+		fill := int(frac * width)
+		p.mu.Lock()
+		fmt.Fprintf(p.w, "\r\033[K[%s%s] %d/%d %s %.1fs", strings.Repeat("=", fill), strings.Repeat(" ", width-fill),
+			n, p.total, name, time.Since(start).Seconds())
+		p.mu.Unlock()
+	}
+	draw()
+	stop := p.stop
+	p.wg.Go(func() {
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				draw()
+			}
+		}
+	})
+}
+
+// end finishes the current benchmark with a result line.
+func (p *progress) end(line string) {
+	if p.stop != nil {
+		close(p.stop)
+		p.wg.Wait()
+		p.stop = nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tty {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+	fmt.Fprintf(p.w, "[%d/%d] %s\n", p.n, p.total, line)
+}

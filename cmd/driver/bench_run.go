@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"runtime/pprof"
+	"slices"
+)
+
+// runOptions says how often and how runCases runs the benchmarks.
+type runOptions struct {
+	count  int  // runs of the suite; each row is its benchmark's median run
+	paired bool // run the matching substrate benchmark right before each jetray one
+	// beforeJetray, if not nil, runs once before the first benchmark that is not the
+	// substrate's (to start a profile).
+	beforeJetray func() error
+}
+
+// runCases runs cases in order o.count times, reporting progress, and returns a row per case
+// that ran: its median run, with substrate ratios filled in. It stops at the first failure.
+//
+// Paired, each jetray benchmark's ratio is to the substrate run just before it, which keeps
+// the ratio honest on a machine whose load changes during the suite; the median run is then
+// the one with the median ratio, and the substrate rows show the median of all their runs.
+func runCases(ctx context.Context, env *benchEnv, cases []benchCase, o runOptions, prog *progress) ([]benchRow, error) {
+	runs := make([][]benchRow, len(cases))
+	subIdx := map[benchKind]int{}
+	for i, c := range cases {
+		if isSubstrate(c.kind) {
+			subIdx[c.kind] = i
+		}
+	}
+	run := func(i, rep int) (benchRow, error) {
+		c := cases[i]
+		label := c.name
+		if o.count > 1 {
+			label = fmt.Sprintf("%s (run %d/%d)", c.name, rep+1, o.count)
+		}
+		r, err := runCase(ctx, env, c, label, prog)
+		if err == nil {
+			runs[i] = append(runs[i], r)
+		}
+		return r, err
+	}
+	var err error
+loop:
+	for rep := range o.count {
+		for i, c := range cases {
+			if isSubstrate(c.kind) && o.paired {
+				continue // run beside each benchmark instead
+			}
+			if o.beforeJetray != nil && !isSubstrate(c.kind) {
+				if err = o.beforeJetray(); err != nil {
+					break loop
+				}
+				o.beforeJetray = nil
+			}
+			var pair *benchRow
+			if j, ok := subIdx[substrateKindOf(c.kind)]; ok && o.paired {
+				sub, perr := run(j, rep)
+				if err = perr; err != nil {
+					break loop
+				}
+				pair = &sub
+			}
+			if _, err = run(i, rep); err != nil {
+				break loop
+			}
+			if pair != nil {
+				ratios(&runs[i][len(runs[i])-1], pair)
+			}
+		}
+	}
+	var rows []benchRow
+	for i, rs := range runs {
+		if len(rs) == 0 {
+			continue
+		}
+		if o.paired && !isSubstrate(cases[i].kind) && rs[0].Ratio > 0 {
+			rows = append(rows, median(rs, func(r benchRow) float64 { return r.Ratio }))
+		} else {
+			rows = append(rows, median(rs, func(r benchRow) float64 { return r.Rate }))
+		}
+	}
+	return fillRatios(rows), err
+}
+
+func isSubstrate(k benchKind) bool { return k == kindSubstrateSync || k == kindSubstrateAsync }
+
+// substrateKindOf returns the kind of the substrate benchmark k is compared with, or -1.
+func substrateKindOf(k benchKind) benchKind {
+	switch k {
+	case kindSync:
+		return kindSubstrateSync
+	case kindAsync:
+		return kindSubstrateAsync
+	}
+	return -1
+}
+
+// runCase runs c once and turns its measure into a row.
+func runCase(ctx context.Context, env *benchEnv, c benchCase, label string, prog *progress) (benchRow, error) {
+	prog.begin(label, env.p.Duration)
+	var m measure
+	var err error
+	pprof.Do(ctx, pprof.Labels("bench", c.name), func(ctx context.Context) { m, err = c.run(ctx, env) })
+	if err == nil && m.ops == 0 {
+		err = fmt.Errorf("no operation completed in %s", m.elapsed)
+	}
+	if err != nil {
+		prog.end(fmt.Sprintf("%s: failed: %v", label, err))
+		return benchRow{}, fmt.Errorf("bench %q: %w", c.name, err)
+	}
+	r := benchRow{Name: c.name, Shape: c.shape(env.p), Unit: "calls/s", Ops: m.ops, Seconds: m.elapsed.Seconds(),
+		Rate: m.rate(), Ray: c.ray, kind: c.kind}
+	if c.kind == kindRounds {
+		r.Unit = "rounds/s"
+	}
+	if len(m.lat) > 0 {
+		r.P50us = us(m.percentile(0.50))
+		r.P99us = us(m.percentile(0.99))
+	}
+	r.SlowestUS = us(m.slowest)
+	line := fmt.Sprintf("%-36s %12s %s", label, formatRate(r.Rate), r.Unit)
+	if r.P50us > 0 {
+		line += fmt.Sprintf("  p50 %s  p99 %s  slowest call %s", formatUS(r.P50us), formatUS(r.P99us), formatUS(r.SlowestUS))
+	} else {
+		line += fmt.Sprintf("  slowest round %s", formatUS(r.SlowestUS))
+	}
+	prog.end(line)
+	return r, nil
+}
+
+// median returns the run with the median key (the lower one of an even count), carrying
+// every run's ops/s in Runs.
+func median(rs []benchRow, key func(benchRow) float64) benchRow {
+	rates := make([]float64, len(rs))
+	for i, r := range rs {
+		rates[i] = r.Rate
+	}
+	sorted := slices.Clone(rs)
+	slices.SortFunc(sorted, func(a, b benchRow) int {
+		switch ka, kb := key(a), key(b); {
+		case ka < kb:
+			return -1
+		case ka > kb:
+			return 1
+		}
+		return 0
+	})
+	m := sorted[(len(sorted)-1)/2]
+	if len(rs) > 1 {
+		m.Runs = rates
+	}
+	return m
+}

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jetray/jetray/framework"
+)
+
+// TestBenchTiny runs the whole suite in its tiny configuration on an embedded server and
+// checks that every benchmark printed a row with a positive figure, in the table and in JSON.
+func TestBenchTiny(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "bench.json")
+	out, errOut, code := runDriver(t, "bench", "-tiny", "-json", file)
+	if code != 0 {
+		t.Fatalf("bench -tiny: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Machine machine    `json:"machine"`
+		Results []benchRow `json:"results"`
+	}
+	if err := json.Unmarshal(data, &got); err != nil {
+		t.Fatalf("bench.json: %v\n%s", err, data)
+	}
+	if got.Machine.CPUs < 1 || got.Machine.Go == "" {
+		t.Errorf("machine = %+v", got.Machine)
+	}
+	rows := map[string]benchRow{}
+	for _, r := range got.Results {
+		rows[r.Name] = r
+	}
+	for _, c := range benchCases() {
+		r, ok := rows[c.name]
+		if !ok {
+			t.Errorf("no JSON row for %q", c.name)
+			continue
+		}
+		if r.Ops <= 0 || r.Rate <= 0 {
+			t.Errorf("%q: %d ops, %.1f/s; want positive", c.name, r.Ops, r.Rate)
+		}
+		switch c.kind {
+		case kindSync, kindSubstrateSync:
+			if r.P50us <= 0 || r.P99us < r.P50us {
+				t.Errorf("%q: p50 %.0f us, p99 %.0f us", c.name, r.P50us, r.P99us)
+			}
+		}
+		if (c.kind == kindSync || c.kind == kindAsync) && r.Ratio <= 0 {
+			t.Errorf("%q: no substrate ratio", c.name)
+		}
+		if !tableHasRow(out, c.name) {
+			t.Errorf("table has no row %q:\n%s", c.name, out)
+		}
+	}
+}
+
+// tableHasRow reports whether the printed table has a row for name with a positive figure.
+func tableHasRow(out, name string) bool {
+	for l := range strings.Lines(out) {
+		cells := strings.Split(l, "|")
+		if len(cells) > 3 && strings.TrimSpace(cells[1]) == name {
+			figure := strings.Fields(strings.ReplaceAll(cells[2], ",", ""))
+			return len(figure) > 0 && figure[0] != "0" && figure[0] != "0.0"
+		}
+	}
+	return false
+}
+
+// TestBenchExternalWorkers runs "bench -serve" against a server and a second "bench
+// -no-worker" that relies on it, as on a real deployment.
+func TestBenchExternalWorkers(t *testing.T) {
+	srv, err := framework.StartEmbedded(framework.EmbeddedConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	ctx, cancel := context.WithCancel(testCtx(t))
+	served := make(chan error, 1)
+	var serveOut strings.Builder
+	go func() {
+		served <- run(ctx, []string{"bench", "-serve", "-nats", srv.ClientURL()}, &serveOut, &serveOut)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("bench -serve: %v\n%s", err, serveOut.String())
+		}
+	})
+	file := filepath.Join(t.TempDir(), "bench.json")
+	out, errOut, code := runDriver(t, "bench", "-nats", srv.ClientURL(), "-no-worker", "-tiny", "-json", file,
+		"-duration", (50 * time.Millisecond).String(), "-only", "1:1 async-actor calls sync", "-paired", "-count", "2")
+	if code != 0 || !tableHasRow(out, "1:1 async-actor calls sync") || !tableHasRow(out, substrateSyncName) ||
+		!strings.Contains(out, "external workers") || !strings.Contains(out, "(run 2/2)") {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct{ Results []benchRow }
+	if err := json.Unmarshal(data, &got); err != nil || len(got.Results) != 2 {
+		t.Fatalf("bench.json: %v\n%s", err, data)
+	}
+	for _, r := range got.Results {
+		if len(r.Runs) != 2 || r.Rate <= 0 || (r.Name != substrateSyncName && r.Ratio <= 0) {
+			t.Errorf("row %+v: want 2 runs, a rate and (but for the substrate) a ratio", r)
+		}
+	}
+}
+
+func TestBenchUsage(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no match", []string{"bench", "-only", "nothing-like-this"}, "1:1 actor calls sync"},
+		{"no-worker without nats", []string{"bench", "-no-worker"}, "-no-worker needs -nats"},
+		{"serve without nats", []string{"bench", "-serve"}, "-serve needs -nats"},
+		{"bad duration", []string{"bench", "-duration", "0s"}, "-duration must be positive"},
+		{"bad count", []string{"bench", "-count", "0"}, "-count must be at least 1"},
+		{"extra", []string{"bench", "x"}, "unexpected argument"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, errOut, code := runDriver(t, tt.args...)
+			if code != 2 || !strings.Contains(errOut, tt.want) {
+				t.Fatalf("exit %d, stderr %q; want 2 and %q", code, errOut, tt.want)
+			}
+		})
+	}
+}
+
+func TestSelectCases(t *testing.T) {
+	tests := []struct {
+		only string
+		want []string
+	}{
+		{"put", []string{substrateSyncName, "put calls"}},
+		{"N:N ASYNC-actor", []string{substrateAsyncName, "n:n async-actor calls async"}},
+		{"wait", []string{"wait on 1,000 futures one at a time"}},
+		{"substrate: pipe", []string{substrateAsyncName}},
+	}
+	for _, tt := range tests {
+		cs, err := selectCases(tt.only)
+		var names []string
+		for _, c := range cs {
+			names = append(names, c.name)
+		}
+		if err != nil || strings.Join(names, "|") != strings.Join(tt.want, "|") {
+			t.Errorf("selectCases(%q) = %q, %v; want %q", tt.only, names, err, tt.want)
+		}
+	}
+}
+
+func TestFormat(t *testing.T) {
+	for in, want := range map[float64]string{5: "5.0", 99.94: "99.9", 100: "100", 1234.5: "1,235", 27688: "27,688", 1234567: "1,234,567"} {
+		if got := formatRate(in); got != want {
+			t.Errorf("formatRate(%v) = %q, want %q", in, got, want)
+		}
+	}
+	for in, want := range map[float64]string{42: "42 us", 999.4: "999 us", 1500: "1.50 ms"} {
+		if got := formatUS(in); got != want {
+			t.Errorf("formatUS(%v) = %q, want %q", in, got, want)
+		}
+	}
+}
