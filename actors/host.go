@@ -42,7 +42,10 @@ type instance struct {
 	dead            atomic.Bool
 	cause           atomic.Value // error
 	dirty           atomic.Bool  // calls since the last purge
-	counted         atomic.Bool  // counted ALIVE in the worker's metrics
+	// state of the last purge, used only by the host's maintenance goroutine
+	purged, purgedCalls uint64
+	purgedAt            time.Time
+	counted             atomic.Bool // counted ALIVE in the worker's metrics
 }
 
 type hostKey struct{}
@@ -55,6 +58,14 @@ func hostOf(w *framework.Worker) *host {
 		return h
 	}).(*host)
 }
+
+// Purging acked calls: checked every purgeEvery; an actor is purged once purgeMinCalls calls
+// were acked since its last purge, or purgeMaxDelay passed.
+const (
+	purgeEvery    = 5 * time.Second
+	purgeMinCalls = 1000
+	purgeMaxDelay = 2 * time.Minute
+)
 
 func consumerName(id string) string { return "actor-" + strings.ReplaceAll(id, ".", "-") }
 func actorSubject(id string) string { return framework.ActorSubjectPrefix + id + ".>" }
@@ -73,7 +84,7 @@ func (h *host) start(ctx context.Context, s *store, id, class, name string, maxC
 		return err
 	}
 	c := h.w.Client()
-	inst := &instance{id: id, class: class, name: name, maxConc: maxConc, methods: methods}
+	inst := &instance{id: id, class: class, name: name, maxConc: maxConc, methods: methods, purgedAt: time.Now()}
 	inst.ctx, inst.cancel = context.WithCancel(context.Background())
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -287,7 +298,7 @@ func (h *host) control(m *nats.Msg) {
 // run is the host's part of Worker.Run: it purges acked calls every few seconds and, when ctx
 // ends, stops every actor (their records go DEAD, queued calls fail with ErrActorDied).
 func (h *host) run(ctx context.Context) error {
-	t := time.NewTicker(5 * time.Second)
+	t := time.NewTicker(purgeEvery)
 	defer t.Stop()
 	live := time.NewTicker(2 * time.Second)
 	defer live.Stop()
@@ -326,8 +337,19 @@ func (h *host) purge(ctx context.Context) {
 	for _, inst := range busy {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		info, err := inst.cons.Info(pctx)
-		if err == nil && info.AckFloor.Stream > 0 {
+		if err == nil && info.AckFloor.Stream > inst.purged {
+			// Every purge makes the server recount pending messages of each consumer on the
+			// stream, so small backlogs wait for the next round (the stream's MaxAge is the
+			// backstop).
+			if info.AckFloor.Consumer-inst.purgedCalls < purgeMinCalls && time.Since(inst.purgedAt) < purgeMaxDelay {
+				cancel()
+				inst.dirty.Store(true)
+				continue
+			}
 			err = stream.Purge(pctx, jetstream.WithPurgeSubject(actorSubject(inst.id)), jetstream.WithPurgeSequence(info.AckFloor.Stream+1))
+			if err == nil {
+				inst.purged, inst.purgedCalls, inst.purgedAt = info.AckFloor.Stream, info.AckFloor.Consumer, time.Now()
+			}
 		}
 		cancel()
 		if err != nil {
