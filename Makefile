@@ -6,7 +6,7 @@ NATS_SD ?= ./tmp/nats
 NATS_ADDR ?= 127.0.0.1
 FUZZTIME ?= 60s
 
-.PHONY: help build demo test bench nats vet fuzz
+.PHONY: help build demo test bench nats cluster vet fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ bench: ## driver bench (Ray's microbenchmarks beside bare JetStream; writes benc
 nats: $(BIN)/nats-server ## run a NATS server with JetStream on 127.0.0.1:4222, storing in ./tmp/nats
 	mkdir -p $(NATS_SD)
 	$(BIN)/nats-server -js -a $(NATS_ADDR) -sd $(NATS_SD)
+
+cluster: $(BIN)/nats-server ## run a local 3-node NATS cluster (client ports 4222-4224, data in ./tmp/cluster) until Ctrl-C
+	scripts/cluster.sh $(BIN)/nats-server
 
 vet: ## go vet and gofmt
 	$(GO) vet ./...

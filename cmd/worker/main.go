@@ -5,7 +5,7 @@
 //
 // Usage:
 //
-//	worker [-nats URL] [-concurrency N] [-name NAME] [-drain 30s]
+//	worker [-nats URL] [-concurrency N] [-name NAME] [-drain 30s] [-replicas N]
 //	       [-log-level info] [-log-format console|json] [-embedded HOST:PORT]
 //	       [-metrics HOST:PORT]
 //	       [-token T | -user U -password P | -nkey FILE | -creds FILE]

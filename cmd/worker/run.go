@@ -29,6 +29,7 @@ type config struct {
 	drain          time.Duration
 	connectTimeout time.Duration
 	metrics        string             // -metrics: serve /metrics here
+	replicas       int                // -replicas: of the streams and buckets it creates
 	auth           *framework.Auth    // credentials and TLS (framework.AuthFlags)
 	connOpts       []framework.Option // from auth
 }
@@ -51,6 +52,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&cfg.drain, "drain", 30*time.Second, "on SIGINT/SIGTERM, how long running calls may take to finish")
 	fs.DurationVar(&cfg.connectTimeout, "connect-timeout", 30*time.Second, "how long to keep trying to reach NATS at startup")
 	fs.StringVar(&cfg.metrics, "metrics", "", "serve Prometheus metrics on `host:port` at /metrics (docs/operations.md)")
+	fs.IntVar(&cfg.replicas, "replicas", 1, "replica count of the streams and buckets this worker creates (3 on a 3-node cluster; existing ones keep theirs)")
 	cfg.auth = framework.AuthFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: worker [flags]\n\nServes the demo tasks and actors until SIGINT or SIGTERM.\n\nFlags:")
@@ -70,6 +72,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if _, err := zerolog.ParseLevel(cfg.logLevel); err != nil {
 		return cfg, usageError{fmt.Sprintf("-log-level: %v", err)}
+	}
+	if cfg.replicas < 1 {
+		return cfg, usageError{fmt.Sprintf("-replicas %d: want 1 or more", cfg.replicas)}
 	}
 	if cfg.name != "" {
 		if err := framework.ValidName(cfg.name); err != nil {
@@ -136,7 +141,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ev.Msg("NATS error")
 	})
 	c, err := framework.Connect(cctx, url, append([]framework.Option{framework.WithLogger(log),
-		framework.WithName("jetray-worker"), framework.WithNATSOptions(logNATS)}, cfg.connOpts...)...)
+		framework.WithName("jetray-worker"), framework.WithReplicas(cfg.replicas),
+		framework.WithNATSOptions(logNATS)}, cfg.connOpts...)...)
 	if err != nil {
 		return err
 	}
