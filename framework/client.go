@@ -112,11 +112,21 @@ func Connect(ctx context.Context, url string, opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("jetray: jetstream: %w", err)
 	}
 	c.js = js
-	if err := c.setup(ctx); err != nil {
-		nc.Close()
-		return nil, err
+	// Set-up requests can time out for a few seconds after a cluster loses its meta leader:
+	// retry them with short timeouts until ctx ends.
+	for {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := c.setup(sctx)
+		cancel()
+		if err == nil {
+			return c, nil
+		}
+		if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+			nc.Close()
+			return nil, err
+		}
+		c.log.Warn().Err(err).Msg("JetStream set-up timed out; retrying")
 	}
-	return c, nil
 }
 
 // maxConsumers lifts the server's default of 1,000 consumers per stream on the streams that
