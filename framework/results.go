@@ -184,6 +184,13 @@ func (r *resultRouter) handle(m jetstream.Msg) {
 	if pc == nil {
 		return // a duplicate, or a call this client no longer waits for
 	}
+	if pc.msg != nil && !pc.sentAt.IsZero() {
+		// The result beat the publish ack: the call was stored by now, so count its submit
+		// latency here (onPublishAck will no longer find it).
+		if cm := r.c.metrics.Load(); cm != nil {
+			cm.submit.Observe(time.Since(pc.sentAt).Seconds())
+		}
+	}
 	deliverResult(r.c, pc.sink, rest, m.Headers(), m.Data())
 }
 
