@@ -278,6 +278,10 @@ type controlMsg struct {
 
 func (h *host) control(m *nats.Msg) {
 	var req controlMsg
+	if err := json.Unmarshal(m.Data, &req); err == nil && req.Op == "ping" {
+		_ = m.Respond([]byte(`{"ok":true}`)) // liveness double-check before burying (restart.go)
+		return
+	}
 	if err := json.Unmarshal(m.Data, &req); err != nil || req.Op != "kill" {
 		_ = m.Respond([]byte(`{"error":"bad control message"}`))
 		return

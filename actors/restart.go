@@ -35,8 +35,25 @@ func (h *host) checkLiveness(ctx context.Context) {
 		if _, ok := live[a.workerKey]; ok || time.Since(a.updated) < framework.LivenessTTL {
 			continue
 		}
+		if h.hostAnswers(lctx, s, id) {
+			continue // its key lapsed (a slow broker), but the host is alive
+		}
 		h.recoverActor(lctx, s, id, a.workerKey, live)
 	}
+}
+
+// hostAnswers asks the control subject of the host recorded for actor id whether it is still
+// there: a liveness key can lapse under load while its worker runs, and burying a live
+// actor would fail its calls.
+func (h *host) hostAnswers(ctx context.Context, s *store, id string) bool {
+	rec, _, err := s.get(ctx, id)
+	if err != nil || rec == nil || rec.Control == "" {
+		return false
+	}
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, err = h.w.Client().Conn().RequestWithContext(pctx, rec.Control, []byte(`{"op":"ping"}`))
+	return err == nil
 }
 
 // recoverActor restarts or buries actor id, whose host (workerKey) is gone.
