@@ -27,6 +27,11 @@ var (
 	// ErrCancelled: the call was cancelled with Cancel; it did not run, or its ctx was cancelled
 	// while it ran. Cancelled calls are not retried.
 	ErrCancelled = errors.New("jetray: cancelled")
+	// ErrNotOwner is returned by a runtime's handler (the actor host) that lost ownership of
+	// what the call runs on (its lease lapsed, another host took the actor over): the worker
+	// stores no result and neither acks nor hands the call back, so the broker gives it to the
+	// new owner. It is never seen by callers.
+	ErrNotOwner = errors.New("jetray: not the owner")
 )
 
 // Kinds of TaskError.

@@ -13,7 +13,6 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/jetray/jetray/futures"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // execute runs one delivery to its end: a result published (then acked), a retry scheduled,
@@ -98,6 +97,12 @@ func (w *Worker) execute(d *delivery) {
 	cancel()
 	if !d.state.CompareAndSwap(stateRunning, stateFinishing) {
 		return // abandoned at the drain deadline and handed back
+	}
+	if errors.Is(err, ErrNotOwner) {
+		// A stale owner: the new owner answers the call, from its own consumer.
+		w.callLog(d).Warn().Msg("call's owner lost ownership; no result stored")
+		w.release(d)
+		return
 	}
 
 	if err == nil {
@@ -189,50 +194,6 @@ func (w *Worker) terminate(d *delivery, reason string) {
 		w.log.Debug().Err(err).Msg("term")
 	}
 	w.release(d)
-}
-
-func (w *Worker) resultMsg(d *delivery, status, codec string, data []byte) *nats.Msg {
-	h := make(nats.Header, 6)
-	h[jetstream.MsgIDHeader] = []string{d.call.ID}
-	h[HeaderID] = []string{d.call.ID}
-	h[HeaderStatus] = []string{status}
-	h[HeaderAttempt] = []string{strconv.Itoa(d.call.Attempt)}
-	h[HeaderWorker] = []string{w.cfg.name}
-	if codec != "" && codec != "json" {
-		h[HeaderCodec] = []string{codec}
-	}
-	return &nats.Msg{Subject: ResultSubject(d.call.ID), Header: h, Data: data}
-}
-
-// publishResult stores the result; onResultAck acks the call once the broker confirms.
-func (w *Worker) publishResult(d *delivery, m *nats.Msg) {
-	if w.c.bigValue(len(m.Data)) && m.Header.Get(HeaderObject) == "" {
-		octx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		err := w.c.offload(octx, m, d.call.ID+".out")
-		cancel()
-		if err != nil {
-			w.fail(d, KindEncode, "result: "+err.Error(), nil)
-			return
-		}
-	}
-	w.owners.Store(m, d)
-	for {
-		_, err := w.js.PublishMsgAsync(m)
-		if err == nil {
-			return
-		}
-		if errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
-			continue
-		}
-		w.owners.Delete(m)
-		w.onResultErrorDirect(d, m, err)
-		return
-	}
-}
-
-func (w *Worker) onResultErrorDirect(d *delivery, m *nats.Msg, err error) {
-	w.owners.Store(m, d)
-	w.onResultError(w.js, m, err)
 }
 
 func headerInt(h nats.Header, key string, def int) (int, error) {

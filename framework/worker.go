@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
@@ -561,45 +560,4 @@ func (w *Worker) waitHeld(timeout time.Duration) {
 		time.Sleep(delay)
 	}
 	w.log.Warn().Msg("results still unacknowledged at shutdown; the broker will redeliver them")
-}
-
-// onResultAck acks the call once its result is stored.
-func (w *Worker) onResultAck(_ jetstream.JetStream, m *nats.Msg, _ *jetstream.PubAck) {
-	d, ok := w.resultOwner(m)
-	if !ok {
-		return
-	}
-	if err := d.msg.Ack(); err != nil {
-		w.callLog(d).Debug().Err(err).Msg("ack")
-	}
-	w.release(d)
-	if d.inputObject != "" { // consumed: the call will not run again
-		go w.c.deleteObject(context.Background(), d.inputObject)
-	}
-}
-
-// onResultError republishes a result whose publish failed, with backoff, up to 8 tries; then
-// the call is left unacknowledged so the broker redelivers it.
-func (w *Worker) onResultError(_ jetstream.JetStream, m *nats.Msg, err error) {
-	d, ok := w.resultOwner(m)
-	if !ok {
-		return
-	}
-	d.tries++
-	if d.tries > 8 {
-		w.callLog(d).Error().Err(err).Msg("result not stored; call left for redelivery")
-		w.release(d)
-		return
-	}
-	delay := min(time.Duration(1<<d.tries)*25*time.Millisecond, 3*time.Second)
-	time.AfterFunc(delay, func() { w.publishResult(d, m) })
-}
-
-// resultOwner recovers the delivery a result message belongs to.
-func (w *Worker) resultOwner(m *nats.Msg) (*delivery, bool) {
-	d, ok := w.owners.LoadAndDelete(m)
-	if !ok {
-		return nil, false
-	}
-	return d.(*delivery), true
 }
