@@ -3,6 +3,7 @@ package framework
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -11,36 +12,88 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Cancel cancels the call behind f (ray.cancel with recursive=True): a call not yet started
-// never runs; a running call sees its ctx cancelled; either way its future fails with
-// ErrCancelled (a *TaskError of KindCancelled, or ErrCancelled itself for this client's own
-// futures, which fail at once), and it is not retried. Calls the cancelled task submitted are
-// cancelled too. Cancelling a finished future is a no-op and returns nil. The cancellation is
-// recorded in the jetray_cancel bucket, which every worker watches, for the results TTL.
-// Errors: the bucket cannot be written before ctx ends.
+// Cancel cancels the call behind f (ray.cancel with recursive=True). It is decisive: Cancel
+// first stores a cancelled result for the call (a *TaskError of KindCancelled, matching
+// errors.Is(err, ErrCancelled)), which only succeeds while the call has no result, since a
+// call has one result, forever. If it succeeds, the call is cancelled: this client's own
+// future for it fails at once with that error, every other reader (Client.Resolve,
+// references, the caller's future on another client) reads the same, whatever the handler
+// returns; a call not yet started never runs, a running one sees its ctx cancelled with cause
+// ErrCancelled, it is not retried, and the calls it submitted are cancelled the same way. The
+// workers learn it from the jetray_cancel bucket, which they watch, kept for the results TTL.
+//
+// If the call already had a result, it had finished: Cancel changes nothing and returns nil
+// once f holds that result (for f of this client; a reference resolves when awaited), so after
+// Cancel returns nil f never turns from pending into a value. Cancelling a future that is
+// already done is a no-op and returns nil at once.
+//
+// Errors: the cancelled result cannot be stored before ctx ends (or the client's request
+// timeout, 10 s by default, when ctx has no deadline): the call may or may not be cancelled,
+// and Cancel may be called again; ctx ends while f waits for the result the call finished
+// with; or the jetray_cancel key cannot be written (the call is cancelled, but a running
+// handler may run to its end; its result is dropped).
 func Cancel(ctx context.Context, c *Client, f futures.Awaitable) error {
 	select {
 	case <-f.Done():
 		return nil
 	default:
 	}
-	return c.cancelID(ctx, f.ID())
+	id := f.ID()
+	won, err := c.cancelID(ctx, id, "cancelled by client "+c.id)
+	if err != nil || won || id == "" {
+		return err
+	}
+	if r, ok := f.(interface{ IsRef() bool }); ok && r.IsRef() {
+		return nil // resolves with the stored result when awaited
+	}
+	select {
+	case <-f.Done():
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("jetray: cancel %s: the call had finished; its result did not arrive: %w", id, ctx.Err())
+	}
 }
 
-func (c *Client) cancelID(ctx context.Context, id string) error {
+// cancelID cancels call id unless it already has a result; won reports that the call is
+// cancelled (its result is a cancellation). why becomes the TaskError's message.
+func (c *Client) cancelID(ctx context.Context, id, why string) (won bool, err error) {
 	if id == "" {
-		return nil
+		return false, nil
 	}
-	actx, cancel := c.apiContext(ctx)
+	te := &TaskError{TaskID: id, Kind: KindCancelled, Message: why}
+	c.results.update(id, func(pc *pendingCall) { te.Task = pc.name })
+	won, err = c.storeFailure(ctx, te, id+".cancel")
+	if err != nil {
+		return false, fmt.Errorf("jetray: cancel %s: %w", id, err)
+	}
+	if !won {
+		// Finished, or cancelled before by a Cancel whose key was maybe not written (its
+		// caller gave up): write the key again then, so running work stops.
+		if !c.storedCancellation(ctx, id) {
+			return false, nil
+		}
+	} else if pc := c.results.take(id); pc != nil {
+		pc.sink.fail(te)
+	}
+	// The call is cancelled: tell the workers (not run, ctx cancelled, children cancelled).
+	// The decision is made, so the caller's ctx ending does not stop this write.
+	kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.callTimeout)
 	defer cancel()
 	val, _ := json.Marshal(map[string]string{"at": time.Now().UTC().Format(time.RFC3339Nano), "by": c.id})
-	if _, err := c.cancels.Put(actx, id, val); err != nil {
-		return fmt.Errorf("jetray: cancel %s: %w", id, err)
+	if _, err := c.cancels.Put(kctx, id, val); err != nil {
+		return won, fmt.Errorf("jetray: cancel %s: cancelled, but workers were not told: %w", id, err)
 	}
-	if pc := c.results.take(id); pc != nil {
-		pc.sink.fail(fmt.Errorf("%w: %s", ErrCancelled, id))
+	return won, nil
+}
+
+// storedCancellation reports whether the result stored for call id is a cancellation.
+func (c *Client) storedCancellation(ctx context.Context, id string) bool {
+	hdr, data, found, err := c.fetchResult(ctx, id)
+	if err != nil || !found || hdr.Get(HeaderStatus) != statusError {
+		return false
 	}
-	return nil
+	var te *TaskError
+	return errors.As(decodeTaskError(id, data), &te) && te.Kind == KindCancelled
 }
 
 // cancelWatch is a worker's view of the jetray_cancel bucket: IDs cancelled so far and the
@@ -111,7 +164,7 @@ func (cw *cancelWatch) onCancel(id string) {
 	if rc != nil {
 		rc.cancel(ErrCancelled)
 		for _, child := range children {
-			if err := cw.w.c.cancelID(context.Background(), child); err != nil {
+			if _, err := cw.w.c.cancelID(context.Background(), child, "cancelled with its parent "+id); err != nil {
 				cw.w.log.Warn().Err(err).Str("task_id", child).Msg("cancel child")
 			}
 		}
@@ -152,6 +205,8 @@ func (cw *cancelWatch) child(parent, child string) {
 	_, cancelled := cw.cancelled[parent]
 	cw.mu.Unlock()
 	if rc != nil && cancelled {
-		_ = cw.w.c.cancelID(context.Background(), child)
+		if _, err := cw.w.c.cancelID(context.Background(), child, "cancelled with its parent "+parent); err != nil {
+			cw.w.log.Warn().Err(err).Str("task_id", child).Msg("cancel child")
+		}
 	}
 }

@@ -28,6 +28,9 @@ func (w *Worker) execute(d *delivery) {
 	if meta, err := d.msg.Metadata(); err == nil {
 		attempt, queuedAt = int(meta.NumDelivered), meta.Timestamp
 	}
+	if w.expired(d, queuedAt) {
+		return
+	}
 	call, params, reason, bad := decodeCall(d.name, hdr, d.msg.Data(), attempt, w.c.codecs)
 	if reason != "" {
 		w.terminate(d, reason)

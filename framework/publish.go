@@ -11,10 +11,31 @@ import (
 )
 
 // This file is the worker's result publishing: a result is stored, then its call is acked.
+// A call has one result, forever (for the results TTL): every publish to a result subject
+// carries Nats-Expected-Last-Subject-Sequence: 0, so JetStream stores only the first one.
+
+// ErrAlreadyAnswered means a result is already stored for the call: the first result stored
+// on a call's result subject is its only one, for the results TTL, and later publishes are
+// refused by the broker. A worker whose result is refused acks its call as answered;
+// PublishFailure and Cancel treat it as "the call had finished" and return nil; Put returns
+// it, wrapped, if its fresh ID was taken.
+var ErrAlreadyAnswered = errors.New("jetray: call already answered")
+
+// onlyFirst makes a result publish succeed only if its subject holds no message yet.
+func onlyFirst(h nats.Header) { h[jetstream.ExpectedLastSubjSeqHeader] = []string{"0"} }
+
+// alreadyAnswered reports a publish refused by onlyFirst: the subject already holds a message
+// (JetStream's "wrong last sequence", 10071, or 10164 on replicated streams).
+func alreadyAnswered(err error) bool {
+	var ae *jetstream.APIError
+	return errors.As(err, &ae) && (ae.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		ae.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
 
 func (w *Worker) resultMsg(d *delivery, status, codec string, data []byte) *nats.Msg {
-	h := make(nats.Header, 6)
+	h := make(nats.Header, 7)
 	h[jetstream.MsgIDHeader] = []string{d.call.ID}
+	onlyFirst(h)
 	h[HeaderID] = []string{d.call.ID}
 	h[HeaderStatus] = []string{status}
 	h[HeaderAttempt] = []string{strconv.Itoa(d.call.Attempt)}
@@ -46,14 +67,9 @@ func (w *Worker) publishResult(d *delivery, m *nats.Msg) {
 			continue
 		}
 		w.owners.Delete(m)
-		w.onResultErrorDirect(d, m, err)
+		w.resultFailed(d, m, err)
 		return
 	}
-}
-
-func (w *Worker) onResultErrorDirect(d *delivery, m *nats.Msg, err error) {
-	w.owners.Store(m, d)
-	w.onResultError(w.js, m, err)
 }
 
 // onResultAck acks the call once its result is stored.
@@ -62,6 +78,11 @@ func (w *Worker) onResultAck(_ jetstream.JetStream, m *nats.Msg, _ *jetstream.Pu
 	if !ok {
 		return
 	}
+	w.answered(d)
+}
+
+// answered acks and releases a call whose result is stored (its own or an earlier one).
+func (w *Worker) answered(d *delivery) {
 	if err := d.msg.Ack(); err != nil {
 		w.callLog(d).Debug().Err(err).Msg("ack")
 	}
@@ -71,13 +92,46 @@ func (w *Worker) onResultAck(_ jetstream.JetStream, m *nats.Msg, _ *jetstream.Pu
 	}
 }
 
-// onResultError republishes a result whose publish failed, with backoff, up to 8 tries; then
-// the call is left unacknowledged so the broker redelivers it.
+// onResultError handles a result publish the broker refused or did not confirm.
 func (w *Worker) onResultError(_ jetstream.JetStream, m *nats.Msg, err error) {
 	d, ok := w.resultOwner(m)
 	if !ok {
 		return
 	}
+	w.resultFailed(d, m, err)
+}
+
+// resultFailed: a refused publish because the call already has a result is checked once by
+// a direct get (off the publisher's callback) and the call acked; any other failure is retried.
+func (w *Worker) resultFailed(d *delivery, m *nats.Msg, err error) {
+	if alreadyAnswered(err) {
+		go w.confirmAnswered(d, m, err)
+		return
+	}
+	w.retryResult(d, m, err)
+}
+
+// confirmAnswered reads the result stored for d's call; if there is one, d is acked as
+// answered (its own result is dropped: the first result stands). Otherwise (the read failed,
+// or the stored result has just expired) the publish is retried like any failed one.
+func (w *Worker) confirmAnswered(d *delivery, m *nats.Msg, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), w.c.cfg.callTimeout)
+	_, _, found, gerr := w.c.fetchResult(ctx, d.call.ID)
+	cancel()
+	if gerr == nil && found {
+		w.callLog(d).Debug().Msg("call already answered; its stored result stands")
+		w.answered(d)
+		return
+	}
+	if gerr != nil {
+		err = gerr
+	}
+	w.retryResult(d, m, err)
+}
+
+// retryResult republishes a result whose publish failed, with backoff, up to 8 tries; then
+// the call is left unacknowledged so the broker redelivers it.
+func (w *Worker) retryResult(d *delivery, m *nats.Msg, err error) {
 	d.tries++
 	if d.tries > 8 {
 		w.callLog(d).Error().Err(err).Msg("result not stored; call left for redelivery")
@@ -95,4 +149,25 @@ func (w *Worker) resultOwner(m *nats.Msg) (*delivery, bool) {
 		return nil, false
 	}
 	return d.(*delivery), true
+}
+
+// expired terminates, without running it, a call the broker stored longer ago than the
+// results TTL (the results stream's MaxAge): a result it had then is gone, so storing one now
+// could give the call a second result. It reports whether d was terminated.
+func (w *Worker) expired(d *delivery, storedAt time.Time) bool {
+	ttl := w.c.resultsTTL()
+	if ttl <= 0 || storedAt.IsZero() {
+		return false
+	}
+	age := time.Since(storedAt)
+	if age <= ttl {
+		return false
+	}
+	w.callLog(d).Warn().Str("task_id", d.msg.Headers().Get(HeaderID)).Dur("age", age).Dur("ttl", ttl).
+		Msg("call older than the results TTL; terminated without running")
+	if err := d.msg.TermWithReason("older than the results TTL"); err != nil {
+		w.callLog(d).Debug().Err(err).Msg("term")
+	}
+	w.release(d)
+	return true
 }

@@ -106,12 +106,13 @@ func whenReady[In, Out any](ctx context.Context, c *Client, name string, dep *fu
 		p.Reject(errors.New("jetray: RemoteFrom with a nil dependency"))
 		return p.Future()
 	}
+	// Held here until dep resolves: Cancel finds it among the pending calls. Added before the
+	// call is recorded as a child, so a cancelled parent's cancellation finds it.
+	c.results.add(id, &pendingCall{sink: promiseSink[Out]{p}, name: name})
 	parent := parentID(ctx)
 	if parent != "" {
 		registerChild(ctx, id)
 	}
-	// Held here until dep resolves: Cancel finds it among the pending calls.
-	c.results.add(id, &pendingCall{sink: promiseSink[Out]{p}, name: name})
 	run := func(in In, err error) {
 		if p.Future().Resolved() {
 			return // cancelled meanwhile
@@ -172,7 +173,8 @@ func (c *Client) lifetime(ctx context.Context) (context.Context, context.CancelF
 // Put stores v in the results stream and returns a future resolved with it (ray.put). The
 // future can be passed to tasks inside values and used with RemoteFrom; other processes read
 // the value by the future's ID until the results TTL. Errors (an encoding error, a value over
-// the max payload, the broker unreachable before ctx ends) fail the returned future.
+// the max payload, the broker unreachable before ctx ends, ErrAlreadyAnswered if the fresh ID
+// was already used, which only a reused client ID can cause) fail the returned future.
 func Put[T any](ctx context.Context, c *Client, v T) *futures.Future[T] {
 	id := c.ids.next()
 	data, err := c.cfg.codec.Marshal(v)
@@ -184,6 +186,7 @@ func Put[T any](ctx context.Context, c *Client, v T) *futures.Future[T] {
 		HeaderID:              []string{id},
 		HeaderStatus:          []string{statusOK},
 	}
+	onlyFirst(h)
 	if n := c.cfg.codec.Name(); n != "json" {
 		h[HeaderCodec] = []string{n}
 	}
@@ -194,6 +197,9 @@ func Put[T any](ctx context.Context, c *Client, v T) *futures.Future[T] {
 	actx, cancel := c.apiContext(ctx)
 	defer cancel()
 	if _, err := c.js.PublishMsg(actx, m); err != nil {
+		if alreadyAnswered(err) { // a fresh ID already used: the client ID was reused
+			err = fmt.Errorf("%w: %s", ErrAlreadyAnswered, id)
+		}
 		return futures.Failed[T](id, fmt.Errorf("jetray: put %d bytes: %w", len(data), err))
 	}
 	return futures.Ready(id, v)

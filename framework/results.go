@@ -288,21 +288,49 @@ func isNotFound(err error) bool {
 	return err != nil && (errors.Is(err, jetstream.ErrMsgNotFound) || errors.Is(err, jetstream.ErrKeyNotFound))
 }
 
-// PublishFailure stores a failed result for call id as a worker would, so the call's future
-// fails with te. Runtimes use it to answer calls they cannot run (calls to a dead actor).
-// A result already stored for id within the results stream's duplicate window wins.
+// resultsTTL is how long results are kept: the results stream's MaxAge as read at Connect
+// (set by whoever created the stream), else this client's WithResultTTL. 0: forever.
+func (c *Client) resultsTTL() time.Duration {
+	if c.results != nil && c.results.stream != nil {
+		if info := c.results.stream.CachedInfo(); info != nil {
+			return info.Config.MaxAge
+		}
+	}
+	return c.cfg.resultTTL
+}
+
+// PublishFailure stores a failed result for call id (te.TaskID) as a worker would, so the
+// call's future fails with te. Runtimes use it to answer calls they cannot run (calls to a
+// dead actor). A call has one result: if one is already stored (for the results TTL), it wins,
+// nothing is stored and PublishFailure returns nil. Errors: te does not encode, or the broker
+// does not confirm the publish before ctx ends (or the client's request timeout, 10 s by
+// default, when ctx has no deadline).
 func (c *Client) PublishFailure(ctx context.Context, te *TaskError) error {
+	_, err := c.storeFailure(ctx, te, te.TaskID)
+	return err
+}
+
+// storeFailure stores te as the result of call te.TaskID unless one is already stored.
+// stored reports that the call's result is a message published with Nats-Msg-Id msgID: this
+// one, or an earlier one the broker reports as a duplicate (in clustered streams the
+// duplicate check can come before the one-result check), so msgID must name the publisher's
+// intent (Cancel uses "<call id>.cancel").
+func (c *Client) storeFailure(ctx context.Context, te *TaskError, msgID string) (stored bool, err error) {
 	data, err := json.Marshal(te)
 	if err != nil {
-		return err
+		return false, err
 	}
-	m := &nats.Msg{Subject: ResultSubject(te.TaskID), Data: data, Header: nats.Header{
-		jetstream.MsgIDHeader: []string{te.TaskID},
+	h := nats.Header{
+		jetstream.MsgIDHeader: []string{msgID},
 		HeaderID:              []string{te.TaskID},
 		HeaderStatus:          []string{statusError},
-	}}
+	}
+	onlyFirst(h)
 	ctx, cancel := c.apiContext(ctx)
 	defer cancel()
-	_, err = c.js.PublishMsg(ctx, m)
-	return err
+	_, err = c.js.PublishMsg(ctx, &nats.Msg{Subject: ResultSubject(te.TaskID), Data: data, Header: h})
+	if alreadyAnswered(err) {
+		return false, nil
+	}
+	return err == nil, err
 }

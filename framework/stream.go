@@ -140,10 +140,14 @@ func (w *Worker) publishItem(ctx context.Context, call *Call, k uint64, data []b
 		jetstream.MsgIDHeader: []string{call.ID + "." + ks},
 		HeaderID:              []string{call.ID},
 	}
+	onlyFirst(h)
 	if n := call.Codec.Name(); n != "json" {
 		h[HeaderCodec] = []string{n}
 	}
 	_, err := w.js.PublishMsg(ctx, &nats.Msg{Subject: ResultSubject(call.ID) + "." + ks, Header: h, Data: data})
+	if alreadyAnswered(err) {
+		return nil // value k is stored already, by an earlier attempt: the first one stands
+	}
 	if err != nil {
 		return fmt.Errorf("jetray: stream value %d of %s: %w", k, call.Name, err)
 	}

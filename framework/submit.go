@@ -44,9 +44,6 @@ func (c *Client) submit(ctx context.Context, spec callSpec, s sink) {
 	if reg == "" {
 		reg = spec.name
 	}
-	if spec.parent != "" && !spec.childDone {
-		registerChild(ctx, spec.id)
-	}
 	if err := c.checkRegistered(ctx, reg); err != nil {
 		c.failCall(spec.id, spec.name, err, s)
 		return
@@ -78,6 +75,15 @@ func (c *Client) submit(ctx context.Context, spec callSpec, s sink) {
 	span := c.startSubmitSpan(ctx, spec.name, spec.id, h)
 	defer endSpan(span, nil)
 	c.results.add(spec.id, pc)
+	// A child is recorded once its result has a taker: a parent cancelled already cancels it
+	// at once, storing its cancelled result, which must not reach this client before the
+	// pending entry exists. Cancelled so: not sent.
+	if spec.parent != "" && !spec.childDone {
+		registerChild(ctx, spec.id)
+		if !c.results.update(spec.id, func(*pendingCall) {}) {
+			return
+		}
+	}
 	for {
 		_, err := c.js.PublishMsgAsync(msg)
 		if err == nil {
