@@ -19,7 +19,7 @@ import (
 // or the message terminated or handed back.
 func (w *Worker) execute(d *delivery) {
 	if w.isStopping() {
-		w.handBack(d)
+		w.handBackUnstarted(d)
 		return
 	}
 	hdr := d.msg.Headers()
@@ -35,6 +35,10 @@ func (w *Worker) execute(d *delivery) {
 	if reason != "" {
 		w.terminate(d, reason)
 		return
+	}
+	if attempt > 1 { // a redelivery: deliveries handed back without running are no attempts
+		attempt = w.attempt(call.ID, attempt)
+		call.Attempt = attempt
 	}
 	d.call = call
 	d.inputObject = hdr.Get(HeaderObject) // deleted once the call is answered, whatever the answer
@@ -72,7 +76,7 @@ func (w *Worker) execute(d *delivery) {
 	ctx = WithCallContext(ctx, w.c, call)
 	ctx = context.WithValue(context.WithValue(ctx, childHookKey, w.cw), workerKey, w)
 	if d.slot {
-		ctx = futures.WithBlockHook(ctx, w.lendSlot)
+		ctx = futures.WithBlockHook(ctx, func() func() { return d.block(w) })
 	}
 	ctx, cancelCause := context.WithCancelCause(ctx)
 	w.cw.begin(id, cancelCause)
@@ -154,6 +158,18 @@ func (w *Worker) execute(d *delivery) {
 		}
 		te.Exhausted = retryable
 	})
+}
+
+// attempt returns the attempt number of a call delivered for the delivered-th time: the
+// deliveries less those handed back without running (HandbacksBucket). If the bucket cannot
+// be read, every delivery counts.
+func (w *Worker) attempt(id string, delivered int) int {
+	n, err := w.c.handBacks(id)
+	if err != nil {
+		w.log.Warn().Err(err).Str("task_id", id).Msg("hand-backs not readable; every delivery counts as an attempt")
+		return delivered
+	}
+	return max(delivered-n, 1)
 }
 
 func (w *Worker) isStopping() bool {

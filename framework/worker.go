@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -56,8 +57,10 @@ func WithConcurrency(n int) WorkerOption {
 func WithPrefetch(n int) WorkerOption { return func(c *workerConfig) { c.prefetch = max(n, 1) } }
 
 // WithAckWait sets how long the broker waits for a sign of life on a delivered call before
-// giving it to another worker. The worker sends progress every AckWait/3 for calls it holds,
-// so long calls are fine. Default 6 s; minimum 1 s.
+// giving it to another worker, for the task consumers this worker creates (a consumer that
+// exists already keeps its AckWait, whoever set it). The worker sends progress for calls it
+// holds every third of the smallest AckWait among this value and the consumers it serves, read
+// from the broker at start and every 10 s, so long calls are fine. Default 6 s; minimum 1 s.
 func WithAckWait(d time.Duration) WorkerOption {
 	return func(c *workerConfig) { c.ackWait = max(d, time.Second) }
 }
@@ -87,6 +90,8 @@ type Worker struct {
 	mu        sync.Mutex
 	handlers  map[string]Handler
 	consumers map[string]jetstream.ConsumeContext
+	taskCons  map[string]jetstream.Consumer // task consumers served, for their AckWait
+	ackWaits  map[string]time.Duration      // last known AckWait of each task consumer
 	running   bool
 	stopping  bool
 	hooksMu   sync.Mutex
@@ -99,6 +104,14 @@ type Worker struct {
 	queueClosed bool
 	stopCh      chan struct{}
 	runners     sync.WaitGroup // runners, including those lent while a call blocks
+	// slots holds one token per task call allowed to run: a runner holds one while it runs
+	// calls, a call blocked awaiting other work gives its token up (lend) and takes one back
+	// before it continues. Sending takes a token, receiving gives one back.
+	slots   chan struct{}
+	handoff chan struct{} // an idle runner gives its token to a call that stopped waiting
+
+	hbPeriod atomic.Int64  // heartbeat period in ns: min(AckWait of cfg and consumers)/3
+	hbReset  chan struct{} // wakes the heartbeat when hbPeriod shrinks
 
 	owners sync.Map // *nats.Msg (a result in flight) -> *delivery
 	cw     *cancelWatch
@@ -123,6 +136,13 @@ type delivery struct {
 	tries       int     // result publish tries
 	inputObject string  // object holding the input, deleted once the result is stored
 	events      taskRun // task state recording (events.go)
+
+	// slot lending (the block hook, block): goroutines of the call blocked awaiting other
+	// work, and the stop of the runner lent meanwhile.
+	blockMu  sync.Mutex
+	blocked  int
+	finished bool // the call returned: its goroutines lend no more
+	lendStop chan struct{}
 }
 
 const (
@@ -148,7 +168,8 @@ func NewWorker(c *Client, opts ...WorkerOption) *Worker {
 		cfg.prefetch = max(cfg.concurrency, 32)
 	}
 	w := &Worker{c: c, cfg: cfg, handlers: map[string]Handler{}, consumers: map[string]jetstream.ConsumeContext{},
-		held: map[*delivery]struct{}{}}
+		taskCons: map[string]jetstream.Consumer{}, ackWaits: map[string]time.Duration{}, held: map[*delivery]struct{}{}, hbReset: make(chan struct{}, 1)}
+	w.hbPeriod.Store(int64(cfg.ackWait / 3))
 	if cfg.log != nil {
 		w.log = cfg.log.With().Str("worker", cfg.name).Logger()
 	} else {
@@ -185,7 +206,8 @@ func (w *Worker) Extension(key any, init func() any) any {
 	return v
 }
 
-// AckWait returns the worker's AckWait (see WithAckWait).
+// AckWait returns the worker's configured AckWait (see WithAckWait), which consumers created
+// for this worker's actors use. Default 6 s.
 func (w *Worker) AckWait() time.Duration { return w.cfg.ackWait }
 
 // Name returns the worker's name.
@@ -262,7 +284,9 @@ func (w *Worker) OnRun(run func(ctx context.Context) error) {
 // finish (up to WithDrainTimeout, then cancel them and hand them back), wait for their results
 // to be stored, ack, and return. It returns nil after a clean shutdown; an error when a
 // consumer cannot be created, when Run is already running, or when calls were still running
-// at the drain deadline.
+// at the drain deadline. Whatever it returns, the goroutines it started have ended, except
+// those of calls that ignored cancellation past the drain deadline (they end when their code
+// returns).
 func (w *Worker) Run(ctx context.Context) error {
 	w.mu.Lock()
 	if w.running {
@@ -271,23 +295,33 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	w.running, w.stopping = true, false
 	w.queue = make(chan *delivery, w.cfg.concurrency)
+	w.slots = make(chan struct{}, w.cfg.concurrency)
+	w.handoff = make(chan struct{})
 	w.queueClosed = false
 	w.stopCh = make(chan struct{})
 	w.taskCtx, w.taskCancel = context.WithCancel(context.Background())
+	clear(w.taskCons)
+	clear(w.ackWaits)
+	w.hbPeriod.Store(int64(w.cfg.ackWait / 3))
 	handlers := make(map[string]Handler, len(w.handlers))
 	for n, h := range w.handlers {
 		handlers[n] = h
 	}
+	taskCancel := w.taskCancel
 	w.mu.Unlock()
 	w.hooksMu.Lock()
 	hooks := w.hooks
 	w.hooksMu.Unlock()
 	defer func() {
+		taskCancel() // on every path: it also ends the cancel watcher
 		w.mu.Lock()
 		w.running = false
 		w.mu.Unlock()
 	}()
 
+	if _, err := w.c.handbacksBucket(ctx); err != nil {
+		w.log.Warn().Err(err).Msg("hand-backs bucket unavailable: calls handed back at shutdown will count as attempts")
+	}
 	if err := w.cw.start(w.taskCtx); err != nil {
 		return err
 	}
@@ -299,30 +333,21 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	runners := &w.runners
 	for range w.cfg.concurrency {
-		runners.Add(1)
-		go func() {
-			defer runners.Done()
-			for d := range w.queue {
-				d.slot = true
-				w.execute(d)
-			}
-		}()
+		runners.Go(func() { w.runCalls(nil) })
 	}
-	hbDone := make(chan struct{})
-	go w.heartbeat(hbDone)
-	liveDone := make(chan struct{})
-	liveStopped := make(chan struct{})
-	go func() { w.liveness(liveDone); close(liveStopped) }()
+	var bg sync.WaitGroup // heartbeat, AckWait refresh, liveness
+	bgDone := make(chan struct{})
+	bg.Go(func() { w.heartbeat(bgDone) })
+	bg.Go(func() { w.refreshAckWait(bgDone) })
+	bg.Go(func() { w.liveness(bgDone) })
 	var hookWG sync.WaitGroup
 	hookErrs := make(chan error, len(hooks))
 	for _, h := range hooks {
-		hookWG.Add(1)
-		go func() {
-			defer hookWG.Done()
+		hookWG.Go(func() {
 			if err := h(ctx); err != nil {
 				hookErrs <- err
 			}
-		}()
+		})
 	}
 	w.log.Info().Int("concurrency", w.cfg.concurrency).Int("names", len(handlers)).Msg("worker running")
 
@@ -351,9 +376,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	w.taskCancel()
 	w.waitHeld(10 * time.Second)
-	close(hbDone)
-	close(liveDone)
-	<-liveStopped
+	close(bgDone)
+	bg.Wait()
 	_ = w.c.nc.FlushTimeout(5 * time.Second)
 	select {
 	case herr := <-hookErrs:
@@ -364,21 +388,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	return err
 }
 
-// startConsumer creates (or updates) the durable consumer for name and starts consuming.
+// startConsumer opens the durable consumer for name, creating it if absent, and starts
+// consuming. An existing consumer keeps its AckWait, whoever set it: the heartbeat follows it.
 func (w *Worker) startConsumer(ctx context.Context, name string, h Handler) error {
-	cctx, cancel := w.c.apiContext(ctx)
-	defer cancel()
-	cons, err := w.c.js.CreateOrUpdateConsumer(cctx, TasksStream, jetstream.ConsumerConfig{
-		Durable:       taskConsumerName(name),
-		Description:   "jetray task " + name,
-		FilterSubject: TaskSubject(name),
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       w.cfg.ackWait,
-		MaxAckPending: 65536,
-		MaxDeliver:    -1,
-	})
+	cons, err := w.taskConsumer(ctx, name)
 	if err != nil {
-		return fmt.Errorf("jetray: consumer for %s: %w", name, err)
+		return err
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) { w.receive(m, h, name) },
 		jetstream.PullMaxMessages(w.cfg.prefetch),
@@ -398,7 +413,110 @@ func (w *Worker) startConsumer(ctx context.Context, name string, h Handler) erro
 		return nil
 	}
 	w.consumers[name] = cc
+	w.taskCons[name] = cons
+	w.setAckWait(name, cons.CachedInfo().Config.AckWait)
 	return nil
+}
+
+// taskConsumer returns the durable consumer task-<name>, created with this worker's settings
+// if absent. An existing one is used as it is, except for settings the worker needs (filter,
+// MaxAckPending, MaxDeliver), which are updated; its AckWait is never changed, since other
+// workers heartbeat for their calls of that consumer.
+func (w *Worker) taskConsumer(ctx context.Context, name string) (jetstream.Consumer, error) {
+	cctx, cancel := w.c.apiContext(ctx)
+	defer cancel()
+	want := jetstream.ConsumerConfig{
+		Durable:       taskConsumerName(name),
+		Description:   "jetray task " + name,
+		FilterSubject: TaskSubject(name),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       w.cfg.ackWait,
+		MaxAckPending: 65536,
+		MaxDeliver:    -1,
+	}
+	cons, err := w.c.js.Consumer(cctx, TasksStream, want.Durable)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		cons, err = w.c.js.CreateConsumer(cctx, TasksStream, want)
+		if errors.Is(err, jetstream.ErrConsumerExists) { // another worker created it meanwhile
+			cons, err = w.c.js.Consumer(cctx, TasksStream, want.Durable)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("jetray: consumer for %s: %w", name, err)
+	}
+	cfg := cons.CachedInfo().Config
+	if cfg.FilterSubject != want.FilterSubject || len(cfg.FilterSubjects) > 0 ||
+		cfg.MaxAckPending != want.MaxAckPending || cfg.MaxDeliver != want.MaxDeliver {
+		cfg.FilterSubject, cfg.FilterSubjects = want.FilterSubject, nil
+		cfg.MaxAckPending, cfg.MaxDeliver = want.MaxAckPending, want.MaxDeliver
+		if cons, err = w.c.js.UpdateConsumer(cctx, TasksStream, cfg); err != nil {
+			return nil, fmt.Errorf("jetray: update consumer for %s: %w", name, err)
+		}
+	}
+	if aw := cons.CachedInfo().Config.AckWait; aw != w.cfg.ackWait {
+		w.log.Info().Str("task", name).Dur("consumer_ack_wait", aw).Dur("ack_wait", w.cfg.ackWait).
+			Msg("task consumer exists with another AckWait; heartbeats follow the consumer's")
+	}
+	return cons, nil
+}
+
+// ackWaitRefresh is how often a running worker rereads the AckWait of its task consumers, in
+// case an operator changed one.
+const ackWaitRefresh = 10 * time.Second
+
+// setAckWait records the AckWait of consumer name and sets the heartbeat period to a third of
+// the smallest AckWait among the worker's own and its task consumers'. Called with w.mu held.
+func (w *Worker) setAckWait(name string, ackWait time.Duration) {
+	if ackWait > 0 {
+		w.ackWaits[name] = ackWait
+	}
+	p := w.cfg.ackWait
+	for n, aw := range w.ackWaits {
+		if _, ok := w.taskCons[n]; ok {
+			p = min(p, aw)
+		}
+	}
+	p /= 3
+	if old := time.Duration(w.hbPeriod.Swap(int64(p))); p < old {
+		w.log.Debug().Str("task", name).Dur("period", p).Msg("heartbeat period follows a consumer's AckWait")
+		select {
+		case w.hbReset <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// refreshAckWait rereads the AckWait of every task consumer served every ackWaitRefresh (an
+// operator may change it) and adjusts the heartbeat period, until done closes. A consumer
+// whose info cannot be read keeps its last known AckWait.
+func (w *Worker) refreshAckWait(done <-chan struct{}) {
+	t := time.NewTicker(ackWaitRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		w.mu.Lock()
+		cons := make(map[string]jetstream.Consumer, len(w.taskCons))
+		for n, c := range w.taskCons {
+			cons[n] = c
+		}
+		w.mu.Unlock()
+		for n, c := range cons {
+			ctx, cancel := context.WithTimeout(context.Background(), min(w.c.cfg.callTimeout, ackWaitRefresh))
+			info, err := c.Info(ctx)
+			cancel()
+			if err != nil {
+				w.log.Debug().Err(err).Str("task", n).Msg("consumer info")
+				continue
+			}
+			w.mu.Lock()
+			w.setAckWait(n, info.Config.AckWait)
+			w.mu.Unlock()
+		}
+	}
 }
 
 // receive is the consume handler: it holds the message (progress reports start) and queues it
@@ -409,13 +527,13 @@ func (w *Worker) receive(m jetstream.Msg, h Handler, name string) {
 	w.queueMu.RLock()
 	defer w.queueMu.RUnlock()
 	if w.queueClosed {
-		w.handBack(d)
+		w.handBackUnstarted(d)
 		return
 	}
 	select {
 	case w.queue <- d:
 	case <-w.stopCh:
-		w.handBack(d)
+		w.handBackUnstarted(d)
 	}
 }
 
@@ -431,7 +549,7 @@ func (w *Worker) Serve(m jetstream.Msg, name string, h Handler) {
 	ok := w.running && w.taskCtx != nil
 	w.mu.Unlock()
 	if !ok {
-		w.handBack(d)
+		w.handBackUnstarted(d)
 		return
 	}
 	w.execute(d)
@@ -464,28 +582,111 @@ func (w *Worker) stopIntake() {
 	}
 }
 
-// lendSlot starts a temporary runner while a task blocks awaiting other work (futures'
-// block hook), so tasks waiting on tasks cannot take every slot; it ends when the wait ends.
-func (w *Worker) lendSlot() func() {
-	stop := make(chan struct{})
-	w.runners.Add(1) // a runner is running this call, so the count is above zero
-	go func() {
-		defer w.runners.Done()
+// runCalls is a runner: it takes a slot token, then runs calls from the queue one at a time
+// until the queue closes or stop closes (a lent runner; nil for the regular ones). It keeps
+// its token between calls, but gives it to a call that stops waiting (unblock) while it is
+// idle, then takes another before it takes the next call. A call that blocks gives up the
+// token it runs with and takes one back before it continues (block), so a runner holds a
+// token whenever it runs a call that is not blocked.
+func (w *Worker) runCalls(stop <-chan struct{}) {
+	for {
+		select {
+		case w.slots <- struct{}{}:
+		case <-stop:
+			return
+		}
+	idle:
 		for {
 			select {
-			case <-stop:
-				return
 			case d, ok := <-w.queue:
 				if !ok {
+					<-w.slots
 					return
 				}
 				d.slot = true
 				w.execute(d)
+				d.settle(w)
+				select {
+				case <-stop:
+					<-w.slots
+					return
+				default:
+				}
+			case w.handoff <- struct{}{}: // the token now belongs to an unblocked call
+				break idle
+			case <-stop:
+				<-w.slots
+				return
 			}
 		}
-	}()
+	}
+}
+
+// acquire takes a slot token for a call that stopped waiting: a free one, or one an idle
+// runner hands over; it waits while every token is held by a running call.
+func (w *Worker) acquire() {
+	select {
+	case w.slots <- struct{}{}:
+	case <-w.handoff:
+	}
+}
+
+// block is the block hook (futures.WithBlockHook) of a call run in a task slot: called when
+// the call starts to wait on other work, it gives the call's slot token up and starts a lent
+// runner, which runs calls from the queue with a token (so tasks waiting on tasks cannot take
+// every slot). The func it returns, called when the wait ends, stops the lent runner (after
+// the call it is running, if any) and takes a token back, waiting while every token is held
+// by a running call: a call that stopped waiting continues only with a slot. So the calls
+// running, not counting those blocked, never exceed WithConcurrency, and a call blocked any
+// number of times, or from several goroutines at once, has at most one lent runner at a time.
+func (d *delivery) block(w *Worker) func() {
+	d.blockMu.Lock()
+	if d.finished { // a goroutine of the call outlived it: no slot to lend
+		d.blockMu.Unlock()
+		return func() {}
+	}
+	d.blocked++
+	if d.blocked == 1 {
+		<-w.slots // the call's token
+		d.lendStop = make(chan struct{})
+		w.runners.Add(1) // the blocked call's runner is counted, so the count is above zero
+		go func(stop <-chan struct{}) {
+			defer w.runners.Done()
+			w.runCalls(stop)
+		}(d.lendStop)
+	}
+	d.blockMu.Unlock()
 	var once sync.Once
-	return func() { once.Do(func() { close(stop) }) }
+	return func() { once.Do(func() { d.unblock(w) }) }
+}
+
+func (d *delivery) unblock(w *Worker) {
+	d.blockMu.Lock()
+	defer d.blockMu.Unlock() // held while waiting for a token: a new block of this call waits
+	if d.finished || d.blocked == 0 {
+		return
+	}
+	d.blocked--
+	if d.blocked == 0 {
+		close(d.lendStop)
+		w.acquire()
+	}
+}
+
+// settle ends slot lending for a call that returned: if a goroutine of it is still blocked,
+// its lent runner is stopped and the runner takes a token back for its next call.
+func (d *delivery) settle(w *Worker) {
+	d.blockMu.Lock()
+	d.finished = true
+	blocked := d.blocked > 0
+	if blocked {
+		d.blocked = 0
+		close(d.lendStop)
+	}
+	d.blockMu.Unlock()
+	if blocked {
+		w.acquire()
+	}
 }
 
 // abandonRunning hands back every call still running after the drain deadline.
@@ -504,12 +705,100 @@ func (w *Worker) abandonRunning() {
 	}
 }
 
-// handBack returns a call that did not finish here to the broker for another worker.
+// handBack returns a call that did not finish here to the broker for another worker. The
+// call started running here, so its delivery counts as an attempt.
 func (w *Worker) handBack(d *delivery) {
 	if err := d.msg.Nak(); err != nil {
 		w.callLog(d).Debug().Err(err).Msg("nak")
 	}
 	w.release(d)
+}
+
+// handBackUnstarted hands back a call that never started running here: the hand-back is
+// recorded in HandbacksBucket first, so that the next delivery does not count it as an
+// attempt (JetStream counts it in NumDelivered).
+func (w *Worker) handBackUnstarted(d *delivery) {
+	if id := d.msg.Headers().Get(HeaderID); validCallID(id) {
+		if err := w.c.recordHandBack(id); err != nil {
+			w.callLog(d).Warn().Err(err).Msg("hand-back not recorded; it will count as an attempt")
+		}
+	}
+	w.handBack(d)
+}
+
+// HandbacksBucket is the KV bucket where workers count, per call ID, the deliveries they
+// handed back without running them (at shutdown): a call's attempt number is its delivery
+// count less its hand-backs. Entries live for the results TTL; the bucket is created by the
+// first worker that runs.
+const HandbacksBucket = "jetray_handbacks"
+
+type handbacksKey struct{}
+
+// handbacksBucket opens (or creates) HandbacksBucket.
+func (c *Client) handbacksBucket(ctx context.Context) (jetstream.KeyValue, error) {
+	v, err := c.Extension(handbacksKey{}, func() (any, error) {
+		return c.ensureBucket(ctx, jetstream.KeyValueConfig{
+			Bucket:      HandbacksBucket,
+			Description: "jetray: deliveries of each call handed back without running (not attempts)",
+			TTL:         c.cfg.resultTTL,
+			Storage:     c.storage(),
+			Replicas:    c.cfg.replicas,
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(jetstream.KeyValue), nil
+}
+
+// handbackTimeout bounds each read or write of HandbacksBucket.
+const handbackTimeout = 2 * time.Second
+
+// recordHandBack adds one to the hand-backs of call id (compare-and-swap, retried on
+// conflicts with other workers).
+func (c *Client) recordHandBack(id string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), min(c.cfg.callTimeout, handbackTimeout))
+	defer cancel()
+	kv, err := c.handbacksBucket(ctx)
+	if err != nil {
+		return err
+	}
+	for range 10 {
+		if _, err = kv.Create(ctx, id, []byte("1")); !errors.Is(err, jetstream.ErrKeyExists) {
+			return err
+		}
+		e, gerr := kv.Get(ctx, id)
+		if errors.Is(gerr, jetstream.ErrKeyNotFound) {
+			continue // expired meanwhile
+		}
+		if gerr != nil {
+			return gerr
+		}
+		n, _ := strconv.Atoi(string(e.Value()))
+		_, err = kv.Update(ctx, id, []byte(strconv.Itoa(n+1)), e.Revision())
+		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) && !errors.Is(err, jetstream.ErrKeyExists) {
+			return err
+		}
+	}
+	return fmt.Errorf("jetray: record hand-back of %s: %w", id, err)
+}
+
+// handBacks returns how many deliveries of call id were handed back without running.
+func (c *Client) handBacks(id string) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), min(c.cfg.callTimeout, handbackTimeout))
+	defer cancel()
+	kv, err := c.handbacksBucket(ctx)
+	if err != nil {
+		return 0, err
+	}
+	e, err := kv.Get(ctx, id)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(string(e.Value()))
 }
 
 func (w *Worker) hold(d *delivery) {
@@ -524,17 +813,29 @@ func (w *Worker) release(d *delivery) {
 	w.heldMu.Unlock()
 }
 
-// heartbeat tells the broker every AckWait/3 that held calls are still being worked on.
+// heartbeat tells the broker every AckWait/3 (hbPeriod: the smallest AckWait of the worker
+// and its task consumers) that held calls are still being worked on.
 func (w *Worker) heartbeat(done <-chan struct{}) {
-	t := time.NewTicker(w.cfg.ackWait / 3)
+	period := time.Duration(w.hbPeriod.Load())
+	t := time.NewTimer(period)
 	defer t.Stop()
+	last := time.Now()
 	var batch []*delivery
 	for {
 		select {
 		case <-done:
 			return
+		case <-w.hbReset: // the period shrank: the next beat may be due already
+			period = time.Duration(w.hbPeriod.Load())
+			if wait := period - time.Since(last); wait > 0 {
+				t.Reset(wait)
+				continue
+			}
 		case <-t.C:
 		}
+		period = time.Duration(w.hbPeriod.Load())
+		last = time.Now()
+		t.Reset(period)
 		batch = batch[:0]
 		w.heldMu.Lock()
 		for d := range w.held {

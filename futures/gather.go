@@ -25,6 +25,10 @@ const maxParallelLoads = 16
 // are resolved, up to 16 at a time; the first load failure cancels the other
 // loads and is returned wrapped like any other failure.
 //
+// Future references (decoded from a value) are resolved through the
+// [Resolver] in ctx, each in a goroutine that Gather stops when it returns; a
+// reference left pending by an early return stays pending.
+//
 // If ctx ends first, Gather returns a nil slice and ctx.Err() (not wrapped);
 // the futures are not affected. An entry that is nil or a zero-value Future
 // yields an error wrapping [ErrNilFuture]. Gather with no futures returns an
@@ -42,8 +46,12 @@ func Gather[T any](ctx context.Context, fs ...*Future[T]) ([]T, error) {
 		}
 	}
 	if pending > 0 {
+		// References are resolved in goroutines (Track) that end when Gather returns, even
+		// when it returns early on a failure or the end of ctx.
+		tctx, cancel := context.WithCancel(ctx)
+		defer cancel()
 		for _, f := range fs {
-			Track(ctx, f)
+			Track(tctx, f)
 		}
 		if done := blocking(ctx); done != nil {
 			defer done()
