@@ -192,7 +192,10 @@ func (c *Class[A, In]) Bind(w *framework.Worker) error {
 	})
 }
 
-// create runs on the worker that took the creation call: construct, bind, mark alive.
+// create runs on the worker that took the creation call. It claims the actor by a
+// compare-and-swap on its record before the constructor runs (the record then names this
+// worker's lease and the new epoch), so a creation call delivered twice, here or on another
+// worker, never constructs a second instance.
 func (c *Class[A, In]) create(ctx context.Context, h *host, call *framework.Call) ([]byte, error) {
 	id := call.Header.Get(HeaderActor) // the creator's call ID, or a restarter's
 	if id == "" {
@@ -202,38 +205,83 @@ func (c *Class[A, In]) create(ctx context.Context, h *host, call *framework.Call
 	if err != nil || maxConc < 1 {
 		return nil, framework.NewCallError(framework.KindBadCall, fmt.Errorf("bad max concurrency %q", call.Header.Get(HeaderMaxConcurrency)))
 	}
+	var callEpoch uint64
+	if v := call.Header.Get(HeaderEpoch); v != "" {
+		if callEpoch, err = strconv.ParseUint(v, 10, 64); err != nil {
+			return nil, framework.NewCallError(framework.KindBadCall, fmt.Errorf("bad actor epoch %q", v))
+		}
+	}
+	lease, ok := h.waitLease(ctx)
+	if !ok {
+		return nil, framework.ErrNotOwner // no lease yet: leave the call to the broker
+	}
 	s, err := storeOf(ctx, h.w.Client())
 	if err != nil {
 		return nil, err
 	}
-	rec, _, err := s.get(ctx, id)
-	if err != nil {
-		return nil, err
+	var rec *Record
+	for {
+		var rev uint64
+		rec, rev, err = s.get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if rec == nil {
+			return nil, framework.NewCallError(framework.KindDied, fmt.Errorf("%w: actor %s has no record", ErrActorDied, id))
+		}
+		if rec.terminal() {
+			epoch := rec.Epoch
+			h.spawn(func() { reap(h.w.Client(), h.log, id, epoch, rec.deathError(), false) })
+			return nil, framework.NewCallError(framework.KindDied, rec.deathError())
+		}
+		if rec.WorkerKey != "" || rec.State == StateAlive {
+			if rec.Epoch != callEpoch+1 {
+				return nil, nil // a superseded creation call: a newer placement exists
+			}
+			// Claimed for this very call (a duplicate delivery): the claimant answers.
+			if inst := h.get(id); inst != nil {
+				select {
+				case <-inst.ready:
+				case <-ctx.Done():
+				}
+				return nil, nil
+			}
+			return nil, framework.ErrNotOwner
+		}
+		if rec.Epoch != callEpoch {
+			return nil, nil // a superseded creation call
+		}
+		claim := *rec
+		claim.WorkerKey, claim.Epoch, claim.Worker, claim.Control = lease, callEpoch+1, h.w.Name(), h.ctl
+		claim.Updated = time.Now().UTC()
+		val, _ := json.Marshal(claim)
+		if _, err := s.kv.Update(ctx, recordKey(id), val, rev); err != nil {
+			if isConflict(err) {
+				continue
+			}
+			return nil, err
+		}
+		rec = &claim
+		break
 	}
-	if rec == nil {
-		return nil, framework.NewCallError(framework.KindDied, fmt.Errorf("%w: actor %s has no record", ErrActorDied, id))
-	}
-	if rec.terminal() {
-		go h.reap(id, rec.deathError(), false)
-		return nil, framework.NewCallError(framework.KindDied, rec.deathError())
-	}
-	if h.has(id) || rec.State == StateAlive {
-		return nil, nil // a redelivered creation of an actor already placed
-	}
+	epoch := rec.Epoch
 	var in In
 	if err := call.Codec.Unmarshal(call.Data, &in); err != nil {
 		err = fmt.Errorf("decode constructor input of %s into %T: %w", c.name, in, err)
-		h.markFailed(ctx, s, id, err)
+		h.markFailed(ctx, s, id, lease, epoch, err)
 		return nil, framework.NewCallError(framework.KindDecode, err)
 	}
 	obj, err := construct(ctx, c.ctor, in)
 	if err != nil {
-		h.markFailed(ctx, s, id, err)
+		h.markFailed(ctx, s, id, lease, epoch, err)
 		return nil, err
 	}
-	methods := c.methods.bind(obj)
-	if err := h.start(ctx, s, id, c.name, rec.Name, maxConc, methods); err != nil {
-		h.markFailed(ctx, s, id, err)
+	inst := newInstance(id, c.name, rec.Name, maxConc, c.methods.bind(obj))
+	if err := h.place(ctx, s, inst, lease, epoch, rec.Resume); err != nil {
+		if errors.Is(err, framework.ErrNotOwner) {
+			return nil, err
+		}
+		h.markFailed(ctx, s, id, lease, epoch, err)
 		return nil, err
 	}
 	return nil, nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,7 +17,8 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// host runs the actors placed on one worker: their consumers, calls, kills and cleanup.
+// host runs the actors placed on one worker: their consumers, calls, kills, hand-overs and
+// cleanup. It owns every goroutine it starts: Run's ctx ending stops them and waits for them.
 type host struct {
 	w   *framework.Worker
 	log zerolog.Logger
@@ -26,26 +28,45 @@ type host struct {
 	ctlSub *nats.Subscription
 	ctl    string // control subject of this host
 	closed bool
+
+	bgMu     sync.Mutex
+	bgClosed bool
+	bg       sync.WaitGroup // reaps and kills the host started; joined at shutdown
 }
 
-// instance is one live actor.
+// instance is one live actor object and its current placement.
 type instance struct {
 	id, class, name string
 	maxConc         int
 	methods         map[string]framework.Handler
-	ccMu            sync.Mutex
-	cc              jetstream.ConsumeContext // set once its consumer runs; guarded by ccMu
-	cons            jetstream.Consumer
-	ctx             context.Context // cancelled on kill: running calls see it
-	cancel          context.CancelFunc
-	calls           sync.WaitGroup
-	dead            atomic.Bool
-	cause           atomic.Value // error
-	dirty           atomic.Bool  // calls since the last purge
+	slots           chan struct{} // max_concurrency on this host, redeliveries included
+	ready           chan struct{} // closed once placed (ALIVE) or given up
+
+	mu      sync.Mutex // guards the placement below
+	lease   string     // lease key the placement was claimed under
+	epoch   uint64     // the placement's epoch: consumer actor-<id>-<epoch>
+	resume  *Resume    // what the previous placement left
+	cons    jetstream.Consumer
+	cc      jetstream.ConsumeContext
+	ctx     context.Context // cancelled on kill or fence: running calls see it
+	cancel  context.CancelFunc
+	fenced  bool                    // stopped serving: lease lost or placement retired
+	running map[string]*runningCall // call ID -> its run on this host
+
+	calls   sync.WaitGroup
+	dead    atomic.Bool
+	cause   atomic.Value // error
+	dirty   atomic.Bool  // calls since the last purge
+	counted atomic.Bool  // counted ALIVE in the worker's metrics
 	// state of the last purge, used only by the host's maintenance goroutine
 	purged, purgedCalls uint64
 	purgedAt            time.Time
-	counted             atomic.Bool // counted ALIVE in the worker's metrics
+}
+
+// runningCall is a call running on this host; a redelivery of it waits for done.
+type runningCall struct {
+	seq  uint64
+	done chan struct{}
 }
 
 type hostKey struct{}
@@ -65,130 +86,338 @@ const (
 	purgeEvery    = 5 * time.Second
 	purgeMinCalls = 1000
 	purgeMaxDelay = 2 * time.Minute
+	// leaseCheckEvery is how often the host compares its actors' placements with its lease.
+	leaseCheckEvery = 250 * time.Millisecond
 )
 
-func consumerName(id string) string { return "actor-" + strings.ReplaceAll(id, ".", "-") }
-func actorSubject(id string) string { return framework.ActorSubjectPrefix + id + ".>" }
-
-func (h *host) has(id string) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	_, ok := h.actors[id]
-	return ok
+// consumerName is the durable consumer of an actor's placement epoch. Epoch 0 is the name
+// records without epochs used.
+func consumerName(id string, epoch uint64) string {
+	n := "actor-" + strings.ReplaceAll(id, ".", "-")
+	if epoch > 0 {
+		n += "-" + strconv.FormatUint(epoch, 10)
+	}
+	return n
 }
 
-// start binds a constructed actor: its consumer (MaxAckPending = max_concurrency), then its
-// record goes ALIVE. If the actor was killed meanwhile it is torn down again.
-func (h *host) start(ctx context.Context, s *store, id, class, name string, maxConc int, methods map[string]framework.Handler) error {
+func actorSubject(id string) string { return framework.ActorSubjectPrefix + id + ".>" }
+
+func newInstance(id, class, name string, maxConc int, methods map[string]framework.Handler) *instance {
+	return &instance{id: id, class: class, name: name, maxConc: maxConc, methods: methods,
+		slots: make(chan struct{}, maxConc), ready: make(chan struct{}),
+		running: map[string]*runningCall{}, purgedAt: time.Now()}
+}
+
+func (h *host) get(id string) *instance {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.actors[id]
+}
+
+// spawn runs fn on a goroutine the host owns; after shutdown it runs fn inline.
+func (h *host) spawn(fn func()) {
+	h.bgMu.Lock()
+	if h.bgClosed {
+		h.bgMu.Unlock()
+		fn()
+		return
+	}
+	h.bg.Add(1)
+	h.bgMu.Unlock()
+	go func() {
+		defer h.bg.Done()
+		fn()
+	}()
+}
+
+// waitLease waits (up to the lease period) until the worker holds a valid lease.
+func (h *host) waitLease(ctx context.Context) (string, bool) {
+	deadline := time.Now().Add(h.w.LeaseTTL())
+	for delay := 5 * time.Millisecond; ; delay = min(delay*2, 200*time.Millisecond) {
+		if h.w.LeaseValid() {
+			if k := h.w.LeaseKey(); k != "" {
+				return k, true
+			}
+		}
+		if time.Now().After(deadline) {
+			return "", false
+		}
+		select {
+		case <-ctx.Done():
+			return "", false
+		case <-time.After(delay):
+		}
+	}
+}
+
+// owns reports whether this host may still serve inst's placement epoch: the actor is not
+// dead here, the placement is not fenced, and the lease it was claimed under is the worker's
+// current, valid lease.
+func (h *host) owns(inst *instance, epoch uint64) bool {
+	if inst.dead.Load() || !h.w.LeaseValid() {
+		return false
+	}
+	key := h.w.LeaseKey()
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	return !inst.fenced && inst.epoch == epoch && inst.lease == key
+}
+
+// retire reads what the consumer of placement epoch left: calls below its ack floor were
+// answered, calls up to its last delivery may have run. crash says whether unanswered ones
+// count as run. Without the consumer, every stored call is checked for a result first.
+func (h *host) retire(ctx context.Context, id string, epoch uint64, crash bool) *Resume {
+	js := h.w.Client().JetStream()
+	stream, err := js.Stream(ctx, framework.ActorsStream)
+	if err != nil {
+		return nil
+	}
+	if cons, err := stream.Consumer(ctx, consumerName(id, epoch)); err == nil {
+		if info, err := cons.Info(ctx); err == nil {
+			return &Resume{From: info.AckFloor.Stream + 1, Upto: info.Delivered.Stream, Crash: crash}
+		}
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return nil
+	}
+	return &Resume{Upto: info.State.LastSeq}
+}
+
+// place binds a constructed actor whose record this host claimed (lease, epoch): it deletes
+// the previous placement's consumer (the broker-side fence), creates its own, starts
+// consuming and marks the record ALIVE. If the actor was killed meanwhile it is torn down.
+func (h *host) place(ctx context.Context, s *store, inst *instance, lease string, epoch uint64, resume *Resume) error {
+	defer close(inst.ready)
 	if err := h.ensureControl(); err != nil {
 		return err
 	}
-	c := h.w.Client()
-	inst := &instance{id: id, class: class, name: name, maxConc: maxConc, methods: methods, purgedAt: time.Now()}
-	inst.ctx, inst.cancel = context.WithCancel(context.Background())
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	cons, err := c.JetStream().CreateOrUpdateConsumer(cctx, framework.ActorsStream, jetstream.ConsumerConfig{
-		Durable:       consumerName(id),
-		Description:   "jetray actor " + class + " " + id,
-		FilterSubject: actorSubject(id),
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       h.w.AckWait(),
-		MaxAckPending: maxConc,
-		MaxDeliver:    -1,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
-	if err != nil {
-		return fmt.Errorf("jetray: actor consumer: %w", err)
+	if resume == nil && epoch > 1 {
+		resume = h.retire(ctx, inst.id, epoch-1, true)
 	}
-	inst.cons = cons
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
 		return errors.New("jetray: worker stopping")
 	}
-	h.actors[id] = inst
+	h.actors[inst.id] = inst
 	h.mu.Unlock()
-	cc, err := cons.Consume(func(m jetstream.Msg) { h.receive(inst, m) },
-		// At least 64: with a one-message pull at MaxAckPending 1 the consume loop could stall
-		// until the pull expired (30 s) now and then; MaxAckPending still bounds deliveries.
-		jetstream.PullMaxMessages(max(min(maxConc, 1024), 64)),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			h.log.Debug().Err(err).Str("actor_id", id).Msg("actor consume")
-		}))
-	if err != nil {
-		h.remove(id)
-		return fmt.Errorf("jetray: actor consume: %w", err)
+	if err := h.bind(ctx, inst, lease, epoch, resume); err != nil {
+		h.remove(inst.id)
+		return err
 	}
-	inst.ccMu.Lock()
-	inst.cc = cc
-	killed := inst.dead.Load()
-	inst.ccMu.Unlock()
-	if killed { // killed while its consumer was starting
-		cc.Stop()
-	}
-	rec, err := s.update(ctx, id, func(r *Record) bool {
-		if r.terminal() {
+	rec, err := s.update(ctx, inst.id, func(r *Record) bool {
+		if r.terminal() || r.WorkerKey != lease || r.Epoch != epoch {
 			return false
 		}
-		r.State, r.Worker, r.Control, r.MaxConcurrency = StateAlive, h.w.Name(), h.ctl, maxConc
-		r.WorkerKey, r.Error = h.w.LivenessKey(), ""
+		r.State, r.Worker, r.Control, r.MaxConcurrency = StateAlive, h.w.Name(), h.ctl, inst.maxConc
+		r.Error, r.Resume = "", nil
 		return true
 	})
 	if err != nil {
 		h.kill(inst, fmt.Errorf("%w: %v", ErrActorDied, err), true)
 		return err
 	}
-	if rec.State != StateAlive {
-		h.kill(inst, rec.deathError(), true)
-		return framework.NewCallError(framework.KindDied, rec.deathError())
+	if rec.State != StateAlive || rec.WorkerKey != lease || rec.Epoch != epoch {
+		if rec.terminal() {
+			h.kill(inst, rec.deathError(), true)
+			return framework.NewCallError(framework.KindDied, rec.deathError())
+		}
+		h.drop(inst, "placement taken over while starting")
+		return framework.ErrNotOwner
 	}
 	if inst.counted.CompareAndSwap(false, true) { // kill uncounts it; a kill that raced counts DEAD here
-		h.w.Metrics().ActorState(class, "", StateAlive)
+		h.w.Metrics().ActorState(inst.class, "", StateAlive)
 		if inst.dead.Load() && inst.counted.CompareAndSwap(true, false) {
-			h.w.Metrics().ActorState(class, StateAlive, StateDead)
+			h.w.Metrics().ActorState(inst.class, StateAlive, StateDead)
 		}
 	}
-	h.log.Debug().Str("actor_id", id).Str("class", class).Int("max_concurrency", maxConc).Msg("actor alive")
+	h.log.Debug().Str("actor_id", inst.id).Str("class", inst.class).Uint64("epoch", epoch).Int("max_concurrency", inst.maxConc).Msg("actor alive")
 	return nil
 }
 
-// receive dispatches one call: inline for max_concurrency 1 (in order), on its own goroutine
-// otherwise; the broker's MaxAckPending bounds how many run.
-func (h *host) receive(inst *instance, m jetstream.Msg) {
+// bind serves inst's placement epoch: the consumer of epoch-1 is deleted first, so an owner
+// that lost the actor (stalled, cut off) can no longer pull its calls.
+func (h *host) bind(ctx context.Context, inst *instance, lease string, epoch uint64, resume *Resume) error {
+	js := h.w.Client().JetStream()
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if epoch > 0 {
+		if err := js.DeleteConsumer(cctx, framework.ActorsStream, consumerName(inst.id, epoch-1)); err != nil &&
+			!errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return fmt.Errorf("jetray: fence actor's previous consumer: %w", err)
+		}
+	}
+	cfg := jetstream.ConsumerConfig{
+		Durable:       consumerName(inst.id, epoch),
+		Description:   "jetray actor " + inst.class + " " + inst.id,
+		FilterSubject: actorSubject(inst.id),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       h.w.AckWait(),
+		MaxAckPending: inst.maxConc,
+		MaxDeliver:    -1,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+	if resume != nil && resume.From > 1 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, resume.From
+	}
+	cons, err := js.CreateOrUpdateConsumer(cctx, framework.ActorsStream, cfg)
+	if err != nil {
+		return fmt.Errorf("jetray: actor consumer: %w", err)
+	}
+	ictx, icancel := context.WithCancel(context.Background())
+	inst.mu.Lock()
+	inst.lease, inst.epoch, inst.resume, inst.cons, inst.fenced = lease, epoch, resume, cons, false
+	inst.ctx, inst.cancel = ictx, icancel
+	inst.mu.Unlock()
+	cc, err := cons.Consume(func(m jetstream.Msg) { h.receive(inst, epoch, m) },
+		// At least 64: with a one-message pull at MaxAckPending 1 the consume loop could stall
+		// until the pull expired (30 s) now and then; MaxAckPending still bounds deliveries.
+		jetstream.PullMaxMessages(max(min(inst.maxConc, 1024), 64)),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			h.log.Debug().Err(err).Str("actor_id", inst.id).Msg("actor consume")
+		}))
+	if err != nil {
+		icancel()
+		inst.mu.Lock()
+		inst.fenced = true
+		inst.mu.Unlock()
+		return fmt.Errorf("jetray: actor consume: %w", err)
+	}
+	inst.mu.Lock()
+	inst.cc = cc
+	stop := inst.dead.Load() || inst.fenced
+	inst.mu.Unlock()
+	if stop { // killed or fenced while its consumer was starting
+		cc.Stop()
+	}
+	return nil
+}
+
+// receive takes one delivery of placement epoch: inline for max_concurrency 1 (in order), on
+// its own goroutine otherwise.
+func (h *host) receive(inst *instance, epoch uint64, m jetstream.Msg) {
+	var seq uint64
+	if meta, err := m.Metadata(); err == nil {
+		seq = meta.Sequence.Stream
+	}
+	inst.dirty.Store(true)
+	inst.calls.Add(1)
+	if inst.maxConc == 1 {
+		defer inst.calls.Done()
+		h.serve(inst, epoch, m, seq)
+		return
+	}
+	go func() {
+		defer inst.calls.Done()
+		h.serve(inst, epoch, m, seq)
+	}()
+}
+
+// errAnswered fails a delivery whose call another delivery already answered: its result is
+// refused (one result per call) and the delivery acked.
+var errAnswered = errors.New("jetray: call already answered")
+
+// serve runs one delivery. A redelivery of a call still running here waits for that run,
+// and at most max_concurrency calls run at once, whatever the broker redelivers after a
+// stall: the broker's MaxAckPending bounds only what it believes is outstanding.
+func (h *host) serve(inst *instance, epoch uint64, m jetstream.Msg, seq uint64) {
+	hdr := m.Headers()
+	callID := hdr.Get(framework.HeaderID)
 	subj := m.Subject()
 	method := subj[strings.LastIndexByte(subj, '.')+1:]
+	inst.mu.Lock()
+	resume := inst.resume
+	prev := inst.running[callID]
+	rc := &runningCall{seq: seq, done: make(chan struct{})}
+	if callID != "" {
+		inst.running[callID] = rc
+	}
+	inst.mu.Unlock()
+	defer func() {
+		inst.mu.Lock()
+		if inst.running[callID] == rc {
+			delete(inst.running, callID)
+		}
+		inst.mu.Unlock()
+		close(rc.done)
+	}()
+	if prev != nil {
+		h.holdUntil(m, prev.done, nil)
+	}
+	if inst.maxConc > 1 {
+		h.holdUntil(m, nil, inst.slots)
+		defer func() { <-inst.slots }()
+	}
+	c := h.w.Client()
+	check := prev != nil || (resume != nil && seq >= resume.From && seq <= resume.Upto)
+	ran := resume.ran(seq)
 	hd, ok := inst.methods[method]
 	if !ok {
 		hd = func(context.Context, *framework.Call) ([]byte, error) {
 			return nil, framework.NewCallError(framework.KindBadCall, fmt.Errorf("actor %s has no method %q", inst.class, method))
 		}
 	}
-	name := inst.class + "." + method
 	run := func(ctx context.Context, call *framework.Call) ([]byte, error) {
+		if !h.owns(inst, epoch) {
+			return nil, framework.ErrNotOwner
+		}
 		if inst.dead.Load() {
 			return nil, framework.NewCallError(framework.KindDied, inst.deathErr())
 		}
+		if check {
+			if stored, err := c.ResultStored(ctx, call.ID); err == nil && stored {
+				return nil, errAnswered
+			}
+		}
+		if ran {
+			maxRetries, _ := strconv.Atoi(call.Header.Get(framework.HeaderMaxRetries))
+			if maxRetries >= 0 && call.Attempt+1 > maxRetries+1 {
+				return nil, framework.NewCallError(framework.KindDied,
+					fmt.Errorf("%w: %s (%s): its worker was lost while the call ran", ErrActorDied, inst.class, inst.id))
+			}
+		}
+		inst.mu.Lock()
+		ictx := inst.ctx
+		inst.mu.Unlock()
 		ctx, cancel := context.WithCancel(ctx)
-		stop := context.AfterFunc(inst.ctx, cancel)
+		stop := context.AfterFunc(ictx, cancel)
 		out, err := hd(ctx, call)
 		stop()
 		cancel()
 		if inst.dead.Load() {
 			return nil, framework.NewCallError(framework.KindDied, inst.deathErr())
 		}
+		if !h.owns(inst, epoch) {
+			return nil, framework.ErrNotOwner // another placement answers the call
+		}
 		return out, err
 	}
-	inst.dirty.Store(true)
-	if inst.maxConc == 1 {
-		h.w.Serve(m, name, run)
-		return
+	h.w.Serve(m, inst.class+"."+method, run)
+}
+
+// holdUntil keeps a delivery alive (progress reports every AckWait/3) until done closes or a
+// token can be put into slots.
+func (h *host) holdUntil(m jetstream.Msg, done <-chan struct{}, slots chan struct{}) {
+	if slots != nil {
+		select {
+		case slots <- struct{}{}:
+			return
+		default:
+		}
 	}
-	inst.calls.Add(1)
-	go func() {
-		defer inst.calls.Done()
-		h.w.Serve(m, name, run)
-	}()
+	t := time.NewTicker(h.w.AckWait() / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case slots <- struct{}{}:
+			return
+		case <-t.C:
+			_ = m.InProgress()
+		}
+	}
 }
 
 func (inst *instance) deathErr() error {
@@ -206,6 +435,40 @@ func (h *host) remove(id string) *instance {
 	return inst
 }
 
+// fence stops serving inst's current placement at once: no more pulls, running calls see
+// their ctx cancelled and store no result. The record is not touched.
+func (h *host) fence(inst *instance) {
+	inst.mu.Lock()
+	if inst.fenced {
+		inst.mu.Unlock()
+		return
+	}
+	inst.fenced = true
+	cc, cancel := inst.cc, inst.cancel
+	inst.mu.Unlock()
+	if cc != nil {
+		cc.Stop()
+	}
+	if cancel != nil {
+		cancel()
+	}
+}
+
+// drop forgets inst on this host without touching its record or its calls: another host
+// owns the actor now.
+func (h *host) drop(inst *instance, why string) {
+	if !inst.dead.CompareAndSwap(false, true) {
+		return
+	}
+	inst.cause.Store(fmt.Errorf("%w: %s (%s): %s", ErrActorDied, inst.class, inst.id, why))
+	h.log.Warn().Str("actor_id", inst.id).Str("class", inst.class).Str("why", why).Msg("actor instance dropped")
+	if inst.counted.CompareAndSwap(true, false) {
+		h.w.Metrics().ActorState(inst.class, StateAlive, "")
+	}
+	h.remove(inst.id)
+	h.fence(inst)
+}
+
 // kill stops inst: it stops taking calls, cancels running ones, and fails what is queued.
 func (h *host) kill(inst *instance, cause error, grace bool) {
 	if !inst.dead.CompareAndSwap(false, true) {
@@ -216,46 +479,51 @@ func (h *host) kill(inst *instance, cause error, grace bool) {
 		h.w.Metrics().ActorState(inst.class, StateAlive, StateDead)
 	}
 	h.remove(inst.id)
-	inst.ccMu.Lock()
-	cc := inst.cc
-	inst.ccMu.Unlock()
-	if cc != nil {
-		cc.Stop()
-	}
-	inst.cancel()
-	done := make(chan struct{})
-	go func() { inst.calls.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		h.log.Warn().Str("actor_id", inst.id).Msg("actor calls ignore cancellation; failing them anyway")
-	}
-	h.reap(inst.id, cause, grace)
+	h.fence(inst)
+	h.waitCalls(inst, 5*time.Second)
+	inst.mu.Lock()
+	epoch := inst.epoch
+	inst.mu.Unlock()
+	reap(h.w.Client(), h.log, inst.id, epoch, cause, grace)
 }
 
-// markFailed records a constructor failure and fails the calls queued for the actor.
-func (h *host) markFailed(ctx context.Context, s *store, id string, cause error) {
+// waitCalls waits up to d for inst's running calls to return.
+func (h *host) waitCalls(inst *instance, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { inst.calls.Wait(); close(done) }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		h.log.Warn().Str("actor_id", inst.id).Msg("actor calls ignore cancellation; going on without them")
+		return false
+	}
+}
+
+// markFailed records a constructor failure on a record this host claimed (lease, epoch) and
+// fails the calls queued for the actor.
+func (h *host) markFailed(ctx context.Context, s *store, id, lease string, epoch uint64, cause error) {
+	var failed bool
 	rec, err := s.update(context.WithoutCancel(ctx), id, func(r *Record) bool {
-		if r.terminal() {
+		if r.terminal() || r.WorkerKey != lease || r.Epoch != epoch {
 			return false
 		}
 		r.State, r.Error, r.Worker = StateFailed, cause.Error(), h.w.Name()
+		failed = true
 		return true
 	})
 	if err != nil {
 		h.log.Warn().Err(err).Str("actor_id", id).Msg("record constructor failure")
 		return
 	}
-	go h.reap(id, rec.deathError(), true)
+	if failed {
+		h.spawn(func() { reap(h.w.Client(), h.log, id, epoch, rec.deathError(), true) })
+	}
 }
 
-// reap fails every call queued for a dead actor, frees its name and removes its consumer and
-// calls. With grace it looks once more after a short wait, for calls sent as it died.
-func (h *host) reap(id string, cause error, grace bool) {
-	reap(h.w.Client(), h.log, id, cause, grace)
-}
-
-// ensureControl subscribes to this host's control subject (kill requests) once.
+// ensureControl subscribes to this host's control subject (kill and ping requests) once.
 func (h *host) ensureControl() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -272,45 +540,56 @@ func (h *host) ensureControl() error {
 
 type controlMsg struct {
 	Op    string `json:"op"`
-	ID    string `json:"id"`
+	ID    string `json:"id,omitempty"`
+	Lease string `json:"lease,omitempty"`
 	Cause string `json:"cause,omitempty"`
 }
 
 func (h *host) control(m *nats.Msg) {
 	var req controlMsg
-	if err := json.Unmarshal(m.Data, &req); err == nil && req.Op == "ping" {
-		_ = m.Respond([]byte(`{"ok":true}`)) // liveness double-check before burying (restart.go)
-		return
-	}
-	if err := json.Unmarshal(m.Data, &req); err != nil || req.Op != "kill" {
+	if err := json.Unmarshal(m.Data, &req); err != nil {
 		_ = m.Respond([]byte(`{"error":"bad control message"}`))
 		return
 	}
-	h.mu.Lock()
-	inst := h.actors[req.ID]
-	h.mu.Unlock()
-	if inst == nil {
-		_ = m.Respond([]byte(`{"error":"not here"}`))
-		return
+	switch req.Op {
+	case "ping":
+		// A judge asks before taking actors over: the lease it saw lapse is still ours?
+		if h.w.LeaseValid() && (req.Lease == "" || req.Lease == h.w.LeaseKey()) {
+			_ = m.Respond([]byte(`{"ok":true}`))
+		} else {
+			_ = m.Respond([]byte(`{"error":"lease lost"}`))
+		}
+	case "kill":
+		inst := h.get(req.ID)
+		if inst == nil {
+			_ = m.Respond([]byte(`{"error":"not here"}`))
+			return
+		}
+		h.spawn(func() {
+			h.kill(inst, fmt.Errorf("%w: %s (%s): %s", ErrActorDied, inst.class, inst.id, req.Cause), true)
+			_ = m.Respond([]byte(`{"ok":true}`))
+		})
+	default:
+		_ = m.Respond([]byte(`{"error":"bad control message"}`))
 	}
-	go func() {
-		h.kill(inst, fmt.Errorf("%w: %s (%s): %s", ErrActorDied, inst.class, inst.id, req.Cause), true)
-		_ = m.Respond([]byte(`{"ok":true}`))
-	}()
 }
 
-// run is the host's part of Worker.Run: it purges acked calls every few seconds and, when ctx
-// ends, stops every actor (their records go DEAD, queued calls fail with ErrActorDied).
+// run is the host's part of Worker.Run: it keeps placements in step with the worker's lease,
+// purges acked calls, judges other hosts' actors, and, when ctx ends, hands its actors over.
 func (h *host) run(ctx context.Context) error {
 	t := time.NewTicker(purgeEvery)
 	defer t.Stop()
 	live := time.NewTicker(2 * time.Second)
 	defer live.Stop()
+	lease := time.NewTicker(leaseCheckEvery)
+	defer lease.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			h.shutdown()
 			return nil
+		case <-lease.C:
+			h.checkLease(ctx)
 		case <-t.C:
 			h.purge(ctx)
 		case <-live.C:
@@ -339,8 +618,14 @@ func (h *host) purge(ctx context.Context) {
 		return
 	}
 	for _, inst := range busy {
+		inst.mu.Lock()
+		cons, fenced := inst.cons, inst.fenced
+		inst.mu.Unlock()
+		if cons == nil || fenced {
+			continue
+		}
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		info, err := inst.cons.Info(pctx)
+		info, err := cons.Info(pctx)
 		if err == nil && info.AckFloor.Stream > inst.purged {
 			// Every purge makes the server recount pending messages of each consumer on the
 			// stream, so small backlogs wait for the next round (the stream's MaxAge is the
@@ -361,42 +646,4 @@ func (h *host) purge(ctx context.Context) {
 			h.log.Debug().Err(err).Str("actor_id", inst.id).Msg("purge acked calls")
 		}
 	}
-}
-
-func (h *host) shutdown() {
-	h.mu.Lock()
-	h.closed = true
-	all := make([]*instance, 0, len(h.actors))
-	for _, inst := range h.actors {
-		all = append(all, inst)
-	}
-	sub := h.ctlSub
-	h.mu.Unlock()
-	if sub != nil {
-		_ = sub.Unsubscribe()
-	}
-	s, err := storeOf(context.Background(), h.w.Client())
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 16)
-	for _, inst := range all {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			cause := fmt.Errorf("%w: %s (%s): its worker %s stopped", ErrActorDied, inst.class, inst.id, h.w.Name())
-			if err == nil {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				_, _ = s.update(ctx, inst.id, func(r *Record) bool {
-					if r.terminal() {
-						return false
-					}
-					r.State, r.Error = StateDead, "worker "+h.w.Name()+" stopped"
-					return true
-				})
-				cancel()
-			}
-			h.kill(inst, cause, false)
-		}()
-	}
-	wg.Wait()
 }

@@ -28,12 +28,12 @@ func Kill(ctx context.Context, h Ref) error {
 	if err != nil {
 		return err
 	}
-	var wasAlive bool
+	var owned bool
 	rec, err := s.update(ctx, d.id, func(r *Record) bool {
 		if r.terminal() {
 			return false
 		}
-		wasAlive = r.State == StateAlive
+		owned = r.WorkerKey != "" // placed, or being constructed
 		r.State, r.Error = StateDead, "killed"
 		return true
 	})
@@ -43,7 +43,7 @@ func Kill(ctx context.Context, h Ref) error {
 	if rec.State != StateDead || rec.Error != "killed" {
 		return nil // already dead or failed
 	}
-	if wasAlive && rec.Control != "" {
+	if owned && rec.Control != "" {
 		req, _ := json.Marshal(controlMsg{Op: "kill", ID: d.id, Cause: "killed"})
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		resp, err := c.Conn().RequestWithContext(rctx, rec.Control, req)
@@ -52,13 +52,15 @@ func Kill(ctx context.Context, h Ref) error {
 			return nil
 		}
 	}
-	reap(c, c.Logger(), d.id, rec.deathError(), true)
+	reap(c, c.Logger(), d.id, rec.Epoch, rec.deathError(), true)
 	return nil
 }
 
 // reap answers every call still stored for the dead actor id with cause, frees its name,
-// and deletes its consumer and calls. Results already stored for a call win (same message ID).
-func reap(c *framework.Client, log zerolog.Logger, id string, cause error, grace bool) {
+// and deletes the consumer of its last placement (epoch) and its calls. A result already
+// stored for a call wins: results are first-writer-wins, so a call that was answered keeps
+// its answer however late the reaper comes.
+func reap(c *framework.Client, log zerolog.Logger, id string, epoch uint64, cause error, grace bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	js := c.JetStream()
@@ -68,11 +70,14 @@ func reap(c *framework.Client, log zerolog.Logger, id string, cause error, grace
 		return
 	}
 	var floor uint64
-	if cons, err := stream.Consumer(ctx, consumerName(id)); err == nil {
+	if cons, err := stream.Consumer(ctx, consumerName(id, epoch)); err == nil {
 		if info, err := cons.Info(ctx); err == nil {
 			floor = info.AckFloor.Stream
 		}
-		_ = stream.DeleteConsumer(ctx, consumerName(id))
+		_ = stream.DeleteConsumer(ctx, consumerName(id, epoch))
+	}
+	if epoch > 0 { // a placement whose start was cut short may have left the one before
+		_ = stream.DeleteConsumer(ctx, consumerName(id, epoch-1))
 	}
 	next := floor + 1
 	rounds := 1

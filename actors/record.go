@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -34,11 +35,46 @@ type Record struct {
 	MaxRestarts    int       `json:"max_restarts,omitempty"`
 	Restarts       int       `json:"restarts,omitempty"`
 	MaxTaskRetries int       `json:"max_task_retries,omitempty"`
-	WorkerKey      string    `json:"worker_key,omitempty"` // the host's key in jetray_workers
-	Input          []byte    `json:"input,omitempty"`      // encoded constructor input, for restarts
+	// WorkerKey is the lease key (in jetray_workers) of the host that owns the actor: set when
+	// a host claims the actor (PENDING while it constructs, then ALIVE), empty while the
+	// actor waits for a host. Only the owner changes an owned record, except Kill and a host
+	// that judged the owner's lease expired.
+	WorkerKey string `json:"worker_key,omitempty"`
+	// Epoch counts placements: the owner serves the actor from consumer actor-<id>-<epoch>,
+	// and whoever takes the actor over next deletes that consumer before serving, so a stale
+	// owner cannot pull another call.
+	Epoch uint64 `json:"epoch,omitempty"`
+	// Resume says where the next placement's consumer starts and which calls the previous
+	// placement may have run; set by whoever retired the previous placement.
+	Resume *Resume `json:"resume,omitempty"`
+	Input  []byte  `json:"input,omitempty"` // encoded constructor input, for restarts
 	Error          string    `json:"error,omitempty"`
 	Created        time.Time `json:"created"`
 	Updated        time.Time `json:"updated"`
+}
+
+// Resume is the hand-over note between two placements of an actor.
+type Resume struct {
+	// From is the first stream sequence the next consumer delivers: the previous consumer's
+	// ack floor + 1 (every call below it was answered).
+	From uint64 `json:"from"`
+	// Upto is the last stream sequence the previous consumer delivered. Calls in [From, Upto]
+	// may have been answered out of order; the next host checks for a stored result first.
+	Upto uint64 `json:"upto,omitempty"`
+	// Crash: the previous host was judged dead, so every unanswered call up to Upto may have
+	// run there and counts as one attempt (at-most-once by default, MaxTaskRetries).
+	Crash bool `json:"crash,omitempty"`
+	// Started lists the calls (stream sequences) still running when a graceful hand-over
+	// gave up waiting for them; they count as one attempt as on a crash.
+	Started []uint64 `json:"started,omitempty"`
+}
+
+// ran reports whether the call at stream sequence seq may have run on the previous placement.
+func (rs *Resume) ran(seq uint64) bool {
+	if rs == nil || seq > rs.Upto || seq < rs.From {
+		return false
+	}
+	return rs.Crash || slices.Contains(rs.Started, seq)
 }
 
 func (r *Record) terminal() bool { return r.State == StateFailed || r.State == StateDead }
@@ -65,10 +101,10 @@ type store struct {
 	watchOK bool
 }
 
-// aliveRef is where an ALIVE actor lives and since when.
+// aliveRef is the owner of an owned actor (PENDING while it constructs, or ALIVE).
 type aliveRef struct {
 	workerKey string
-	updated   time.Time
+	epoch     uint64
 }
 
 type storeKey struct{}
@@ -84,7 +120,6 @@ func storeOf(ctx context.Context, c *framework.Client) (*store, error) {
 		}
 		s := &store{kv: kv, dead: map[string]error{}, alive: map[string]aliveRef{}}
 		wctx, stop := context.WithCancel(context.Background())
-		c.OnClose(stop)
 		w, err := kv.Watch(wctx, "a.>")
 		if err != nil {
 			stop()
@@ -92,7 +127,15 @@ func storeOf(ctx context.Context, c *framework.Client) (*store, error) {
 		}
 		s.watchOK = true
 		synced := make(chan struct{})
-		go s.watch(w, synced)
+		watchDone := make(chan struct{})
+		go func() { defer close(watchDone); s.watch(w, synced) }()
+		c.OnClose(func() { // the client owns the watch: Close stops it and waits for it
+			stop()
+			select {
+			case <-watchDone:
+			case <-time.After(2 * time.Second):
+			}
+		})
 		// The watch first replays current records (actors that died before this client
 		// started included), then a nil marker.
 		select {
@@ -125,8 +168,8 @@ func (s *store) watch(w jetstream.KeyWatcher, synced chan struct{}) {
 			continue
 		}
 		s.mu.Lock()
-		if r.State == StateAlive && r.WorkerKey != "" {
-			s.alive[r.ID] = aliveRef{workerKey: r.WorkerKey, updated: r.Updated}
+		if !r.terminal() && r.WorkerKey != "" {
+			s.alive[r.ID] = aliveRef{workerKey: r.WorkerKey, epoch: r.Epoch}
 		} else {
 			delete(s.alive, r.ID)
 		}
@@ -143,7 +186,7 @@ func (s *store) markDead(id string, err error) {
 	s.mu.Unlock()
 }
 
-// aliveElsewhere returns the ALIVE actors recorded on hosts other than self.
+// aliveElsewhere returns the owned actors recorded on hosts other than self.
 func (s *store) aliveElsewhere(self string) map[string]aliveRef {
 	s.mu.RLock()
 	defer s.mu.RUnlock()

@@ -11,87 +11,104 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// checkLiveness finds ALIVE actors whose host stopped refreshing its key in jetray_workers and
-// restarts them (MaxRestarts) or declares them dead, failing their queued calls. Every worker
-// that serves actors runs it every 2 s; a compare-and-swap on the record makes one of them
-// win for each actor.
+// HeaderEpoch carries, on an actor creation call, the record's epoch the call is meant for:
+// a creation call for an older epoch (a duplicate delivery, a superseded restart) never
+// constructs anything.
+const HeaderEpoch = "Jetray-Actor-Epoch"
+
+// checkLiveness judges the owners of other hosts' actors: an actor whose owner's lease key is
+// gone from jetray_workers, while this host has been connected for a full lease period (a
+// reconnect or a broker restart is no evidence) and the owner does not answer a probe on its
+// control subject, is taken over by a compare-and-swap on its record naming that lease and
+// epoch, so one judge wins. It is restarted (MaxRestarts) or declared dead. Every worker that
+// serves actors runs it every 2 s.
 func (h *host) checkLiveness(ctx context.Context) {
 	c := h.w.Client()
+	if !h.w.LeaseValid() || c.ConnectedFor() < h.w.LeaseTTL() {
+		return
+	}
 	s, err := storeOf(ctx, c)
 	if err != nil {
 		return
 	}
-	candidates := s.aliveElsewhere(h.w.LivenessKey())
+	candidates := s.aliveElsewhere(h.w.LeaseKey())
 	if len(candidates) == 0 {
 		return
 	}
-	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	live, err := framework.LiveWorkers(lctx, c)
 	if err != nil {
 		return
 	}
 	for id, a := range candidates {
-		if _, ok := live[a.workerKey]; ok || time.Since(a.updated) < framework.LivenessTTL {
+		if _, ok := live[a.workerKey]; ok {
 			continue
 		}
-		if h.hostAnswers(lctx, s, id) {
-			continue // its key lapsed (a slow broker), but the host is alive
+		if h.hostAnswers(lctx, s, id, a.workerKey) {
+			continue // its key lapsed (a slow broker), but the host still holds the lease
 		}
-		h.recoverActor(lctx, s, id, a.workerKey, live)
+		h.recoverActor(lctx, s, id, a)
 	}
 }
 
-// hostAnswers asks the control subject of the host recorded for actor id whether it is still
-// there: a liveness key can lapse under load while its worker runs, and burying a live
-// actor would fail its calls.
-func (h *host) hostAnswers(ctx context.Context, s *store, id string) bool {
+// hostAnswers asks the control subject of the host recorded for actor id whether it still
+// holds lease: a key can lapse under load while its worker runs.
+func (h *host) hostAnswers(ctx context.Context, s *store, id, lease string) bool {
 	rec, _, err := s.get(ctx, id)
 	if err != nil || rec == nil || rec.Control == "" {
 		return false
 	}
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	_, err = h.w.Client().Conn().RequestWithContext(pctx, rec.Control, []byte(`{"op":"ping"}`))
-	return err == nil
+	req, _ := json.Marshal(controlMsg{Op: "ping", Lease: lease})
+	resp, err := h.w.Client().Conn().RequestWithContext(pctx, rec.Control, req)
+	return err == nil && string(resp.Data) == `{"ok":true}`
 }
 
-// recoverActor restarts or buries actor id, whose host (workerKey) is gone.
-func (h *host) recoverActor(ctx context.Context, s *store, id, workerKey string, live map[string]framework.WorkerInfo) {
+// recoverActor restarts or buries actor id, whose owner (a.workerKey, a.epoch) is gone. The
+// owner's consumer is deleted once the record no longer names it, so a stalled owner that
+// wakes up cannot pull another call.
+func (h *host) recoverActor(ctx context.Context, s *store, id string, a aliveRef) {
+	resume := h.retire(ctx, id, a.epoch, true)
 	var restart, buried bool
 	rec, err := s.update(ctx, id, func(r *Record) bool {
-		if r.State != StateAlive || r.WorkerKey != workerKey {
+		if r.terminal() || r.WorkerKey != a.workerKey || r.Epoch != a.epoch {
 			return false // handled by someone else meanwhile
-		}
-		if _, ok := live[r.WorkerKey]; ok {
-			return false
 		}
 		lost := "worker " + r.Worker + " died"
 		if (r.MaxRestarts < 0 || r.Restarts < r.MaxRestarts) && r.Input != nil {
 			restart = true
 			r.State, r.Restarts, r.Error = StatePending, r.Restarts+1, "restarting: "+lost
-			r.Worker, r.WorkerKey, r.Control = "", "", ""
 		} else {
 			buried = true
 			r.State, r.Error = StateDead, lost
 		}
+		r.Worker, r.WorkerKey, r.Control, r.Resume = "", "", "", resume
 		return true
 	})
-	if err != nil || rec == nil {
+	if err != nil || rec == nil || (!restart && !buried) {
 		return
 	}
 	if buried {
 		h.log.Warn().Str("actor_id", id).Str("class", rec.Class).Msg("actor's worker died; no restarts left")
-		go h.reap(id, rec.deathError(), false)
+		h.spawn(func() { reap(h.w.Client(), h.log, id, a.epoch, rec.deathError(), false) })
 		return
 	}
-	if !restart {
-		return
-	}
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	_ = h.w.Client().JetStream().DeleteConsumer(dctx, framework.ActorsStream, consumerName(id, a.epoch))
+	cancel()
 	h.log.Warn().Str("actor_id", id).Str("class", rec.Class).Int("restart", rec.Restarts).Msg("restarting actor whose worker died")
+	h.resubmit(ctx, s, rec)
+}
+
+// resubmit publishes a creation call for rec, a PENDING record without an owner, so that a
+// worker serving its class places it again. If the call cannot be submitted the actor dies.
+func (h *host) resubmit(ctx context.Context, s *store, rec *Record) {
 	hdr := nats.Header{
-		HeaderActor:          []string{id},
+		HeaderActor:          []string{rec.ID},
 		HeaderMaxConcurrency: []string{strconv.Itoa(rec.MaxConcurrency)},
+		HeaderEpoch:          []string{strconv.FormatUint(rec.Epoch, 10)},
 	}
 	if rec.Name != "" {
 		hdr[HeaderName] = []string{rec.Name}
@@ -99,10 +116,15 @@ func (h *host) recoverActor(ctx context.Context, s *store, id, workerKey string,
 	f := framework.Submit[struct{}](ctx, h.w.Client(), framework.Request{Name: createName(rec.Class), Header: hdr},
 		json.RawMessage(rec.Input))
 	if err := f.Err(); err != nil {
+		id, epoch := rec.ID, rec.Epoch
 		_, _ = s.update(context.WithoutCancel(ctx), id, func(r *Record) bool {
+			if r.terminal() || r.WorkerKey != "" || r.Epoch != epoch {
+				return false
+			}
 			r.State, r.Error = StateDead, fmt.Sprintf("restart failed: %v", err)
 			return true
 		})
-		go h.reap(id, fmt.Errorf("%w: %s (%s): restart failed: %v", ErrActorDied, rec.Class, id, err), false)
+		cause := fmt.Errorf("%w: %s (%s): restart failed: %v", ErrActorDied, rec.Class, id, err)
+		h.spawn(func() { reap(h.w.Client(), h.log, id, epoch, cause, false) })
 	}
 }

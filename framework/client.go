@@ -40,6 +40,8 @@ type Client struct {
 	closeMu sync.Mutex
 	onClose []func()
 
+	connectedAt atomic.Int64 // unix nanoseconds of the last (re)connect; 0 while disconnected
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -79,6 +81,7 @@ func Connect(ctx context.Context, url string, opts ...Option) (*Client, error) {
 		nats.ReconnectBufSize(64 << 20),
 		nats.RetryOnFailedConnect(false),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			c.connectedAt.Store(0)
 			if err != nil && !c.closed.Load() {
 				c.log.Warn().Err(err).Msg("disconnected from NATS")
 			}
@@ -91,6 +94,7 @@ func Connect(ctx context.Context, url string, opts ...Option) (*Client, error) {
 			ev.Msg("NATS error") // permission violations, slow consumers
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
+			c.connectedAt.Store(time.Now().UnixNano())
 			c.log.Info().Str("url", nc.ConnectedUrl()).Msg("reconnected to NATS")
 		}),
 	}
@@ -100,6 +104,7 @@ func Connect(ctx context.Context, url string, opts ...Option) (*Client, error) {
 		return nil, err
 	}
 	c.nc = nc
+	c.connectedAt.Store(time.Now().UnixNano())
 	js, err := jetstream.New(nc,
 		jetstream.WithPublishAsyncMaxPending(cfg.maxPending),
 		jetstream.WithPublishAsyncTimeout(10*time.Second),
@@ -315,6 +320,18 @@ func (c *Client) apiContext(ctx context.Context) (context.Context, context.Cance
 
 // ID returns the client ID that prefixes this client's call IDs.
 func (c *Client) ID() string { return c.id }
+
+// ConnectedFor returns how long the client has been connected to NATS without interruption,
+// or 0 while it is disconnected. A runtime judging other processes dead (actor hosts whose
+// lease expired) judges only after being connected for a full lease period: a reconnect or a
+// broker restart is not evidence that anyone else died.
+func (c *Client) ConnectedFor() time.Duration {
+	at := c.connectedAt.Load()
+	if at == 0 || !c.nc.IsConnected() {
+		return 0
+	}
+	return time.Since(time.Unix(0, at))
+}
 
 // Conn returns the underlying NATS connection. Do not close it; close the Client.
 func (c *Client) Conn() *nats.Conn { return c.nc }

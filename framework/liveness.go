@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -32,9 +34,60 @@ type WorkerInfo struct {
 	Names   []string  `json:"names,omitempty"` // task and actor-class names it serves
 }
 
-// LivenessKey returns the worker's key in WorkersBucket (its name made subject-safe, plus its
-// client ID), recorded by runtimes that place work on it (actors).
-func (w *Worker) LivenessKey() string {
+// LivenessKey returns the worker's current lease key in WorkersBucket: its name made
+// subject-safe, its client ID and, after the first lease it lost, the lease's generation. It
+// is "" before Run has taken a lease. Runtimes record it on what the worker owns (actors).
+func (w *Worker) LivenessKey() string { return w.lease().key() }
+
+// LeaseKey is LivenessKey under the name the ownership protocol uses.
+func (w *Worker) LeaseKey() string { return w.lease().key() }
+
+// LeaseValid reports whether the worker can still prove its lease: it renewed it less than
+// the lease period (the bucket's TTL) minus a safety margin ago, by its own monotonic clock.
+// The broker expires the key no earlier than that, so a worker that stops serving when
+// LeaseValid turns false stops before anyone may judge it dead and take its work over.
+func (w *Worker) LeaseValid() bool {
+	l := w.lease()
+	k, _ := l.cur.Load().(leaseState)
+	return k.key != "" && time.Now().Before(k.until)
+}
+
+// LeaseTTL returns the lease period of the worker's current lease bucket (LivenessTTL unless
+// the bucket was created with another TTL).
+func (w *Worker) LeaseTTL() time.Duration {
+	if d := time.Duration(w.lease().ttl.Load()); d > 0 {
+		return d
+	}
+	return LivenessTTL
+}
+
+// leaseMargin is how much earlier than the broker a worker gives up its own lease: room for
+// clock-rate differences and for the time between a renewal's send and its storage.
+func leaseMargin(ttl time.Duration) time.Duration { return max(ttl/5, 500*time.Millisecond) }
+
+// workerLease is a worker's lease state; only the liveness loop writes it.
+type workerLease struct {
+	cur atomic.Value // leaseState
+	ttl atomic.Int64 // bucket TTL in nanoseconds
+}
+
+type leaseState struct {
+	key   string
+	until time.Time // monotonic: the lease is valid before this instant
+}
+
+func (l *workerLease) key() string {
+	k, _ := l.cur.Load().(leaseState)
+	return k.key
+}
+
+type leaseExtKey struct{}
+
+func (w *Worker) lease() *workerLease {
+	return w.Extension(leaseExtKey{}, func() any { return &workerLease{} }).(*workerLease)
+}
+
+func (w *Worker) leaseBase() string {
 	return strings.NewReplacer(".", "_", "*", "_", ">", "_", " ", "_").Replace(w.cfg.name) + "-" + w.c.id
 }
 
@@ -67,48 +120,114 @@ func (c *Client) bucketGone(err error) bool {
 	return false
 }
 
-// liveness refreshes the worker's key until done closes, then deletes it.
+// liveness holds the worker's lease until done closes, then deletes it. A lease is a key of
+// WorkersBucket created with Create and renewed every LivenessInterval with a compare-and-swap
+// Update on its last revision. A renewal that finds the key gone (it expired while the worker
+// was stalled or cut off, or the broker lost its memory bucket) means the lease is lost for
+// good: the worker never renews it, and takes a new lease under the next generation's key.
+// Whatever the worker owned under the old key it must re-claim by compare-and-swap.
 func (w *Worker) liveness(done <-chan struct{}) {
+	l := w.lease()
 	ctx := context.Background()
-	kv, err := w.c.workersBucket(ctx)
-	if err != nil {
-		w.log.Error().Err(err).Msg("liveness bucket")
-		return
-	}
+	var kv jetstream.KeyValue
+	var rev uint64
+	var cur leaseState
+	gen := 0
 	w.mu.Lock()
 	names := make([]string, 0, len(w.handlers))
 	for n := range w.handlers {
 		names = append(names, n)
 	}
 	w.mu.Unlock()
-	info, _ := json.Marshal(WorkerInfo{Key: w.LivenessKey(), Name: w.cfg.name, Client: w.c.id, Started: time.Now().UTC(), Names: names})
-	put := func() {
+	started := time.Now().UTC()
+	lose := func(why error) {
+		if cur.key != "" {
+			w.log.Warn().Err(why).Str("lease", cur.key).Msg("lease lost")
+		}
+		cur = leaseState{}
+		l.cur.Store(cur)
+		rev = 0
+		gen++
+	}
+	step := func() {
 		pctx, cancel := context.WithTimeout(ctx, LivenessInterval)
 		defer cancel()
-		if _, err := kv.Put(pctx, w.LivenessKey(), info); err != nil {
-			w.log.Warn().Err(err).Msg("liveness refresh")
-			if w.c.bucketGone(err) {
-				if nkv, err := w.c.workersBucket(pctx); err == nil {
-					kv = nkv
-					_, _ = kv.Put(pctx, w.LivenessKey(), info)
+		if kv == nil {
+			nkv, err := w.c.workersBucket(pctx)
+			if err != nil {
+				w.log.Warn().Err(err).Msg("liveness bucket")
+				return
+			}
+			kv = nkv
+			if st, err := kv.Status(pctx); err == nil && st.TTL() > 0 {
+				l.ttl.Store(int64(st.TTL()))
+			}
+		}
+		ttl := w.LeaseTTL()
+		sent := time.Now()
+		if rev == 0 {
+			key := w.leaseBase()
+			if gen > 0 {
+				key += "-" + strconv.Itoa(gen)
+			}
+			info, _ := json.Marshal(WorkerInfo{Key: key, Name: w.cfg.name, Client: w.c.id, Started: started, Names: names})
+			r, err := kv.Create(pctx, key, info)
+			if err != nil {
+				if errors.Is(err, jetstream.ErrKeyExists) {
+					gen++ // an earlier lease of ours under that key: never reuse it
+				} else if w.c.bucketGone(err) {
+					kv = nil
 				}
+				w.log.Debug().Err(err).Str("lease", key).Msg("lease create")
+				return
+			}
+			rev, cur = r, leaseState{key: key, until: sent.Add(ttl - leaseMargin(ttl))}
+			l.cur.Store(cur)
+			return
+		}
+		info, _ := json.Marshal(WorkerInfo{Key: cur.key, Name: w.cfg.name, Client: w.c.id, Started: started, Names: names})
+		r, err := kv.Update(pctx, cur.key, info, rev)
+		switch {
+		case err == nil:
+			rev = r
+			cur.until = sent.Add(ttl - leaseMargin(ttl))
+			l.cur.Store(cur)
+		case w.c.bucketGone(err):
+			kv = nil
+			lose(err)
+		case isConflictErr(err):
+			lose(err)
+		default:
+			// Unreachable broker or a slow one: the lease runs out by time if this lasts.
+			w.log.Debug().Err(err).Msg("lease renewal")
+			if time.Now().After(cur.until) {
+				lose(err)
 			}
 		}
 	}
-	put()
+	step()
 	t := time.NewTicker(LivenessInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-done:
-			dctx, cancel := context.WithTimeout(ctx, time.Second)
-			_ = kv.Delete(dctx, w.LivenessKey())
-			cancel()
+			if kv != nil && cur.key != "" {
+				dctx, cancel := context.WithTimeout(ctx, time.Second)
+				_ = kv.Delete(dctx, cur.key, jetstream.LastRevision(rev))
+				cancel()
+			}
+			l.cur.Store(leaseState{})
 			return
 		case <-t.C:
-			put()
+			step()
 		}
 	}
+}
+
+// isConflictErr reports a compare-and-swap that found another revision (or no key).
+func isConflictErr(err error) bool {
+	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyNotFound) ||
+		strings.Contains(err.Error(), "wrong last sequence")
 }
 
 // ErrLivenessWarmingUp: the liveness bucket is younger than LivenessTTL (just created, or

@@ -1,0 +1,193 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/jetray/jetray/framework"
+)
+
+// Hand-over bounds at a graceful stop.
+const (
+	handoverCallWait = 20 * time.Second // running calls get this long to finish
+	handoverAckWait  = 3 * time.Second  // then their acks get this long to land
+)
+
+// shutdown runs when Run's ctx ends. Actors that may restart (MaxRestarts not 0, constructor
+// input recorded) are handed over: this host stops pulling their calls, lets running calls
+// finish, and sets the record back to PENDING with a Resume note and no owner, then deletes
+// its consumer and publishes a new creation call, so another worker serving the class
+// rebuilds the actor with its queued calls kept. A hand-over does not count against
+// MaxRestarts. Other actors die with their worker as before: record DEAD, queued calls fail
+// with ErrActorDied. Finally the host waits for the reaps and kills it started.
+func (h *host) shutdown() {
+	h.mu.Lock()
+	h.closed = true
+	all := make([]*instance, 0, len(h.actors))
+	for _, inst := range h.actors {
+		all = append(all, inst)
+	}
+	sub := h.ctlSub
+	h.mu.Unlock()
+	if sub != nil {
+		_ = sub.Unsubscribe()
+	}
+	s, err := storeOf(context.Background(), h.w.Client())
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	var lonely sync.Map // classes with no other live worker, logged once each
+	for _, inst := range all {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err == nil && h.handover(s, inst, &lonely) {
+				return
+			}
+			h.stop(s, inst)
+		}()
+	}
+	wg.Wait()
+	h.bgMu.Lock()
+	h.bgClosed = true
+	h.bgMu.Unlock()
+	done := make(chan struct{})
+	go func() { h.bg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		h.log.Warn().Msg("actor reaps still running at shutdown")
+	}
+}
+
+// stop ends inst with its worker: record DEAD if this host still owns it, queued calls
+// failed with ErrActorDied; running calls are cancelled at once.
+func (h *host) stop(s *store, inst *instance) {
+	inst.mu.Lock()
+	lease, epoch := inst.lease, inst.epoch
+	inst.mu.Unlock()
+	cause := fmt.Errorf("%w: %s (%s): its worker %s stopped", ErrActorDied, inst.class, inst.id, h.w.Name())
+	owned := false
+	if s != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := s.update(ctx, inst.id, func(r *Record) bool {
+			if r.terminal() || r.WorkerKey != lease || r.Epoch != epoch {
+				return false
+			}
+			r.State, r.Error = StateDead, "worker "+h.w.Name()+" stopped"
+			owned = true
+			return true
+		})
+		cancel()
+		if err != nil {
+			h.log.Warn().Err(err).Str("actor_id", inst.id).Msg("record actor stopped")
+		}
+	}
+	if !owned {
+		h.drop(inst, "worker stopping; the actor is no longer this worker's")
+		return
+	}
+	h.kill(inst, cause, false)
+}
+
+// handover hands inst over to another worker; false means it cannot be handed over (no
+// restarts allowed, constructor input not recorded, or the record could not be read) and
+// the caller stops it instead.
+func (h *host) handover(s *store, inst *instance, lonely *sync.Map) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), handoverCallWait+handoverAckWait+10*time.Second)
+	defer cancel()
+	rec, _, err := s.get(ctx, inst.id)
+	if err != nil || rec == nil || rec.terminal() || rec.MaxRestarts == 0 || rec.Input == nil {
+		return false
+	}
+	inst.mu.Lock()
+	lease, epoch, cc, cons := inst.lease, inst.epoch, inst.cc, inst.cons
+	inst.mu.Unlock()
+	if rec.WorkerKey != lease || rec.Epoch != epoch {
+		h.drop(inst, "taken over by another host")
+		return true
+	}
+	if cc != nil {
+		cc.Stop() // no more calls here; those already running finish
+	}
+	h.waitCalls(inst, handoverCallWait)
+	inst.mu.Lock()
+	var started []uint64
+	for _, rc := range inst.running {
+		started = append(started, rc.seq)
+	}
+	inst.mu.Unlock()
+	slices.Sort(started)
+	resume := &Resume{Started: started}
+	if cons != nil {
+		deadline := time.Now().Add(handoverAckWait)
+		for delay := 5 * time.Millisecond; ; delay = min(delay*2, 200*time.Millisecond) {
+			info, err := cons.Info(ctx)
+			if err == nil {
+				resume.From, resume.Upto = info.AckFloor.Stream+1, info.Delivered.Stream
+				if info.NumAckPending <= len(started) || time.Now().After(deadline) {
+					break
+				}
+			} else if time.Now().After(deadline) {
+				resume = nil // unknown: the next host checks every stored call for a result
+				break
+			}
+			time.Sleep(delay)
+		}
+	}
+	var handed bool
+	rec, err = s.update(ctx, inst.id, func(r *Record) bool {
+		if r.terminal() || r.WorkerKey != lease || r.Epoch != epoch {
+			return false
+		}
+		r.State, r.Error, r.Resume = StatePending, "handed over by worker "+h.w.Name(), resume
+		r.Worker, r.WorkerKey, r.Control = "", "", ""
+		handed = true
+		return true
+	})
+	if err != nil || !handed {
+		if err == nil {
+			h.drop(inst, "taken over by another host")
+			return true
+		}
+		h.log.Warn().Err(err).Str("actor_id", inst.id).Msg("hand over actor")
+		return false
+	}
+	h.retireLocal(inst)
+	_ = h.w.Client().JetStream().DeleteConsumer(ctx, framework.ActorsStream, consumerName(inst.id, epoch))
+	h.resubmit(ctx, s, rec)
+	h.log.Info().Str("actor_id", inst.id).Str("class", inst.class).Msg("actor handed over")
+	if _, seen := lonely.Load(inst.class); !seen && !h.otherWorkerServes(ctx, inst.class) {
+		lonely.Store(inst.class, true)
+		h.log.Warn().Str("class", inst.class).Msg("no other live worker serves this actor class; its actors wait for one")
+	}
+	return true
+}
+
+// retireLocal forgets inst here after a hand-over: no reap, the record is no longer ours.
+func (h *host) retireLocal(inst *instance) {
+	inst.dead.Store(true)
+	if inst.counted.CompareAndSwap(true, false) {
+		h.w.Metrics().ActorState(inst.class, StateAlive, "")
+	}
+	h.remove(inst.id)
+	h.fence(inst)
+}
+
+// otherWorkerServes reports whether a live worker other than this one serves class.
+func (h *host) otherWorkerServes(ctx context.Context, class string) bool {
+	live, err := framework.LiveWorkers(ctx, h.w.Client())
+	if err != nil {
+		return true // unknown: say nothing
+	}
+	self := h.w.Client().ID()
+	for _, wi := range live {
+		if wi.Client != self && slices.Contains(wi.Names, createName(class)) {
+			return true
+		}
+	}
+	return false
+}

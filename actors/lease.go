@@ -1,0 +1,97 @@
+package actors
+
+import (
+	"context"
+	"time"
+)
+
+// checkLease keeps this host's placements in step with the worker's lease. A placement
+// claimed under a lease that is no longer the worker's valid lease is fenced at once (no
+// pulls, running calls store no result). Once the worker holds a new lease, each fenced
+// placement is re-claimed by compare-and-swap on its record: if the record still names the
+// old lease and epoch nobody took the actor over, so the same object goes on serving under a
+// new epoch (its old consumer deleted first); otherwise the object is dropped here.
+func (h *host) checkLease(ctx context.Context) {
+	key, valid := h.w.LeaseKey(), h.w.LeaseValid()
+	h.mu.Lock()
+	var stale []*instance
+	for _, inst := range h.actors {
+		inst.mu.Lock()
+		if inst.lease != key || !valid || inst.fenced {
+			stale = append(stale, inst)
+		}
+		inst.mu.Unlock()
+	}
+	h.mu.Unlock()
+	for _, inst := range stale {
+		h.fence(inst)
+	}
+	if !valid || key == "" {
+		return
+	}
+	for _, inst := range stale {
+		if ctx.Err() != nil {
+			return
+		}
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		h.reclaim(rctx, inst, key)
+		cancel()
+	}
+}
+
+// reclaim re-claims the fenced placement of inst under lease key, or drops inst if another
+// host took the actor over (or it died). A broker error leaves inst fenced for the next try.
+func (h *host) reclaim(ctx context.Context, inst *instance, key string) {
+	if inst.dead.Load() {
+		return
+	}
+	s, err := storeOf(ctx, h.w.Client())
+	if err != nil {
+		return
+	}
+	inst.mu.Lock()
+	oldLease, oldEpoch := inst.lease, inst.epoch
+	inst.mu.Unlock()
+	rec, _, err := s.get(ctx, inst.id)
+	if err != nil {
+		return
+	}
+	switch {
+	case rec == nil || rec.terminal():
+		h.drop(inst, "its record is gone or terminal")
+		return
+	case rec.WorkerKey == key && rec.Epoch == oldEpoch && oldLease == key:
+		// Claimed under this lease already (an earlier bind failed): bind again.
+	case rec.WorkerKey == oldLease && rec.Epoch == oldEpoch:
+		resume := h.retire(ctx, inst.id, oldEpoch, true)
+		var claimed bool
+		rec, err = s.update(ctx, inst.id, func(r *Record) bool {
+			if r.terminal() || r.WorkerKey != oldLease || r.Epoch != oldEpoch {
+				return false
+			}
+			r.WorkerKey, r.Epoch, r.Resume, r.Control, r.Worker = key, oldEpoch+1, resume, h.ctl, h.w.Name()
+			claimed = true
+			return true
+		})
+		if err != nil {
+			return
+		}
+		if !claimed {
+			h.drop(inst, "taken over by another host")
+			return
+		}
+		inst.mu.Lock()
+		inst.lease, inst.epoch, inst.resume = key, rec.Epoch, resume
+		inst.mu.Unlock()
+		h.log.Info().Str("actor_id", inst.id).Uint64("epoch", rec.Epoch).Msg("actor re-claimed under a new lease")
+	default:
+		h.drop(inst, "taken over by another host")
+		return
+	}
+	inst.mu.Lock()
+	epoch, resume := inst.epoch, inst.resume
+	inst.mu.Unlock()
+	if err := h.bind(ctx, inst, key, epoch, resume); err != nil {
+		h.log.Warn().Err(err).Str("actor_id", inst.id).Msg("re-bind actor; retrying")
+	}
+}
