@@ -246,7 +246,10 @@ func (c *Class[A, In]) create(ctx context.Context, h *host, call *framework.Call
 				}
 				return nil, nil
 			}
-			return nil, framework.ErrNotOwner
+			if stored, err := h.w.Client().ResultStored(ctx, call.ID); err == nil && stored {
+				return nil, nil // answered: this answer is refused and the delivery acked
+			}
+			return nil, framework.ErrNotOwner // the claimant is still constructing
 		}
 		if rec.Epoch != callEpoch {
 			return nil, nil // a superseded creation call
