@@ -5,8 +5,9 @@ BIN     := bin
 NATS_SD ?= ./tmp/nats
 NATS_ADDR ?= 127.0.0.1
 FUZZTIME ?= 60s
+CHAOS_TIME ?= 5m
 
-.PHONY: help build demo test bench nats cluster vet fuzz
+.PHONY: help build demo test bench nats cluster vet fuzz chaos
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -22,6 +23,9 @@ demo: ## run the API tour on an embedded server
 
 test: $(BIN)/nats-server ## run every test with the race detector
 	JETRAY_NATS_SERVER=$(abspath $(BIN)/nats-server) $(GO) test -race -count=1 -timeout 20m ./...
+
+chaos: $(BIN)/nats-server ## fault-injection run: 3 worker processes under kills, stops, cuts, broker kills (CHAOS_TIME, default 5m; CHAOS_SEED=n replays)
+	CHAOS_TIME=$(CHAOS_TIME) JETRAY_NATS_SERVER=$(abspath $(BIN)/nats-server) $(GO) test -race -count=1 -run TestChaos -timeout 40m -v ./chaostest
 
 bench: ## driver bench (Ray's microbenchmarks beside bare JetStream; writes bench.json; BENCH_FLAGS="-count 3 -paired"), then the Go benchmarks
 	$(GO) run ./cmd/driver bench -json bench.json $(BENCH_FLAGS)

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -162,6 +164,7 @@ type chaos struct {
 	gens      [numWorkers]int
 	proxies   [numWorkers]*tcpproxy.Proxy
 	procs     []*proc // every worker ever started
+	servers   []*proc // every nats-server started
 	calls     []*call
 	faults    []injected
 	handovers []string // how each hand-over fault landed
@@ -234,6 +237,7 @@ func TestChaos(t *testing.T) {
 	}
 	r.url = fmt.Sprintf("nats://127.0.0.1:%d", r.port)
 	r.server = startNATS(t, natsBin, r.port, r.store, 0)
+	r.servers = append(r.servers, r.server)
 
 	base := context.Background()
 	loadCtx, stopLoad := context.WithCancel(base)
@@ -332,7 +336,7 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 
 func (r *chaos) stopAll() {
 	r.mu.Lock()
-	ps := append([]*proc{r.server}, r.procs...)
+	ps := append(slices.Clone(r.servers), r.procs...)
 	r.mu.Unlock()
 	for _, p := range ps {
 		p.stop()
@@ -378,6 +382,7 @@ func (r *chaos) restartServer(down time.Duration) {
 	p := startNATS(r.t, r.natsBin, r.port, r.store, r.serverGen)
 	r.mu.Lock()
 	r.server = p
+	r.servers = append(r.servers, p)
 	r.mu.Unlock()
 }
 
@@ -894,15 +899,20 @@ func (r *chaos) check(baseline []string) {
 	calls := slices.Clone(r.calls)
 	r.mu.Unlock()
 
+	type overrun struct {
+		peak, slots, calls int
+		first              string
+	}
+	over := map[string]overrun{}
 	// Every future resolves, with a value of the right shape or an allowed error.
 	for _, c := range calls {
 		switch {
 		case !c.resolved:
-			r.violate("every future resolves", "%s %s (actor %s) submitted %s: unresolved %v after the load stopped",
-				c.kind, c.id, c.actor, c.submitted.Format("15:04:05.000"), settleTimeout)
+			r.violate("every future resolves", "%s %s submitted %s: unresolved %v after the load stopped%s",
+				c.kind, c.id, ts(c.submitted), settleTimeout, r.actorRecord(c.actor))
 		case c.err != nil && !r.allowed(c):
-			r.violate("no error but those allowed", "%s %s (actor %s) submitted %s, failed %s: [%s] %v",
-				c.kind, c.id, c.actor, c.submitted.Format("15:04:05.000"), c.received.Format("15:04:05.000"), errKind(c.err), c.err)
+			r.violate("no error but those allowed", "%s %s submitted %s, failed %s: [%s] %v%s",
+				c.kind, c.id, ts(c.submitted), ts(c.received), errKind(c.err), c.err, r.actorRecord(c.actor))
 		case c.err == nil && c.check != nil:
 			if msg := c.check(c.value); msg != "" {
 				r.violate("results are right", "%s %s: %s", c.kind, c.id, msg)
@@ -910,10 +920,20 @@ func (r *chaos) check(baseline []string) {
 		}
 		if c.err == nil {
 			if rep, ok := reportOf(c.value); ok && rep.Peak > rep.Slots {
-				r.violate("task slots never exceeded", "%s %s: worker %s (pid %d) ran %d unblocked task calls at once with %d slots",
-					c.kind, c.id, rep.Worker, rep.Pid, rep.Peak, rep.Slots)
+				o := over[rep.Worker]
+				if o.calls == 0 {
+					o.first = c.id
+				}
+				o.calls++
+				o.peak, o.slots = max(o.peak, rep.Peak), rep.Slots
+				over[rep.Worker] = o
 			}
 		}
+	}
+	for _, w := range slices.Sorted(maps.Keys(over)) {
+		o := over[w]
+		r.violate("task slots never exceeded", "worker %s ran up to %d task calls at once that were not blocked waiting, with %d slots (reported by %d calls, first %s)",
+			w, o.peak, o.slots, o.calls, o.first)
 	}
 	r.checkActors(calls)
 	r.checkStored(calls)
@@ -950,6 +970,7 @@ func (r *chaos) checkActors(calls []*call) {
 		seen := map[[2]string]string{}
 		slices.SortFunc(cs, func(a, b *call) int { return a.submitted.Compare(b.submitted) })
 		lastVal := map[string]int{}
+		peaks := map[string]int{} // instances over their max_concurrency
 		for _, c := range cs {
 			a := c.value.(Answer)
 			s := inst[a.Instance]
@@ -967,7 +988,7 @@ func (r *chaos) checkActors(calls []*call) {
 			switch c.kind {
 			case "counter":
 				if a.Peak > 1 {
-					r.violate("actor concurrency within max_concurrency", "plain actor %s instance %s ran %d calls at once (call %s)", id, a.Instance, a.Peak, c.id)
+					peaks[a.Instance] = max(peaks[a.Instance], a.Peak)
 				}
 				// Calls of one counter are sequential, so submission order is call order.
 				if prev, ok := lastVal[a.Instance]; ok && a.Value <= prev {
@@ -983,21 +1004,22 @@ func (r *chaos) checkActors(calls []*call) {
 				seen[key] = c.id
 			case "async":
 				if a.Peak > AsyncMaxConcurrency {
-					r.violate("actor concurrency within max_concurrency", "async actor %s instance %s ran %d calls at once, max_concurrency %d (call %s)",
-						id, a.Instance, a.Peak, AsyncMaxConcurrency, c.id)
+					peaks[a.Instance] = max(peaks[a.Instance], a.Peak)
 				}
 			}
+		}
+		for _, in := range slices.Sorted(maps.Keys(peaks)) {
+			limit := 1
+			if cs[0].kind == "async" {
+				limit = AsyncMaxConcurrency
+			}
+			r.violate("actor concurrency within max_concurrency", "%s actor %s: instance %s ran up to %d calls at once, max_concurrency %d",
+				cs[0].kind, id, in, peaks[in], limit)
 		}
 		// Instance A provably served before B when an answer of A was received before a call
 		// answered by B was submitted. Both ways round means A and B served at once or took
 		// turns: two live instances.
-		names := slices.Sorted(func(yield func(string) bool) {
-			for k := range inst {
-				if !yield(k) {
-					return
-				}
-			}
-		})
+		names := slices.Sorted(maps.Keys(inst))
 		for i, a := range names {
 			for _, b := range names[i+1:] {
 				sa, sb := inst[a], inst[b]
@@ -1011,6 +1033,27 @@ func (r *chaos) checkActors(calls []*call) {
 			}
 		}
 	}
+}
+
+// actorRecord describes actor id's record now (for a call's violation), "" for a task call.
+func (r *chaos) actorRecord(id string) string {
+	if id == "" {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	kv, err := r.c.JetStream().KeyValue(ctx, "jetray_actors")
+	if err != nil {
+		return fmt.Sprintf("; actor %s: %v", id, err)
+	}
+	e, err := kv.Get(ctx, "a."+id)
+	if err != nil {
+		return fmt.Sprintf("; actor %s: %v", id, err)
+	}
+	var rec map[string]any
+	_ = json.Unmarshal(e.Value(), &rec)
+	delete(rec, "input")
+	return fmt.Sprintf("; actor %s record (revision %d): %s", id, e.Revision(), jsonOf(rec))
 }
 
 func ts(t time.Time) string { return t.Format("15:04:05.000") }
@@ -1133,9 +1176,50 @@ func (r *chaos) checkConsumers(baseline []string) {
 		return len(left) == 0
 	})
 	if !ok {
-		r.violate("no consumer leak", "JETRAY_ACTORS still has %d consumers 30s after every actor was killed (before any actor: %v): %v",
-			len(left), baseline, left)
+		r.violate("no consumer leak", "JETRAY_ACTORS still has %d consumers 30s after every actor was killed (before any actor: %v): %s",
+			len(left), baseline, r.describeConsumers(left))
 	}
+}
+
+// describeConsumers names each JETRAY_ACTORS consumer with its filter, creation time and
+// pending counts.
+func (r *chaos) describeConsumers(names []string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var out []string
+	for _, n := range names {
+		ci, err := r.c.JetStream().Consumer(ctx, framework.ActorsStream, n)
+		if err != nil {
+			out = append(out, n+": "+err.Error())
+			continue
+		}
+		info := ci.CachedInfo()
+		filter := cmp.Or(info.Config.FilterSubject, strings.Join(info.Config.FilterSubjects, ","))
+		out = append(out, fmt.Sprintf("%s (filter %s, durable %q, created %s, pending %d, ack pending %d, inactive threshold %v)",
+			n, filter, info.Config.Durable, ts(info.Created), info.NumPending, info.NumAckPending, info.Config.InactiveThreshold))
+	}
+	return strings.Join(out, "; ")
+}
+
+// saveLogs writes the summary, every violation and each process's output to a directory
+// that outlives the test, and returns its path.
+func (r *chaos) saveLogs(summary string) string {
+	dir, err := os.MkdirTemp("", fmt.Sprintf("jetray-chaos-%d-*", r.seed))
+	if err != nil {
+		return err.Error()
+	}
+	var b strings.Builder
+	b.WriteString(summary)
+	for _, inv := range slices.Sorted(maps.Keys(r.viol)) {
+		for _, v := range r.viol[inv] {
+			fmt.Fprintf(&b, "\n%s: %s\n", inv, v)
+		}
+	}
+	_ = os.WriteFile(filepath.Join(dir, "violations.txt"), []byte(b.String()), 0o644)
+	for _, p := range append(slices.Clone(r.servers), r.procs...) {
+		_ = os.WriteFile(filepath.Join(dir, p.name+".log"), []byte(p.stderr.String()), 0o644)
+	}
+	return dir
 }
 
 // scanWorkerLogs reports data races and panics in the worker processes.
@@ -1200,13 +1284,7 @@ func (r *chaos) summary(perKind int) {
 	for _, k := range order {
 		w := rows[k]
 		var fs []string
-		for _, e := range slices.Sorted(func(y func(string) bool) {
-			for e := range w.failed {
-				if !y(e) {
-					return
-				}
-			}
-		}) {
+		for _, e := range slices.Sorted(maps.Keys(w.failed)) {
 			fs = append(fs, fmt.Sprintf("%s %d", e, w.failed[e]))
 		}
 		fmt.Fprintf(&b, "| %s | %d | %d | %s | %d |\n", k, w.submitted, w.ok, cmp.Or(strings.Join(fs, ", "), "0"), w.unresolved)
@@ -1240,13 +1318,7 @@ func (r *chaos) summary(perKind int) {
 		}
 	}
 	t.Log(b.String())
-	for _, inv := range slices.Sorted(func(y func(string) bool) {
-		for k := range r.viol {
-			if !y(k) {
-				return
-			}
-		}
-	}) {
+	for _, inv := range slices.Sorted(maps.Keys(r.viol)) {
 		vs := r.viol[inv]
 		for _, v := range vs[:min(len(vs), 8)] {
 			t.Errorf("%s: %s", inv, v)
@@ -1256,6 +1328,6 @@ func (r *chaos) summary(perKind int) {
 		}
 	}
 	if t.Failed() {
-		t.Logf("replay with CHAOS_SEED=%d CHAOS_TIME=%s", r.seed, os.Getenv("CHAOS_TIME"))
+		t.Logf("replay with CHAOS_SEED=%d CHAOS_TIME=%s; logs and every violation in %s", r.seed, os.Getenv("CHAOS_TIME"), r.saveLogs(b.String()))
 	}
 }
