@@ -3,6 +3,7 @@ package framework_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/futures"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 )
 
 // peakCounter counts the handlers running at once and remembers the most.
@@ -27,6 +29,22 @@ func (p *peakCounter) enter() {
 }
 
 func (p *peakCounter) leave() { p.running.Add(-1) }
+
+// logSignal is a log writer that signals on every line containing match.
+type logSignal struct {
+	match string
+	ch    chan<- struct{}
+}
+
+func (l logSignal) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), l.match) {
+		select {
+		case l.ch <- struct{}{}:
+		default:
+		}
+	}
+	return len(p), nil
+}
 
 // waitFor polls cond every 10 ms until it holds, failing the test after timeout.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
@@ -262,5 +280,48 @@ func TestHandBackIsNoAttempt(t *testing.T) {
 		if got := attempts[i]; len(got) != 1 || got[0] != 1 {
 			t.Errorf("call %d ran with attempts %v; want one run, attempt 1", i, got)
 		}
+	}
+}
+
+// An operator who shortens a consumer's AckWait while workers run is followed at the next
+// refresh: a 4 s call started after the change runs once.
+func TestHeartbeatFollowsAckWaitChange(t *testing.T) {
+	t.Cleanup(framework.SetAckWaitRefresh(100 * time.Millisecond)) // after the worker stops
+	srv := startServer(t, framework.EmbeddedConfig{})
+	c := connect(t, srv.ClientURL())
+	ctx := testCtx(t)
+	var runs atomic.Int64
+	long := framework.NewTask("ackwait_edited", func(ctx context.Context, i int) (int, error) {
+		runs.Add(1)
+		select {
+		case <-time.After(4 * time.Second): // the work
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+		return i, nil
+	})
+	followed := make(chan struct{}, 16)
+	logs := zerolog.New(logSignal{"heartbeat period follows", followed}).Level(zerolog.DebugLevel)
+	opts := []framework.WorkerOption{framework.WithAckWait(9 * time.Second), framework.WithWorkerLogger(logs)}
+	runWorker(t, newWorker(t, c, opts, long))
+	waitFor(t, 10*time.Second, "the worker's pull", func() bool {
+		info, err := taskConsumerInfo(ctx, c, long.Name())
+		return err == nil && info.NumWaiting >= 1
+	})
+	cons, err := c.JetStream().Consumer(ctx, framework.TasksStream, "task-"+long.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := cons.CachedInfo().Config
+	cfg.AckWait = time.Second
+	if _, err := c.JetStream().UpdateConsumer(ctx, framework.TasksStream, cfg); err != nil {
+		t.Fatalf("edit the consumer: %v", err)
+	}
+	recv(t, followed, 10*time.Second, "the worker to follow the new AckWait")
+	if v, err := long.Remote(ctx, c, 3).Await(ctx); err != nil || v != 3 {
+		t.Fatalf("4 s call = %d, %v", v, err)
+	}
+	if n := runs.Load(); n != 1 {
+		t.Errorf("a 4 s call ran %d times after the consumer's AckWait went down to 1 s; want once", n)
 	}
 }

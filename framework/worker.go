@@ -461,8 +461,8 @@ func (w *Worker) taskConsumer(ctx context.Context, name string) (jetstream.Consu
 }
 
 // ackWaitRefresh is how often a running worker rereads the AckWait of its task consumers, in
-// case an operator changed one.
-const ackWaitRefresh = 10 * time.Second
+// case an operator changed one. A variable for tests.
+var ackWaitRefresh = 10 * time.Second
 
 // setAckWait records the AckWait of consumer name and sets the heartbeat period to a third of
 // the smallest AckWait among the worker's own and its task consumers'. Called with w.mu held.
