@@ -150,6 +150,19 @@ func TestSlotLendingNestedChain(t *testing.T) {
 	}
 }
 
+// fourSecondTask returns a task that works for 4 s and returns its input, counting its runs.
+func fourSecondTask(name string, runs *atomic.Int64) *framework.Task[int, int] {
+	return framework.NewTask(name, func(ctx context.Context, i int) (int, error) {
+		runs.Add(1)
+		select {
+		case <-time.After(4 * time.Second): // the work
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+		return i, nil
+	})
+}
+
 // The heartbeat follows the AckWait of the consumer, not the worker's own setting: two workers
 // with AckWait 1 s and 10 s serve one task; the consumer keeps the AckWait of the worker that
 // created it; the other worker leaves, and a 4 s call on the remaining one runs once.
@@ -166,15 +179,7 @@ func TestHeartbeatFollowsConsumerAckWait(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := testCtx(t)
 			var runs atomic.Int64
-			long := framework.NewTask(tc.name, func(ctx context.Context, i int) (int, error) {
-				runs.Add(1)
-				select {
-				case <-time.After(4 * time.Second): // the work
-				case <-ctx.Done():
-					return 0, ctx.Err()
-				}
-				return i, nil
-			})
+			long := fourSecondTask(tc.name, &runs)
 			waiting := func(n int) func() bool {
 				return func() bool {
 					info, err := taskConsumerInfo(ctx, c, tc.name)
@@ -291,15 +296,7 @@ func TestHeartbeatFollowsAckWaitChange(t *testing.T) {
 	c := connect(t, srv.ClientURL())
 	ctx := testCtx(t)
 	var runs atomic.Int64
-	long := framework.NewTask("ackwait_edited", func(ctx context.Context, i int) (int, error) {
-		runs.Add(1)
-		select {
-		case <-time.After(4 * time.Second): // the work
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		}
-		return i, nil
-	})
+	long := fourSecondTask("ackwait_edited", &runs)
 	followed := make(chan struct{}, 16)
 	logs := zerolog.New(logSignal{"heartbeat period follows", followed}).Level(zerolog.DebugLevel)
 	opts := []framework.WorkerOption{framework.WithAckWait(9 * time.Second), framework.WithWorkerLogger(logs)}
