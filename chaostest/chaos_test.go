@@ -464,12 +464,26 @@ func (r *chaos) awaitExit(p *proc) {
 	}
 }
 
-// handover SIGTERMs the worker in f.slot and SIGKILLs the worker seen taking one of its actors
+// handover SIGTERMs the worker in f.slot (or, if it hosts no actor, the one hosting most) and SIGKILLs the worker seen taking one of its actors
 // over (an actor record that named it and now names another), or, if none is seen within 3
 // s, the worker in f.other after f.dur. Both are then replaced.
 func (r *chaos) handover(f fault) string {
-	a := r.workers[f.slot]
 	before := r.actorHosts()
+	hosted := map[string]int{}
+	for _, w := range before {
+		hosted[w]++
+	}
+	if hosted[r.workers[f.slot].name] == 0 { // stop a worker that hosts actors
+		for i, w := range r.workers {
+			if hosted[w.name] > hosted[r.workers[f.slot].name] {
+				f.slot = i
+			}
+		}
+		if f.other == f.slot {
+			f.other = (f.slot + 1) % numWorkers
+		}
+	}
+	a := r.workers[f.slot]
 	_ = a.signal(syscall.SIGTERM)
 	victim, how := -1, ""
 	poll(3*time.Second, func() bool {
@@ -1194,9 +1208,13 @@ func (r *chaos) describeConsumers(names []string) string {
 			continue
 		}
 		info := ci.CachedInfo()
+		kind := "durable " + info.Config.Durable
+		if info.Config.Durable == "" {
+			kind = fmt.Sprintf("ephemeral, inactive threshold %v", info.Config.InactiveThreshold)
+		}
 		filter := cmp.Or(info.Config.FilterSubject, strings.Join(info.Config.FilterSubjects, ","))
-		out = append(out, fmt.Sprintf("%s (filter %s, durable %q, created %s, pending %d, ack pending %d, inactive threshold %v)",
-			n, filter, info.Config.Durable, ts(info.Created), info.NumPending, info.NumAckPending, info.Config.InactiveThreshold))
+		out = append(out, fmt.Sprintf("%s (%s; filter %s; created %s; pending %d, ack pending %d)",
+			n, kind, filter, ts(info.Created), info.NumPending, info.NumAckPending))
 	}
 	return strings.Join(out, "; ")
 }
@@ -1255,8 +1273,13 @@ func (r *chaos) summary(perKind int) {
 			t.Errorf("harness: fault %s injected %d times, want %d", k, counts[k], want)
 		}
 	}
+	landed := false
 	for _, h := range r.handovers {
 		fmt.Fprintf(&b, "  hand-over: %s\n", h)
+		landed = landed || strings.Contains(h, "receiving actor")
+	}
+	if !landed {
+		fmt.Fprintf(&b, "  no SIGKILL was seen to land on a worker receiving actors (blind hand-over faults only)\n")
 	}
 
 	type row struct {
