@@ -435,8 +435,7 @@ func (r *chaos) apply(f fault) string {
 	case fTerm:
 		_ = w.signal(syscall.SIGTERM)
 		r.startWorker(f.slot) // the rolling restart's new worker
-		r.awaitExit(w)
-		return "SIGTERM " + w.name
+		return fmt.Sprintf("SIGTERM %s: %s", w.name, r.awaitExit(w))
 	case fServer:
 		_ = r.server.signal(syscall.SIGKILL)
 		r.server.waitExit(30 * time.Second)
@@ -457,12 +456,17 @@ func (r *chaos) kill(p *proc) {
 
 // awaitExit waits for a worker stopping after SIGTERM; one still running after a minute is a
 // violation, and is killed.
-func (r *chaos) awaitExit(p *proc) {
+func (r *chaos) awaitExit(p *proc) string {
+	start := time.Now()
 	if !p.waitExit(time.Minute) {
 		r.violate("graceful stop ends", "%s still running 60s after SIGTERM", p.name)
 		r.kill(p)
+		return "killed after 60s"
 	}
+	return fmt.Sprintf("exited in %v (%v)", time.Since(start).Round(10*time.Millisecond), cmp.Or(p.err, error(errExit0)))
 }
+
+var errExit0 = errors.New("status 0")
 
 // handover SIGTERMs the worker in f.slot (or, if it hosts no actor, the one hosting most) and SIGKILLs the worker seen taking one of its actors
 // over (an actor record that named it and now names another), or, if none is seen within 3
@@ -509,10 +513,10 @@ func (r *chaos) handover(f fault) string {
 	r.mu.Lock()
 	r.handovers = append(r.handovers, fmt.Sprintf("SIGTERM %s, SIGKILL %s (%s)", a.name, b.name, how))
 	r.mu.Unlock()
-	r.awaitExit(a)
+	exit := r.awaitExit(a)
 	r.startWorker(f.slot)
 	r.startWorker(victim)
-	return fmt.Sprintf("hand-over: SIGTERM %s, SIGKILL %s %s", a.name, b.name, how)
+	return fmt.Sprintf("hand-over: SIGTERM %s, SIGKILL %s %s; %s %s", a.name, b.name, how, a.name, exit)
 }
 
 // actorHosts reads the worker named in each actor record (the jetray_actors bucket).
@@ -642,7 +646,7 @@ func (r *chaos) taskLoop(n int) {
 			return ""
 		}}
 		track(r, c, ChaosTask.Remote(r.awaitCtx, r.c, in), func() { <-sem })
-		if !r.pace(rng, 10, 40) {
+		if !r.pace(rng, 20, 60) {
 			return
 		}
 	}
@@ -720,7 +724,7 @@ func (r *chaos) counterLoop(n int, h *actors.Handle[counter]) {
 		r.record(c)
 		v, err := f.Await(r.awaitCtx)
 		r.finish(c, v, err)
-		if !r.pace(rng, 5, 30) {
+		if !r.pace(rng, 10, 40) {
 			return
 		}
 	}
@@ -736,7 +740,7 @@ func (r *chaos) asyncLoop(n int, h *actors.Handle[asyncActor]) {
 		r.record(c)
 		v, err := f.Await(r.awaitCtx)
 		r.finish(c, v, err)
-		if !r.pace(rng, 0, 20) {
+		if !r.pace(rng, 5, 40) {
 			return
 		}
 	}
@@ -950,8 +954,8 @@ func (r *chaos) check(baseline []string) {
 			w, o.peak, o.slots, o.calls, o.first)
 	}
 	r.checkActors(calls)
-	r.checkStored(calls)
-	r.checkReread(calls)
+	stored := r.checkStored(calls)
+	r.checkReread(calls, stored)
 	r.checkConsumers(baseline)
 }
 
@@ -1072,8 +1076,9 @@ func (r *chaos) actorRecord(id string) string {
 
 func ts(t time.Time) string { return t.Format("15:04:05.000") }
 
-// checkStored reads every result stored for the driver's calls: one each, never two.
-func (r *chaos) checkStored(calls []*call) {
+// checkStored reads every result stored for the driver's calls: one each, never two. It
+// returns how many each call ID has (nil if the stream could not be read).
+func (r *chaos) checkStored(calls []*call) map[string]int {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	prefix := framework.ResultSubjectPrefix + r.c.ID() + "."
@@ -1083,12 +1088,12 @@ func (r *chaos) checkStored(calls []*call) {
 	})
 	if err != nil {
 		r.violate("one stored result per call", "cannot read the results stream: %v", err)
-		return
+		return nil
 	}
 	info, err := cons.Info(ctx)
 	if err != nil {
 		r.violate("one stored result per call", "cannot read the results stream: %v", err)
-		return
+		return nil
 	}
 	count := map[string]int{}
 	status := map[string][]string{}
@@ -1096,7 +1101,7 @@ func (r *chaos) checkStored(calls []*call) {
 		batch, err := cons.Fetch(int(min(left, 1000)), jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
 			r.violate("one stored result per call", "reading results: %v", err)
-			return
+			return nil
 		}
 		got := 0
 		for m := range batch.Messages() {
@@ -1111,7 +1116,7 @@ func (r *chaos) checkStored(calls []*call) {
 		}
 		if batch.Error() != nil || got == 0 {
 			r.violate("one stored result per call", "reading results: %v with %d left", batch.Error(), left)
-			return
+			return nil
 		}
 		left -= uint64(got)
 	}
@@ -1121,14 +1126,18 @@ func (r *chaos) checkStored(calls []*call) {
 	}
 	for id, n := range count {
 		if n > 1 {
-			r.violate("one stored result per call", "%s call %s has %d stored results: %s", cmp.Or(kinds[id], "unknown"), id, n, strings.Join(status[id], "; "))
+			r.violate("one stored result per call", "%s call %s has %d stored results: %s",
+				cmp.Or(kinds[id], "untracked (actor creation?)"), id, n, strings.Join(status[id], "; "))
 		}
 	}
+	return count
 }
 
 // checkReread reads every resolved call's result again from a fresh client and compares it
-// with what the future gave.
-func (r *chaos) checkReread(calls []*call) {
+// with what the future gave. A call the future resolved from a stored result but that has
+// none stored now (stored, when known) is reported without waiting for it; the whole pass
+// is bounded by five minutes.
+func (r *chaos) checkReread(calls []*call, stored map[string]int) {
 	c3 := r.connect("chaos-rereader")
 	defer c3.Close()
 	work := make(chan *call)
@@ -1153,13 +1162,32 @@ func (r *chaos) checkReread(calls []*call) {
 			}
 		})
 	}
+	missing := map[string][]string{}
+	skipped := 0
+	deadline := time.Now().Add(5 * time.Minute)
 	for _, c := range calls {
-		if c.resolved && !(c.kind == "put" && c.err != nil) {
+		var te *framework.TaskError
+		switch {
+		case !c.resolved, c.err != nil && !errors.As(c.err, &te):
+			// unresolved, or failed in the driver: nothing stored to compare with
+		case stored != nil && stored[c.id] == 0:
+			missing[c.kind] = append(missing[c.kind], c.id)
+		case time.Now().After(deadline):
+			skipped++
+		default:
 			work <- c
 		}
 	}
 	close(work)
 	wg.Wait()
+	for _, k := range slices.Sorted(maps.Keys(missing)) {
+		ids := missing[k]
+		r.violate("no result changes after it was read", "%d %s calls resolved but have no stored result now (e.g. %s)",
+			len(ids), k, strings.Join(ids[:min(len(ids), 5)], ", "))
+	}
+	if skipped > 0 {
+		r.violate("no result changes after it was read", "%d calls not read again: the pass took over 5 minutes", skipped)
+	}
 }
 
 // checkConsumers kills every actor and expects JETRAY_ACTORS to be left with the consumers it
