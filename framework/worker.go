@@ -96,7 +96,8 @@ type Worker struct {
 	stopping  bool
 	hooksMu   sync.Mutex
 	hooks     []func(ctx context.Context) error // extra components started by Run (actors)
-	ext       map[any]any
+	extMu     sync.Mutex
+	ext       map[any]*extension
 	stopHooks []func()
 
 	queue       chan *delivery
@@ -190,20 +191,28 @@ func NewWorker(c *Client, opts ...WorkerOption) *Worker {
 	return w
 }
 
+// extension is one value of Worker.Extension, made once.
+type extension struct {
+	once sync.Once
+	v    any
+}
+
 // Extension returns the per-worker value stored under key, creating it with init on first
-// use. Runtimes built on the worker (actor hosts) keep their state here.
+// use; concurrent first uses wait for one init. init may itself call Extension with other
+// keys (not with key). Runtimes built on the worker (actor hosts) keep their state here.
 func (w *Worker) Extension(key any, init func() any) any {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if v, ok := w.ext[key]; ok {
-		return v
+	w.extMu.Lock()
+	e, ok := w.ext[key]
+	if !ok {
+		if w.ext == nil {
+			w.ext = map[any]*extension{}
+		}
+		e = &extension{}
+		w.ext[key] = e
 	}
-	if w.ext == nil {
-		w.ext = map[any]any{}
-	}
-	v := init()
-	w.ext[key] = v
-	return v
+	w.extMu.Unlock()
+	e.once.Do(func() { e.v = init() })
+	return e.v
 }
 
 // AckWait returns the worker's configured AckWait (see WithAckWait), which consumers created
