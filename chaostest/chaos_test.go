@@ -869,6 +869,8 @@ func errKind(err error) string {
 			}
 		}
 		return k
+	case errors.Is(err, framework.ErrActorDied):
+		return "actor_died:fail-fast" // refused in the driver: the record says DEAD
 	case errors.Is(err, framework.ErrClosed):
 		return "client-closed"
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
