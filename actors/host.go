@@ -20,8 +20,9 @@ import (
 // host runs the actors placed on one worker: their consumers, calls, kills, hand-overs and
 // cleanup. It owns every goroutine it starts: Run's ctx ending stops them and waits for them.
 type host struct {
-	w   *framework.Worker
-	log zerolog.Logger
+	w     *framework.Worker
+	lease *framework.Lease
+	log   zerolog.Logger
 
 	mu     sync.Mutex
 	actors map[string]*instance
@@ -73,7 +74,7 @@ type hostKey struct{}
 
 func hostOf(w *framework.Worker) *host {
 	return w.Extension(hostKey{}, func() any {
-		h := &host{w: w, actors: map[string]*instance{}, log: w.Logger(),
+		h := &host{w: w, lease: w.Lease(), actors: map[string]*instance{}, log: w.Logger(),
 			ctl: "jetray.ctl.actors." + strings.NewReplacer(".", "_", "*", "_", ">", "_", " ", "_").Replace(w.Name()) + "." + w.Client().ID()}
 		w.OnRun(h.run)
 		return h
@@ -154,10 +155,10 @@ func (h *host) waitLease(ctx context.Context) (string, bool) {
 // dead here, the placement is not fenced, and the lease it was claimed under is the worker's
 // current, valid lease.
 func (h *host) owns(inst *instance, epoch uint64) bool {
-	if inst.dead.Load() || !h.w.LeaseValid() {
+	key, valid := h.lease.Held()
+	if inst.dead.Load() || !valid {
 		return false
 	}
-	key := h.w.LeaseKey()
 	inst.mu.Lock()
 	defer inst.mu.Unlock()
 	return !inst.fenced && inst.epoch == epoch && inst.lease == key

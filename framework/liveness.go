@@ -37,38 +37,62 @@ type WorkerInfo struct {
 // LivenessKey returns the worker's current lease key in WorkersBucket: its name made
 // subject-safe, its client ID and, after the first lease it lost, the lease's generation. It
 // is "" before Run has taken a lease. Runtimes record it on what the worker owns (actors).
-func (w *Worker) LivenessKey() string { return w.lease().key() }
+func (w *Worker) LivenessKey() string { return w.lease().Key() }
 
 // LeaseKey is LivenessKey under the name the ownership protocol uses.
-func (w *Worker) LeaseKey() string { return w.lease().key() }
+func (w *Worker) LeaseKey() string { return w.lease().Key() }
+
+// Lease returns the worker's lease, for runtimes that check it on every call (lock-free).
+func (w *Worker) Lease() *Lease { return w.lease() }
 
 // LeaseValid reports whether the worker can still prove its lease: it renewed it less than
 // the lease period (the bucket's TTL) minus a safety margin ago, by its own monotonic clock.
 // The broker expires the key no earlier than that, so a worker that stops serving when
 // LeaseValid turns false stops before anyone may judge it dead and take its work over.
-func (w *Worker) LeaseValid() bool {
-	l := w.lease()
-	k, _ := l.cur.Load().(leaseState)
-	return k.key != "" && time.Now().Before(k.until)
-}
+func (w *Worker) LeaseValid() bool { return w.lease().Valid() }
 
 // LeaseTTL returns the lease period of the worker's current lease bucket (LivenessTTL unless
 // the bucket was created with another TTL).
-func (w *Worker) LeaseTTL() time.Duration {
-	if d := time.Duration(w.lease().ttl.Load()); d > 0 {
-		return d
-	}
-	return LivenessTTL
-}
+func (w *Worker) LeaseTTL() time.Duration { return w.lease().TTL() }
 
 // leaseMargin is how much earlier than the broker a worker gives up its own lease: room for
 // clock-rate differences and for the time between a renewal's send and its storage.
 func leaseMargin(ttl time.Duration) time.Duration { return max(ttl/5, 500*time.Millisecond) }
 
-// workerLease is a worker's lease state; only the liveness loop writes it.
-type workerLease struct {
+// Lease is a worker's lease on what it owns: a key in WorkersBucket that the worker renews
+// by compare-and-swap while it runs. Only the worker's liveness loop changes it; anyone may
+// read it concurrently.
+type Lease struct {
 	cur atomic.Value // leaseState
 	ttl atomic.Int64 // bucket TTL in nanoseconds
+}
+
+// Key returns the current lease key, "" while the worker holds none.
+func (l *Lease) Key() string {
+	k, _ := l.cur.Load().(leaseState)
+	return k.key
+}
+
+// Valid reports whether the current lease was renewed less than TTL minus a safety margin
+// ago (see Worker.LeaseValid).
+func (l *Lease) Valid() bool {
+	k, _ := l.cur.Load().(leaseState)
+	return k.key != "" && time.Now().Before(k.until)
+}
+
+// Held returns the current key and whether it is valid, read together.
+func (l *Lease) Held() (key string, valid bool) {
+	k, _ := l.cur.Load().(leaseState)
+	return k.key, k.key != "" && time.Now().Before(k.until)
+}
+
+// TTL returns the lease period: the TTL of the worker's lease bucket, LivenessTTL until the
+// bucket was read.
+func (l *Lease) TTL() time.Duration {
+	if d := time.Duration(l.ttl.Load()); d > 0 {
+		return d
+	}
+	return LivenessTTL
 }
 
 type leaseState struct {
@@ -76,15 +100,10 @@ type leaseState struct {
 	until time.Time // monotonic: the lease is valid before this instant
 }
 
-func (l *workerLease) key() string {
-	k, _ := l.cur.Load().(leaseState)
-	return k.key
-}
-
 type leaseExtKey struct{}
 
-func (w *Worker) lease() *workerLease {
-	return w.Extension(leaseExtKey{}, func() any { return &workerLease{} }).(*workerLease)
+func (w *Worker) lease() *Lease {
+	return w.Extension(leaseExtKey{}, func() any { return &Lease{} }).(*Lease)
 }
 
 func (w *Worker) leaseBase() string {
@@ -163,7 +182,7 @@ func (w *Worker) liveness(done <-chan struct{}) {
 				l.ttl.Store(int64(st.TTL()))
 			}
 		}
-		ttl := w.LeaseTTL()
+		ttl := l.TTL()
 		sent := time.Now()
 		if rev == 0 {
 			key := w.leaseBase()
