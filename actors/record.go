@@ -25,16 +25,16 @@ const (
 // Record is an actor's entry in the jetray_actors bucket (key a.<id>), as `driver status`
 // lists it.
 type Record struct {
-	ID             string    `json:"id"`
-	Class          string    `json:"class"`
-	Name           string    `json:"name,omitempty"`
-	State          string    `json:"state"`
-	Worker         string    `json:"worker,omitempty"`
-	Control        string    `json:"control,omitempty"` // the host's control subject
-	MaxConcurrency int       `json:"max_concurrency"`
-	MaxRestarts    int       `json:"max_restarts,omitempty"`
-	Restarts       int       `json:"restarts,omitempty"`
-	MaxTaskRetries int       `json:"max_task_retries,omitempty"`
+	ID             string `json:"id"`
+	Class          string `json:"class"`
+	Name           string `json:"name,omitempty"`
+	State          string `json:"state"`
+	Worker         string `json:"worker,omitempty"`
+	Control        string `json:"control,omitempty"` // the host's control subject
+	MaxConcurrency int    `json:"max_concurrency"`
+	MaxRestarts    int    `json:"max_restarts,omitempty"`
+	Restarts       int    `json:"restarts,omitempty"`
+	MaxTaskRetries int    `json:"max_task_retries,omitempty"`
 	// WorkerKey is the lease key (in jetray_workers) of the host that owns the actor: set when
 	// a host claims the actor (PENDING while it constructs, then ALIVE), empty while the
 	// actor waits for a host. Only the owner changes an owned record, except Kill and a host
@@ -46,11 +46,11 @@ type Record struct {
 	Epoch uint64 `json:"epoch,omitempty"`
 	// Resume says where the next placement's consumer starts and which calls the previous
 	// placement may have run; set by whoever retired the previous placement.
-	Resume *Resume `json:"resume,omitempty"`
-	Input  []byte  `json:"input,omitempty"` // encoded constructor input, for restarts
-	Error          string    `json:"error,omitempty"`
-	Created        time.Time `json:"created"`
-	Updated        time.Time `json:"updated"`
+	Resume  *Resume   `json:"resume,omitempty"`
+	Input   []byte    `json:"input,omitempty"` // encoded constructor input, for restarts
+	Error   string    `json:"error,omitempty"`
+	Created time.Time `json:"created"`
+	Updated time.Time `json:"updated"`
 }
 
 // Resume is the hand-over note between two placements of an actor.
