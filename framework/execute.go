@@ -19,7 +19,11 @@ import (
 // or the message terminated or handed back.
 func (w *Worker) execute(d *delivery) {
 	if w.isStopping() {
-		w.handBackUnstarted(d)
+		if d.slot { // a runner: Run waits for the hand-back goroutines
+			w.handBackUnstartedAsync(d)
+		} else {
+			w.handBackUnstarted(d)
+		}
 		return
 	}
 	hdr := d.msg.Headers()

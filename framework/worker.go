@@ -111,6 +111,9 @@ type Worker struct {
 	slots   chan struct{}
 	handoff chan struct{} // an idle runner gives its token to a call that stopped waiting
 
+	handBacks   sync.WaitGroup // handBackUnstartedAsync goroutines
+	handBackSem chan struct{}
+
 	hbPeriod atomic.Int64  // heartbeat period in ns: min(AckWait of cfg and consumers)/3
 	hbReset  chan struct{} // wakes the heartbeat when hbPeriod shrinks
 
@@ -169,7 +172,8 @@ func NewWorker(c *Client, opts ...WorkerOption) *Worker {
 		cfg.prefetch = max(cfg.concurrency, 32)
 	}
 	w := &Worker{c: c, cfg: cfg, handlers: map[string]Handler{}, consumers: map[string]jetstream.ConsumeContext{},
-		taskCons: map[string]jetstream.Consumer{}, ackWaits: map[string]time.Duration{}, held: map[*delivery]struct{}{}, hbReset: make(chan struct{}, 1)}
+		taskCons: map[string]jetstream.Consumer{}, ackWaits: map[string]time.Duration{}, held: map[*delivery]struct{}{}, hbReset: make(chan struct{}, 1),
+		handBackSem: make(chan struct{}, maxParallelHandBacks)}
 	w.hbPeriod.Store(int64(cfg.ackWait / 3))
 	if cfg.log != nil {
 		w.log = cfg.log.With().Str("worker", cfg.name).Logger()
@@ -337,6 +341,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	for n, h := range handlers {
 		if err := w.startConsumer(ctx, n, h); err != nil {
 			w.stopIntake()
+			w.handBacks.Wait()
 			return err
 		}
 	}
@@ -385,6 +390,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	w.taskCancel()
 	w.waitHeld(10 * time.Second)
+	w.handBacks.Wait() // intake and runners have ended: no new ones; each is bounded by 2 s
 	close(bgDone)
 	bg.Wait()
 	_ = w.c.nc.FlushTimeout(5 * time.Second)
@@ -536,13 +542,13 @@ func (w *Worker) receive(m jetstream.Msg, h Handler, name string) {
 	w.queueMu.RLock()
 	defer w.queueMu.RUnlock()
 	if w.queueClosed {
-		w.handBackUnstarted(d)
+		w.handBackUnstartedAsync(d)
 		return
 	}
 	select {
 	case w.queue <- d:
 	case <-w.stopCh:
-		w.handBackUnstarted(d)
+		w.handBackUnstartedAsync(d)
 	}
 }
 
@@ -733,6 +739,21 @@ func (w *Worker) handBackUnstarted(d *delivery) {
 		}
 	}
 	w.handBack(d)
+}
+
+// maxParallelHandBacks bounds the hand-backs being recorded at once at shutdown.
+const maxParallelHandBacks = 32
+
+// handBackUnstartedAsync is handBackUnstarted on its own goroutine (up to
+// maxParallelHandBacks at once, then it waits), so a stopping worker records the hand-backs
+// of its buffered calls in parallel. Only for Run's own paths (the consume callback and the
+// runners): Run waits for these goroutines once both have ended.
+func (w *Worker) handBackUnstartedAsync(d *delivery) {
+	w.handBackSem <- struct{}{}
+	w.handBacks.Go(func() {
+		defer func() { <-w.handBackSem }()
+		w.handBackUnstarted(d)
+	})
 }
 
 // HandbacksBucket is the KV bucket where workers count, per call ID, the deliveries they
