@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jetray/jetray/framework"
+	"github.com/jetray/jetray/internal/failpoint"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -392,6 +393,7 @@ func (h *host) serve(inst *instance, epoch uint64, m jetstream.Msg, seq uint64) 
 		if !h.owns(inst, epoch) {
 			return nil, framework.ErrNotOwner // another placement answers the call
 		}
+		failpoint.Hit("actors.before-publish") // tests stop the process here (SIGSTOP)
 		return out, err
 	}
 	h.w.Serve(m, inst.class+"."+method, run)

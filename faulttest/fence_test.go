@@ -1,0 +1,109 @@
+package faulttest
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jetray/jetray/actors"
+	"github.com/jetray/jetray/examples/demo"
+	"github.com/jetray/jetray/framework"
+	"github.com/jetray/jetray/internal/failpoint"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// An actor host stopped (SIGSTOP) between its lease check and its result publish, for longer
+// than the lease: another worker takes the actor over and answers the interrupted call; when
+// the stopped host resumes, its late result is refused (one result per call), it serves no
+// further call, and it drops its instance without touching the record.
+func TestStaleHostStoppedBeforePublish(t *testing.T) {
+	bins := buildBinaries(t)
+	port := freePort(t)
+	url := "nats://127.0.0.1:" + strconv.Itoa(port)
+	startNATS(t, bins, port, t.TempDir())
+	c := connect(t, url)
+	ctx := testCtx(t, 3*time.Minute)
+
+	// A stops itself at its second actor answer, after the lease check, before the publish.
+	t.Setenv(failpoint.EnvVar, "actors.before-publish=sigstop-after:1")
+	a := startWorker(t, bins, url, "stale-a")
+	if err := os.Unsetenv(failpoint.EnvVar); err != nil {
+		t.Fatal(err)
+	}
+	h := demo.CounterClass.Options(actors.MaxRestarts(-1), actors.MaxTaskRetries(1)).
+		Remote(ctx, c, demo.CounterInput{Start: 10})
+	if v, err := demo.CounterIncr.Remote(ctx, h, demo.IncrInput{By: 1}).Await(ctx); err != nil || v != 11 {
+		t.Fatalf("first call: %d, %v", v, err)
+	}
+	before := actorRecord(t, ctx, c, h.ID())
+	startWorker(t, bins, url, "stale-b")
+	f := demo.CounterIncr.Remote(ctx, h, demo.IncrInput{By: 1}) // A computes 12, then stops
+	waitFor(t, nil, 30*time.Second, "stale-a stopped by its failpoint", func() bool { return stopped(a) })
+	waitFor(t, nil, time.Minute, "the actor taken over by stale-b", func() bool {
+		r := actorRecord(t, ctx, c, h.ID())
+		return r.State == actors.StateAlive && r.Epoch > before.Epoch && r.WorkerKey != before.WorkerKey
+	})
+	v, err := f.Await(ctx)
+	if err != nil || v != 11 { // the rebuilt actor (Start 10) ran the interrupted call again
+		t.Fatalf("interrupted call: %d, %v; want 11 from the new instance", v, err)
+	}
+	if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, a, time.Minute, "stale-a to drop its instance", func() bool {
+		return strings.Contains(a.stderr.String(), "actor instance dropped")
+	})
+	other := connect(t, url)
+	var got int
+	if err := other.Resolve(ctx, f.ID(), &got); err != nil || got != 11 {
+		t.Fatalf("Resolve after the stale host resumed: %d, %v", got, err)
+	}
+	st, err := c.JetStream().Stream(ctx, framework.ResultsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(framework.ResultSubject(f.ID())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := info.State.Subjects[framework.ResultSubject(f.ID())]; n != 1 {
+		t.Fatalf("%d results stored for the interrupted call, want 1", n)
+	}
+	for i := range 10 {
+		v, err := demo.CounterIncr.Remote(ctx, h, demo.IncrInput{By: 1}).Await(ctx)
+		if err != nil || v != 12+i {
+			t.Fatalf("call %d after the stale host resumed: %d, %v; want %d from the new instance", i, v, err, 12+i)
+		}
+	}
+}
+
+// stopped reports whether p is stopped by a signal (state T in /proc/<pid>/stat).
+func stopped(p *proc) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && len(s) > i+2 && s[i+2] == 'T'
+}
+
+// actorRecord reads actor id's record.
+func actorRecord(t *testing.T, ctx context.Context, c *framework.Client, id string) actors.Record {
+	t.Helper()
+	recs, err := actors.List(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if r.ID == id {
+			return r
+		}
+	}
+	t.Fatalf("no record for %s", id)
+	return actors.Record{}
+}
