@@ -169,6 +169,7 @@ func (h *host) handover(s *store, inst *instance, lonely *sync.Map) bool {
 
 // retireLocal forgets inst here after a hand-over: no reap, the record is no longer ours.
 func (h *host) retireLocal(inst *instance) {
+	inst.dropped.Store(true)
 	inst.dead.Store(true)
 	if inst.counted.CompareAndSwap(true, false) {
 		h.w.Metrics().ActorState(inst.class, StateAlive, "")

@@ -57,6 +57,7 @@ type instance struct {
 
 	calls   sync.WaitGroup
 	dead    atomic.Bool
+	dropped atomic.Bool  // dead here because another placement owns the actor (not killed)
 	cause   atomic.Value // error
 	dirty   atomic.Bool  // calls since the last purge
 	counted atomic.Bool  // counted ALIVE in the worker's metrics
@@ -361,11 +362,8 @@ func (h *host) serve(inst *instance, epoch uint64, m jetstream.Msg, seq uint64) 
 		}
 	}
 	run := func(ctx context.Context, call *framework.Call) ([]byte, error) {
-		if !h.owns(inst, epoch) {
-			return nil, framework.ErrNotOwner
-		}
-		if inst.dead.Load() {
-			return nil, framework.NewCallError(framework.KindDied, inst.deathErr())
+		if err := h.servable(inst, epoch); err != nil {
+			return nil, err
 		}
 		if check {
 			if stored, err := c.ResultStored(ctx, call.ID); err == nil && stored {
@@ -387,16 +385,29 @@ func (h *host) serve(inst *instance, epoch uint64, m jetstream.Msg, seq uint64) 
 		out, err := hd(ctx, call)
 		stop()
 		cancel()
-		if inst.dead.Load() {
-			return nil, framework.NewCallError(framework.KindDied, inst.deathErr())
-		}
-		if !h.owns(inst, epoch) {
-			return nil, framework.ErrNotOwner // another placement answers the call
+		if err := h.servable(inst, epoch); err != nil {
+			return nil, err // killed: actor_died; no longer the owner: the new placement answers
 		}
 		failpoint.Hit("actors.before-publish") // tests stop the process here (SIGSTOP)
 		return out, err
 	}
 	h.w.Serve(m, inst.class+"."+method, run)
+}
+
+// servable says whether a call of placement epoch may run or be answered here: nil, an
+// actor_died error if the actor was killed, or framework.ErrNotOwner if another placement owns
+// the actor now (the call is left to it).
+func (h *host) servable(inst *instance, epoch uint64) error {
+	if inst.dropped.Load() {
+		return framework.ErrNotOwner
+	}
+	if inst.dead.Load() {
+		return framework.NewCallError(framework.KindDied, inst.deathErr())
+	}
+	if !h.owns(inst, epoch) {
+		return framework.ErrNotOwner
+	}
+	return nil
 }
 
 // holdUntil keeps a delivery alive (progress reports every AckWait/3) until done closes or a
@@ -460,6 +471,7 @@ func (h *host) fence(inst *instance) {
 // drop forgets inst on this host without touching its record or its calls: another host
 // owns the actor now.
 func (h *host) drop(inst *instance, why string) {
+	inst.dropped.Store(true)
 	if !inst.dead.CompareAndSwap(false, true) {
 		return
 	}
