@@ -1,8 +1,16 @@
 package framework_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -214,6 +222,172 @@ func TestCloseFailsPending(t *testing.T) {
 	}
 }
 
+// Environment of the reader process TestResultsReadableByAnotherProcess starts: the test
+// binary runs itself again with these set, and the test then plays the reader.
+const (
+	readerURL = "JETRAY_TEST_READER_URL" // the server to connect to
+	readerIDs = "JETRAY_TEST_READER_IDS" // comma-separated call IDs to resolve
+	readerOut = "JETRAY_TEST_READER_OUT" // file the reader writes its readings to (JSON)
+)
+
+// reading is what the reader process read for one call ID.
+type reading struct {
+	ID      string          `json:"id"`
+	Value   json.RawMessage `json:"value,omitempty"` // the ok result, when short
+	Len     int             `json:"len"`             // length of the encoded ok result
+	Sum     string          `json:"sum,omitempty"`   // its SHA-256
+	Kind    string          `json:"kind,omitempty"`  // TaskError.Kind of an error result
+	Message string          `json:"message,omitempty"`
+	Err     string          `json:"err,omitempty"` // Resolve failed otherwise
+}
+
+// Results live in JetStream, not in the caller: a separate OS process that made none of the
+// calls reads them by call ID with Client.Resolve. It reads a value, an error result, a Put
+// value stored in the object store, and a call that is answered only while the reader is
+// already waiting for it; each reads as the caller's future does.
 func TestResultsReadableByAnotherProcess(t *testing.T) {
-	t.Skip("not exposed yet: reading a result by call ID from another client (Client.fetchResult) is unexported")
+	if url := os.Getenv(readerURL); url != "" {
+		readResults(t, url, strings.Split(os.Getenv(readerIDs), ","), os.Getenv(readerOut))
+		return
+	}
+	release := make(chan struct{})
+	var once sync.Once
+	gate := framework.NewTask("xproc_gate", func(ctx context.Context, n int) (int, error) {
+		select {
+		case <-release:
+			return 2 * n, nil
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	})
+	env := frameworktest.NewEnv(t, nil, addTask, failIf, gate)
+	t.Cleanup(func() { once.Do(func() { close(release) }) }) // before the worker stops
+	c := env.Client
+	ctx := testCtx(t)
+
+	sum := addTask.Remote(ctx, c, addIn{20, 22})
+	if v, err := sum.Await(ctx); err != nil || v != 42 {
+		t.Fatalf("add = %d, %v", v, err)
+	}
+	bad := failIf.Remote(ctx, c, -1)
+	if _, err := bad.Await(ctx); err == nil {
+		t.Fatal("fail_if(-1) succeeded")
+	}
+	big := framework.Put(ctx, c, strings.Repeat("z", 2<<20)) // past the 1 MiB max payload
+	if err := big.Err(); err != nil {
+		t.Fatal(err)
+	}
+	late := gate.Remote(ctx, c, 21) // runs until release: not answered when the reader starts
+
+	out := filepath.Join(t.TempDir(), "readings.json")
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestResultsReadableByAnotherProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), readerURL+"="+env.Server.ClientURL(),
+		readerIDs+"="+strings.Join([]string{sum.ID(), bad.ID(), big.ID(), late.ID()}, ","), readerOut+"="+out)
+	var output bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &output, &output
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start reader process: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	// Answer the gated call only once the reader waits for it: its Resolve has made a
+	// consumer on exactly that call's result subject.
+	waiting := func() bool {
+		s, err := c.JetStream().Stream(ctx, framework.ResultsStream)
+		if err != nil {
+			return false
+		}
+		infos := s.ListConsumers(ctx)
+		found := false
+		for ci := range infos.Info() {
+			if ci.Config.FilterSubject == framework.ResultSubject(late.ID()) ||
+				slices.Contains(ci.Config.FilterSubjects, framework.ResultSubject(late.ID())) {
+				found = true
+			}
+		}
+		return found
+	}
+	for !waiting() {
+		select {
+		case err := <-exited:
+			t.Fatalf("reader process exited (%v) before waiting for the unanswered call:\n%s", err, output.String())
+		case <-ctx.Done():
+			t.Fatalf("reader process never waited for the unanswered call:\n%s", output.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	once.Do(func() { close(release) })
+	lateV, err := late.Await(ctx)
+	if err != nil || lateV != 42 {
+		t.Fatalf("gate = %d, %v", lateV, err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("reader process: %v\n%s", err, output.String())
+		}
+	case <-ctx.Done():
+		t.Fatalf("reader process did not exit:\n%s", output.String())
+	}
+
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatalf("reader output: %v\n%s", err, output.String())
+	}
+	var got []reading
+	if err := json.Unmarshal(data, &got); err != nil || len(got) != 4 {
+		t.Fatalf("reader output %d readings, %v", len(got), err)
+	}
+	for _, r := range got {
+		if r.Err != "" {
+			t.Errorf("reader: Resolve %s: %s", r.ID, r.Err)
+		}
+	}
+	if r := got[0]; r.ID != sum.ID() || string(r.Value) != "42" {
+		t.Errorf("reader read add as %+v, want 42", r)
+	}
+	if r := got[1]; r.ID != bad.ID() || r.Kind != framework.KindError || !strings.Contains(r.Message, "negative -1") {
+		t.Errorf("reader read fail_if as %+v, want kind error, negative -1", r)
+	}
+	want, _ := json.Marshal(strings.Repeat("z", 2<<20))
+	if r := got[2]; r.ID != big.ID() || r.Len != len(want) || r.Sum != fmt.Sprintf("%x", sha256.Sum256(want)) {
+		t.Errorf("reader read the Put value as %d bytes (sum %s), want %d", r.Len, r.Sum, len(want))
+	}
+	if r := got[3]; r.ID != late.ID() || string(r.Value) != "42" {
+		t.Errorf("reader read the late call as %+v, want 42", r)
+	}
+}
+
+// readResults is the reader process of TestResultsReadableByAnotherProcess: it resolves ids
+// on a client of its own and writes what it read to out.
+func readResults(t *testing.T, url string, ids []string, out string) {
+	ctx := testCtx(t)
+	c := connect(t, url)
+	var got []reading
+	for _, id := range ids {
+		r := reading{ID: id}
+		var raw json.RawMessage
+		err := c.Resolve(ctx, id, &raw)
+		var te *framework.TaskError
+		switch {
+		case errors.As(err, &te):
+			r.Kind, r.Message = te.Kind, te.Message
+		case err != nil:
+			r.Err = err.Error()
+		default:
+			r.Len, r.Sum = len(raw), fmt.Sprintf("%x", sha256.Sum256(raw))
+			if len(raw) <= 1024 {
+				r.Value = raw
+			}
+		}
+		got = append(got, r)
+	}
+	data, err := json.Marshal(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(out, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
