@@ -299,7 +299,7 @@ func (w *Worker) OnRun(run func(ctx context.Context) error) {
 // consumer cannot be created, when Run is already running, or when calls were still running
 // at the drain deadline. Whatever it returns, the goroutines it started have ended, except
 // those of calls that ignored cancellation past the drain deadline (they end when their code
-// returns).
+// returns) and the cancellation watcher, which is stopped but not waited for.
 func (w *Worker) Run(ctx context.Context) error {
 	w.mu.Lock()
 	if w.running {
