@@ -433,9 +433,10 @@ func (r *chaos) apply(f fault) string {
 		p.Restore()
 		return fmt.Sprintf("network of %s %s for %v", w.name, how, f.dur.Round(100*time.Millisecond))
 	case fTerm:
+		start := time.Now()
 		_ = w.signal(syscall.SIGTERM)
 		r.startWorker(f.slot) // the rolling restart's new worker
-		return fmt.Sprintf("SIGTERM %s: %s", w.name, r.awaitExit(w))
+		return fmt.Sprintf("SIGTERM %s: %s", w.name, r.awaitExit(w, start))
 	case fServer:
 		_ = r.server.signal(syscall.SIGKILL)
 		r.server.waitExit(30 * time.Second)
@@ -454,16 +455,15 @@ func (r *chaos) kill(p *proc) {
 	}
 }
 
-// awaitExit waits for a worker stopping after SIGTERM; one still running after a minute is a
+// awaitExit waits for a worker stopping after the SIGTERM sent at start; one still running after a minute is a
 // violation, and is killed.
-func (r *chaos) awaitExit(p *proc) string {
-	start := time.Now()
+func (r *chaos) awaitExit(p *proc, start time.Time) string {
 	if !p.waitExit(time.Minute) {
 		r.violate("graceful stop ends", "%s still running 60s after SIGTERM", p.name)
 		r.kill(p)
 		return "killed after 60s"
 	}
-	return fmt.Sprintf("exited in %v (%v)", time.Since(start).Round(10*time.Millisecond), cmp.Or(p.err, error(errExit0)))
+	return fmt.Sprintf("exited %v after SIGTERM (%v)", p.exitAt.Sub(start).Round(10*time.Millisecond), cmp.Or(p.err, error(errExit0)))
 }
 
 var errExit0 = errors.New("status 0")
@@ -488,6 +488,7 @@ func (r *chaos) handover(f fault) string {
 		}
 	}
 	a := r.workers[f.slot]
+	termed := time.Now()
 	_ = a.signal(syscall.SIGTERM)
 	victim, how := -1, ""
 	poll(3*time.Second, func() bool {
@@ -513,7 +514,7 @@ func (r *chaos) handover(f fault) string {
 	r.mu.Lock()
 	r.handovers = append(r.handovers, fmt.Sprintf("SIGTERM %s, SIGKILL %s (%s)", a.name, b.name, how))
 	r.mu.Unlock()
-	exit := r.awaitExit(a)
+	exit := r.awaitExit(a, termed)
 	r.startWorker(f.slot)
 	r.startWorker(victim)
 	return fmt.Sprintf("hand-over: SIGTERM %s, SIGKILL %s %s; %s %s", a.name, b.name, how, a.name, exit)
@@ -694,10 +695,13 @@ func (r *chaos) refLoop() {
 	}
 }
 
-// put stores v with Put and records the call; false if it failed.
+// put stores v with Put and records the call; false if it failed. Put is one publish
+// awaiting its ack: a minute rides out a broker restart unless the publish itself was lost.
 func put[T comparable](r *chaos, v T) (*futures.Future[T], bool) {
 	c := &call{kind: "put", submitted: time.Now(), check: wantEqual(v)}
-	f := framework.Put(r.awaitCtx, r.c, v)
+	ctx, cancel := context.WithTimeout(r.awaitCtx, time.Minute)
+	defer cancel()
+	f := framework.Put(ctx, r.c, v)
 	c.id = f.ID()
 	r.record(c)
 	got, err := f.Await(r.awaitCtx)

@@ -81,6 +81,7 @@ type proc struct {
 	stderr syncBuffer
 	done   chan struct{} // closed when the process has exited
 	err    error         // Wait's error, set before done closes
+	exitAt time.Time     // when Wait returned, set before done closes
 }
 
 // startProc starts a program. Cleanup kills it (SIGKILL works on a stopped process too) and
@@ -96,6 +97,7 @@ func startProc(t *testing.T, name, path string, args ...string) *proc {
 	}
 	go func() {
 		p.err = p.cmd.Wait()
+		p.exitAt = time.Now()
 		close(p.done)
 	}()
 	t.Cleanup(p.stop)
