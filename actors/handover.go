@@ -12,7 +12,7 @@ import (
 
 // Hand-over bounds at a graceful stop.
 const (
-	handoverCallWait = 20 * time.Second // running calls get this long to finish
+	handoverCallWait = 20 * time.Second // running calls get this long (at most the drain timeout)
 	handoverAckWait  = 3 * time.Second  // then their acks get this long to land
 )
 
@@ -113,7 +113,7 @@ func (h *host) handover(s *store, inst *instance, lonely *sync.Map) bool {
 	if cc != nil {
 		cc.Stop() // no more calls here; those already running finish
 	}
-	h.waitCalls(inst, handoverCallWait)
+	h.waitCalls(inst, min(handoverCallWait, h.w.DrainTimeout()))
 	inst.mu.Lock()
 	var started []uint64
 	for _, rc := range inst.running {

@@ -104,12 +104,30 @@ type cancelWatch struct {
 	// cancelled holds IDs seen in the bucket; entries older than the results TTL are dropped.
 	cancelled map[string]time.Time
 	running   map[string]*runningCall
+	done      chan struct{} // closed when the watcher started by start ends
 }
 
 // runningCall is a call running on this worker, with the calls it submitted.
 type runningCall struct {
 	cancel   context.CancelCauseFunc
 	children []string
+}
+
+// wait waits up to d for the watcher started by start to end (its ctx ended).
+func (cw *cancelWatch) wait(d time.Duration) {
+	cw.mu.Lock()
+	done := cw.done
+	cw.mu.Unlock()
+	if done == nil {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		cw.w.log.Warn().Msg("cancellation watcher still running after the worker stopped")
+	}
 }
 
 func newCancelWatch(w *Worker) *cancelWatch {
@@ -123,7 +141,12 @@ func (cw *cancelWatch) start(ctx context.Context) error {
 		return fmt.Errorf("jetray: watch cancellations: %w", err)
 	}
 	synced := make(chan struct{})
-	go func(first chan struct{}) {
+	done := make(chan struct{})
+	cw.mu.Lock()
+	cw.done = done
+	cw.mu.Unlock()
+	go func(first chan struct{}) { // owned by Worker.Run: ends with ctx, Run waits for it
+		defer close(done)
 		defer func() { _ = kw.Stop() }()
 		for e := range kw.Updates() {
 			if e == nil {

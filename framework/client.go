@@ -41,6 +41,9 @@ type Client struct {
 	onClose []func()
 
 	connectedAt atomic.Int64 // unix nanoseconds of the last (re)connect; 0 while disconnected
+	bg          background   // failure publishes and waits on dependencies; Close joins them
+	closeCtx    context.Context
+	closeCancel context.CancelFunc // cancels closeCtx when the client closes
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -65,6 +68,7 @@ func Connect(ctx context.Context, url string, opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("jetray: client id: %w", err)
 	}
 	c := &Client{cfg: cfg, id: id, log: cfg.log.With().Str("client", id).Logger(), done: make(chan struct{})}
+	c.closeCtx, c.closeCancel = context.WithCancel(context.Background())
 	c.ids.prefix = id
 	if cfg.clientID != "" {
 		// A fixed ID outlives the process: start the sequence past any earlier run's, so a
@@ -355,6 +359,7 @@ func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)
 		close(c.done)
+		c.closeCancel()
 		c.closeMu.Lock()
 		hooks := c.onClose
 		c.closeMu.Unlock()
@@ -370,6 +375,9 @@ func (c *Client) Close() error {
 			case <-time.After(2 * time.Second):
 			}
 			_ = c.nc.FlushTimeout(2 * time.Second)
+		}
+		if !c.bg.stop(5 * time.Second) {
+			c.log.Warn().Msg("client goroutines still running at close")
 		}
 		c.nc.Close()
 		if c.results != nil {

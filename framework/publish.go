@@ -87,8 +87,9 @@ func (w *Worker) answered(d *delivery) {
 		w.callLog(d).Debug().Err(err).Msg("ack")
 	}
 	w.release(d)
-	if d.inputObject != "" { // consumed: the call will not run again
-		go w.c.deleteObject(context.Background(), d.inputObject)
+	if name := d.inputObject; name != "" { // consumed: the call will not run again
+		// After Run, the object is left to the bucket's TTL.
+		w.bg.Go(func() { w.c.deleteObject(context.Background(), name) })
 	}
 }
 
@@ -105,7 +106,9 @@ func (w *Worker) onResultError(_ jetstream.JetStream, m *nats.Msg, err error) {
 // a direct get (off the publisher's callback) and the call acked; any other failure is retried.
 func (w *Worker) resultFailed(d *delivery, m *nats.Msg, err error) {
 	if alreadyAnswered(err) {
-		go w.confirmAnswered(d, m, err)
+		if !w.bg.Go(func() { w.confirmAnswered(d, m, err) }) {
+			w.release(d) // Run has ended: the broker redelivers the call
+		}
 		return
 	}
 	w.retryResult(d, m, err)
@@ -139,7 +142,13 @@ func (w *Worker) retryResult(d *delivery, m *nats.Msg, err error) {
 		return
 	}
 	delay := min(time.Duration(1<<d.tries)*25*time.Millisecond, 3*time.Second)
-	time.AfterFunc(delay, func() { w.publishResult(d, m) })
+	if !w.bg.Go(func() {
+		t := time.NewTimer(delay)
+		<-t.C
+		w.publishResult(d, m)
+	}) {
+		w.release(d) // Run has ended: the broker redelivers the call
+	}
 }
 
 // resultOwner recovers the delivery a result message belongs to.

@@ -129,12 +129,14 @@ func whenReady[In, Out any](ctx context.Context, c *Client, name string, dep *fu
 		run(in, err)
 		return p.Future()
 	}
-	go func() {
+	if !c.bg.Go(func() {
 		wctx, cancel := c.lifetime(context.WithoutCancel(ctx))
 		defer cancel()
 		in, err := dep.Await(wctx)
 		run(in, err)
-	}()
+	}) {
+		p.Reject(ErrClosed)
+	}
 	return p.Future()
 }
 
@@ -160,14 +162,8 @@ func (c *Client) lifetime(ctx context.Context) (context.Context, context.CancelF
 		ctx = futures.WithResolver(ctx, c)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	go func() {
-		select {
-		case <-c.done:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, cancel
+	stop := context.AfterFunc(c.closeCtx, cancel)
+	return ctx, func() { stop(); cancel() }
 }
 
 // Put stores v in the results stream and returns a future resolved with it (ray.put). The

@@ -123,11 +123,11 @@ func (c *Client) failCall(id, name string, err error, s sink) {
 	if errors.As(err, &prev) {
 		te.Kind = prev.Kind
 	}
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	c.bg.Go(func() {
+		ctx, cancel := context.WithTimeout(c.closeCtx, 5*time.Second)
 		defer cancel()
 		_ = c.PublishFailure(ctx, te)
-	}()
+	})
 }
 
 // onPublishAck drops the copy kept for resubmission once the broker has stored the call.

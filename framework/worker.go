@@ -86,6 +86,7 @@ type Worker struct {
 	cfg workerConfig
 	js  jetstream.JetStream // result publishes; its async handlers belong to the worker
 	log zerolog.Logger
+	bg  background // result retries and clean-ups; Run waits for them before it returns
 
 	mu        sync.Mutex
 	handlers  map[string]Handler
@@ -299,7 +300,8 @@ func (w *Worker) OnRun(run func(ctx context.Context) error) {
 // consumer cannot be created, when Run is already running, or when calls were still running
 // at the drain deadline. Whatever it returns, the goroutines it started have ended, except
 // those of calls that ignored cancellation past the drain deadline (they end when their code
-// returns) and the cancellation watcher, which is stopped but not waited for.
+// returns). Components added with OnRun (the actor host's hand-over) get the drain timeout
+// and 30 s more to finish.
 func (w *Worker) Run(ctx context.Context) error {
 	w.mu.Lock()
 	if w.running {
@@ -325,8 +327,13 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.hooksMu.Lock()
 	hooks := w.hooks
 	w.hooksMu.Unlock()
+	w.bg.reopen()
 	defer func() {
 		taskCancel() // on every path: it also ends the cancel watcher
+		w.cw.wait(5 * time.Second)
+		if !w.bg.stop(10 * time.Second) {
+			w.log.Warn().Msg("result retries still running after the worker stopped")
+		}
 		w.mu.Lock()
 		w.running = false
 		w.mu.Unlock()
@@ -374,7 +381,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.queueMu.Unlock()
 	var err error
 	drained := make(chan struct{})
-	go func() { runners.Wait(); hookWG.Wait(); close(drained) }()
+	hooksDone := make(chan struct{})
+	go func() { hookWG.Wait(); close(hooksDone) }()
+	go func() { runners.Wait(); <-hooksDone; close(drained) }()
 	select {
 	case <-drained:
 	case <-time.After(w.cfg.drainTimeout):
@@ -389,6 +398,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 	}
 	w.taskCancel()
+	if !waitClosed(hooksDone, 30*time.Second) { // the actor host hands its actors over meanwhile
+		w.log.Warn().Msg("components still stopping after the drain deadline")
+	}
 	w.waitHeld(10 * time.Second)
 	w.handBacks.Wait() // intake and runners have ended: no new ones; each is bounded by 2 s
 	close(bgDone)
@@ -402,6 +414,22 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.log.Info().Err(err).Msg("worker stopped")
 	return err
 }
+
+// waitClosed waits up to d for ch to close.
+func waitClosed(ch <-chan struct{}, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// DrainTimeout returns how long Run lets running calls finish after its ctx ends (see
+// WithDrainTimeout). Components started with OnRun bound their own shutdown by it.
+func (w *Worker) DrainTimeout() time.Duration { return w.cfg.drainTimeout }
 
 // startConsumer opens the durable consumer for name, creating it if absent, and starts
 // consuming. An existing consumer keeps its AckWait, whoever set it: the heartbeat follows it.
