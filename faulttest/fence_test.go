@@ -12,6 +12,7 @@ import (
 	"github.com/jetray/jetray/actors"
 	"github.com/jetray/jetray/examples/demo"
 	"github.com/jetray/jetray/framework"
+	"github.com/jetray/jetray/futures"
 	"github.com/jetray/jetray/internal/failpoint"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -106,4 +107,42 @@ func actorRecord(t *testing.T, ctx context.Context, c *framework.Client, id stri
 	}
 	t.Fatalf("no record for %s", id)
 	return actors.Record{}
+}
+
+// A routine SIGTERM (a rolling deploy) hands the worker's actors over to the other worker
+// instead of killing them: calls sent before, during and after the stop all succeed, the
+// record is ALIVE on the other worker, and the hand-over is not counted as a restart.
+func TestSIGTERMHandsActorsOver(t *testing.T) {
+	bins := buildBinaries(t)
+	port := freePort(t)
+	url := "nats://127.0.0.1:" + strconv.Itoa(port)
+	startNATS(t, bins, port, t.TempDir())
+	c := connect(t, url)
+	ctx := testCtx(t, 3*time.Minute)
+
+	a := startWorker(t, bins, url, "deploy-a")
+	h := demo.CounterClass.Options(actors.MaxRestarts(-1)).Remote(ctx, c, demo.CounterInput{Start: 0})
+	if v, err := demo.CounterIncr.Remote(ctx, h, demo.IncrInput{By: 1}).Await(ctx); err != nil || v != 1 {
+		t.Fatalf("before the deploy: %d, %v", v, err)
+	}
+	startWorker(t, bins, url, "deploy-b")
+	var fs []*futures.Future[int]
+	for range 20 {
+		fs = append(fs, demo.CounterIncr.Remote(ctx, h, demo.IncrInput{By: 1}))
+	}
+	if err, took := a.term(t, time.Minute); err != nil {
+		t.Fatalf("deploy-a exit after %s: %v", took, err)
+	}
+	for range 20 {
+		fs = append(fs, demo.CounterIncr.Remote(ctx, h, demo.IncrInput{By: 1}))
+	}
+	for i, f := range fs {
+		if _, err := f.Await(ctx); err != nil {
+			t.Fatalf("call %d across the deploy: %v", i, err)
+		}
+	}
+	rec := actorRecord(t, ctx, c, h.ID())
+	if rec.State != actors.StateAlive || rec.Worker != "deploy-b" || rec.Restarts != 0 {
+		t.Fatalf("after the deploy: state %s on %q, restarts %d", rec.State, rec.Worker, rec.Restarts)
+	}
 }
