@@ -155,7 +155,6 @@ type chaos struct {
 	port               int
 	store              string
 	url                string
-	runID              string
 
 	mu        sync.Mutex
 	server    *proc
@@ -233,7 +232,7 @@ func TestChaos(t *testing.T) {
 	r := &chaos{
 		t: t, seed: seed, lease: lease, workerBin: workerBin, natsBin: natsBin,
 		port: freePort(t), store: t.TempDir(), viol: map[string][]string{},
-		recheck: make(chan *call, 256), runID: strconv.FormatUint(seed%100000, 10),
+		recheck: make(chan *call, 256),
 	}
 	r.url = fmt.Sprintf("nats://127.0.0.1:%d", r.port)
 	r.server = startNATS(t, natsBin, r.port, r.store, 0)
