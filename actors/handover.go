@@ -114,13 +114,7 @@ func (h *host) handover(s *store, inst *instance, lonely *sync.Map) bool {
 		cc.Stop() // no more calls here; those already running finish
 	}
 	h.waitCalls(inst, min(handoverCallWait, h.w.DrainTimeout()))
-	inst.mu.Lock()
-	var started []uint64
-	for _, rc := range inst.running {
-		started = append(started, rc.seq)
-	}
-	inst.mu.Unlock()
-	slices.Sort(started)
+	started := inst.startedSeqs()
 	resume := &Resume{Started: started}
 	if cons != nil {
 		deadline := time.Now().Add(handoverAckWait)
@@ -176,6 +170,7 @@ func (h *host) retireLocal(inst *instance) {
 	}
 	h.remove(inst.id)
 	h.fence(inst)
+	inst.cancel()
 }
 
 // otherWorkerServes reports whether a live worker other than this one serves class.

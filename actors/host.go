@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,7 +51,7 @@ type instance struct {
 	resume  *Resume    // what the previous placement left
 	cons    jetstream.Consumer
 	cc      jetstream.ConsumeContext
-	ctx     context.Context // cancelled on kill or fence: running calls see it
+	ctx     context.Context // cancelled when the instance dies here: running calls see it
 	cancel  context.CancelFunc
 	fenced  bool                    // stopped serving: lease lost or placement retired
 	running map[string]*runningCall // call ID -> its run on this host
@@ -68,8 +69,9 @@ type instance struct {
 
 // runningCall is a call running on this host; a redelivery of it waits for done.
 type runningCall struct {
-	seq  uint64
-	done chan struct{}
+	seq     uint64
+	done    chan struct{}
+	started atomic.Bool // its handler was called
 }
 
 type hostKey struct{}
@@ -106,9 +108,11 @@ func consumerName(id string, epoch uint64) string {
 func actorSubject(id string) string { return framework.ActorSubjectPrefix + id + ".>" }
 
 func newInstance(id, class, name string, maxConc int, methods map[string]framework.Handler) *instance {
-	return &instance{id: id, class: class, name: name, maxConc: maxConc, methods: methods,
+	inst := &instance{id: id, class: class, name: name, maxConc: maxConc, methods: methods,
 		slots: make(chan struct{}, maxConc), ready: make(chan struct{}),
 		running: map[string]*runningCall{}, purgedAt: time.Now()}
+	inst.ctx, inst.cancel = context.WithCancel(context.Background())
+	return inst
 }
 
 func (h *host) get(id string) *instance {
@@ -268,10 +272,8 @@ func (h *host) bind(ctx context.Context, inst *instance, lease string, epoch uin
 	if err != nil {
 		return fmt.Errorf("jetray: actor consumer: %w", err)
 	}
-	ictx, icancel := context.WithCancel(context.Background())
 	inst.mu.Lock()
 	inst.lease, inst.epoch, inst.resume, inst.cons, inst.fenced = lease, epoch, resume, cons, false
-	inst.ctx, inst.cancel = ictx, icancel
 	inst.mu.Unlock()
 	cc, err := cons.Consume(func(m jetstream.Msg) { h.receive(inst, epoch, m) },
 		// At least 64: with a one-message pull at MaxAckPending 1 the consume loop could stall
@@ -281,7 +283,6 @@ func (h *host) bind(ctx context.Context, inst *instance, lease string, epoch uin
 			h.log.Debug().Err(err).Str("actor_id", inst.id).Msg("actor consume")
 		}))
 	if err != nil {
-		icancel()
 		inst.mu.Lock()
 		inst.fenced = true
 		inst.mu.Unlock()
@@ -377,15 +378,13 @@ func (h *host) serve(inst *instance, epoch uint64, m jetstream.Msg, seq uint64) 
 					fmt.Errorf("%w: %s (%s): its worker was lost while the call ran", ErrActorDied, inst.class, inst.id))
 			}
 		}
-		inst.mu.Lock()
-		ictx := inst.ctx
-		inst.mu.Unlock()
+		rc.started.Store(true)
 		ctx, cancel := context.WithCancel(ctx)
-		stop := context.AfterFunc(ictx, cancel)
+		stop := context.AfterFunc(inst.ctx, cancel)
 		out, err := hd(ctx, call)
 		stop()
 		cancel()
-		if err := h.servable(inst, epoch); err != nil {
+		if err := h.answerable(inst, epoch); err != nil {
 			return nil, err // killed: actor_died; no longer the owner: the new placement answers
 		}
 		failpoint.Hit("actors.before-publish") // tests stop the process here (SIGSTOP)
@@ -408,6 +407,49 @@ func (h *host) servable(inst *instance, epoch uint64) error {
 		return framework.ErrNotOwner
 	}
 	return nil
+}
+
+// answerable says whether a call of placement epoch that has run may store its answer: as
+// servable, except that while the placement is fenced it waits (up to two lease periods) for
+// the host to re-claim the actor, and a call of an earlier placement of this same object may
+// answer once the host owns the actor again (nobody else ran it meanwhile; its redelivery in
+// the new placement finds the answer stored).
+func (h *host) answerable(inst *instance, epoch uint64) error {
+	deadline := time.Now().Add(2 * h.lease.TTL())
+	for {
+		if inst.dropped.Load() {
+			return framework.ErrNotOwner
+		}
+		if inst.dead.Load() {
+			return framework.NewCallError(framework.KindDied, inst.deathErr())
+		}
+		key, valid := h.lease.Held()
+		inst.mu.Lock()
+		ok := valid && !inst.fenced && inst.lease == key && inst.epoch >= epoch
+		inst.mu.Unlock()
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return framework.ErrNotOwner
+		}
+		<-time.After(50 * time.Millisecond)
+	}
+}
+
+// startedSeqs returns the stream sequences of the calls whose handlers ran or run here and
+// have not returned.
+func (inst *instance) startedSeqs() []uint64 {
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	var seqs []uint64
+	for _, rc := range inst.running {
+		if rc.started.Load() {
+			seqs = append(seqs, rc.seq)
+		}
+	}
+	slices.Sort(seqs)
+	return seqs
 }
 
 // holdUntil keeps a delivery alive (progress reports every AckWait/3) until done closes or a
@@ -449,8 +491,9 @@ func (h *host) remove(id string) *instance {
 	return inst
 }
 
-// fence stops serving inst's current placement at once: no more pulls, running calls see
-// their ctx cancelled and store no result. The record is not touched.
+// fence stops serving inst's current placement at once: no more pulls, no new calls, and
+// running calls store no answer until the host owns the actor again (answerable). The record
+// is not touched.
 func (h *host) fence(inst *instance) {
 	inst.mu.Lock()
 	if inst.fenced {
@@ -458,13 +501,10 @@ func (h *host) fence(inst *instance) {
 		return
 	}
 	inst.fenced = true
-	cc, cancel := inst.cc, inst.cancel
+	cc := inst.cc
 	inst.mu.Unlock()
 	if cc != nil {
 		cc.Stop()
-	}
-	if cancel != nil {
-		cancel()
 	}
 }
 
@@ -482,6 +522,7 @@ func (h *host) drop(inst *instance, why string) {
 	}
 	h.remove(inst.id)
 	h.fence(inst)
+	inst.cancel()
 }
 
 // kill stops inst: it stops taking calls, cancels running ones, and fails what is queued.
@@ -495,6 +536,7 @@ func (h *host) kill(inst *instance, cause error, grace bool) {
 	}
 	h.remove(inst.id)
 	h.fence(inst)
+	inst.cancel()
 	h.waitCalls(inst, 5*time.Second)
 	inst.mu.Lock()
 	epoch := inst.epoch

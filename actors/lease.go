@@ -63,7 +63,11 @@ func (h *host) reclaim(ctx context.Context, inst *instance, key string) {
 	case rec.WorkerKey == key && rec.Epoch == oldEpoch && oldLease == key:
 		// Claimed under this lease already (an earlier bind failed): bind again.
 	case rec.WorkerKey == oldLease && rec.Epoch == oldEpoch:
-		resume := h.retire(ctx, inst.id, oldEpoch, true)
+		// This host knows which calls of the old placement it started: only those count as run.
+		resume := h.retire(ctx, inst.id, oldEpoch, false)
+		if resume != nil {
+			resume.Started = inst.startedSeqs()
+		}
 		var claimed bool
 		rec, err = s.update(ctx, inst.id, func(r *Record) bool {
 			if r.terminal() || r.WorkerKey != oldLease || r.Epoch != oldEpoch {
