@@ -115,6 +115,11 @@ func failStored(ctx context.Context, c *framework.Client, stream jetstream.Strea
 		log.Warn().Err(err).Str("actor_id", id).Msg("reap: consumer")
 		return start
 	}
+	defer func() { // an ordered consumer would otherwise linger for its 5-minute inactivity threshold
+		if info := cons.CachedInfo(); info != nil {
+			_ = stream.DeleteConsumer(context.WithoutCancel(ctx), info.Name)
+		}
+	}()
 	next := start
 	for {
 		batch, err := cons.FetchNoWait(256)
