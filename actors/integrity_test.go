@@ -62,8 +62,8 @@ var (
 		a.n++
 		return Answer{Instance: a.id, N: a.n}, nil
 	})
-	// Slow runs for d whatever its ctx says, and reports the peak of calls running at once.
-	Slow = actors.Method(Ident, "slow", func(a *ident, _ context.Context, d time.Duration) (Answer, error) {
+	// Slow runs for d (or until its ctx ends), and reports the peak of calls running at once.
+	Slow = actors.Method(Ident, "slow", func(a *ident, ctx context.Context, d time.Duration) (Answer, error) {
 		cur := a.running.Add(1)
 		for {
 			p := a.peak.Load()
@@ -71,7 +71,10 @@ var (
 				break
 			}
 		}
-		<-time.After(d)
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+		}
 		a.running.Add(-1)
 		return Answer{Instance: a.id, Peak: int(a.peak.Load())}, nil
 	})
