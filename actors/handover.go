@@ -114,8 +114,10 @@ func (h *host) handover(s *store, inst *instance, lonely *sync.Map) bool {
 		cc.Stop() // no more calls here; those already running finish
 	}
 	h.waitCalls(inst, min(handoverCallWait, h.w.DrainTimeout()))
+	// Calls still running past the wait are not counted as run: a drain is not a crash, so
+	// the next placement runs them again (at-least-once) and this host drops their answers.
 	started := inst.startedSeqs()
-	resume := &Resume{Started: started}
+	resume := &Resume{}
 	if cons != nil {
 		deadline := time.Now().Add(handoverAckWait)
 		for delay := 5 * time.Millisecond; ; delay = min(delay*2, 200*time.Millisecond) {

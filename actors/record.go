@@ -64,8 +64,10 @@ type Resume struct {
 	// Crash: the previous host was judged dead, so every unanswered call up to Upto may have
 	// run there and counts as one attempt (at-most-once by default, MaxTaskRetries).
 	Crash bool `json:"crash,omitempty"`
-	// Started lists the calls (stream sequences) still running when a graceful hand-over
-	// gave up waiting for them; they count as one attempt as on a crash.
+	// Started lists the calls (stream sequences) the previous placement's host started and
+	// had not answered when it re-claimed the actor under a new lease; they count as one
+	// attempt, as on a crash. A graceful hand-over lists none: calls still running then are
+	// run again by the next placement.
 	Started []uint64 `json:"started,omitempty"`
 }
 
