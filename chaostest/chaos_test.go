@@ -1195,11 +1195,24 @@ func (r *chaos) checkReread(calls []*call, stored map[string]int) {
 	}
 }
 
-// checkConsumers kills every actor and expects JETRAY_ACTORS to be left with the consumers it
-// had before any actor was created.
+// checkConsumers expects at most one durable consumer per live actor on JETRAY_ACTORS (an
+// actor's consumer of an earlier epoch must be gone), then kills every actor and expects
+// JETRAY_ACTORS to be left with the consumers it had before any actor was created.
 func (r *chaos) checkConsumers(baseline []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	var durable []string
+	for _, n := range r.actorConsumers() {
+		if slices.Contains(baseline, n) {
+			continue
+		}
+		if c, err := r.c.JetStream().Consumer(ctx, framework.ActorsStream, n); err == nil && c.CachedInfo().Config.Durable != "" {
+			durable = append(durable, n)
+		}
+	}
+	if live := len(r.counters) + len(r.asyncs); len(durable) > live {
+		r.violate("no consumer leak", "JETRAY_ACTORS has %d durable consumers for %d live actors: %s", len(durable), live, r.describeConsumers(durable))
+	}
 	var hs []actors.Ref
 	for _, h := range r.counters {
 		hs = append(hs, h)
