@@ -284,6 +284,18 @@ func (c *Class[A, In]) create(ctx context.Context, h *host, call *framework.Call
 		if errors.Is(err, framework.ErrNotOwner) {
 			return nil, err
 		}
+		if errors.Is(err, errWorkerStopping) {
+			// Give the claim back (nothing was bound under it) and leave the creation call to
+			// the broker, which gives it to another worker.
+			_, _ = s.update(context.WithoutCancel(ctx), id, func(r *Record) bool {
+				if r.terminal() || r.WorkerKey != lease || r.Epoch != epoch {
+					return false
+				}
+				r.WorkerKey, r.Epoch, r.Worker, r.Control = "", epoch-1, "", ""
+				return true
+			})
+			return nil, framework.ErrNotOwner
+		}
 		h.markFailed(ctx, s, id, lease, epoch, err)
 		return nil, err
 	}

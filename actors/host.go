@@ -202,10 +202,13 @@ func (h *host) place(ctx context.Context, s *store, inst *instance, lease string
 	if resume == nil && epoch > 1 {
 		resume = h.retire(ctx, inst.id, epoch-1, true)
 	}
+	inst.mu.Lock() // checkLease must see the placement's lease from the start
+	inst.lease, inst.epoch = lease, epoch
+	inst.mu.Unlock()
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
-		return errors.New("jetray: worker stopping")
+		return errWorkerStopping
 	}
 	h.actors[inst.id] = inst
 	h.mu.Unlock()
@@ -318,10 +321,6 @@ func (h *host) receive(inst *instance, epoch uint64, m jetstream.Msg) {
 	}()
 }
 
-// errAnswered fails a delivery whose call another delivery already answered: its result is
-// refused (one result per call) and the delivery acked.
-var errAnswered = errors.New("jetray: call already answered")
-
 // serve runs one delivery. A redelivery of a call still running here waits for that run,
 // and at most max_concurrency calls run at once, whatever the broker redelivers after a
 // stall: the broker's MaxAckPending bounds only what it believes is outstanding.
@@ -368,7 +367,7 @@ func (h *host) serve(inst *instance, epoch uint64, m jetstream.Msg, seq uint64) 
 		}
 		if check {
 			if stored, err := c.ResultStored(ctx, call.ID); err == nil && stored {
-				return nil, errAnswered
+				return nil, framework.ErrAlreadyAnswered
 			}
 		}
 		if ran {
@@ -392,6 +391,9 @@ func (h *host) serve(inst *instance, epoch uint64, m jetstream.Msg, seq uint64) 
 	}
 	h.w.Serve(m, inst.class+"."+method, run)
 }
+
+// errWorkerStopping: the actor could not be placed because its worker is stopping.
+var errWorkerStopping = errors.New("jetray: worker stopping")
 
 // servable says whether a call of placement epoch may run or be answered here: nil, an
 // actor_died error if the actor was killed, or framework.ErrNotOwner if another placement owns

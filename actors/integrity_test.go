@@ -413,3 +413,23 @@ func TestAsyncActorLimitAfterStall(t *testing.T) {
 		t.Fatalf("%d calls ran at once on an actor with max_concurrency 2", peak)
 	}
 }
+
+// TestStopDuringConstruction: a worker that stops while an actor's constructor runs gives its
+// claim back; another worker builds the actor and its calls succeed.
+func TestStopDuringConstruction(t *testing.T) {
+	srv := embedded(t)
+	_, stopA := identWorker(t, srv.ClientURL(), framework.WithAckWait(time.Second))
+	drv := connectT(t, srv.ClientURL())
+	ctx := testCtx(t)
+	h := Ident.Options(actors.MaxRestarts(-1)).Remote(ctx, drv, IdentSpec{Tag: "midbuild", Delay: time.Second})
+	waitFor(t, 10*time.Second, "the constructor to start", func() bool { return built("midbuild") == 1 })
+	identWorker(t, srv.ClientURL(), framework.WithAckWait(time.Second)) // B
+	stopA()
+	if err := h.Ready(ctx); err != nil {
+		t.Fatalf("ready after the first worker stopped mid-construction: %v", err)
+	}
+	a, err := Who.Remote(ctx, h, struct{}{}).Await(ctx)
+	if err != nil || a.Instance != "midbuild#2" {
+		t.Fatalf("call: %+v, %v; want the instance built by the second worker", a, err)
+	}
+}

@@ -46,7 +46,9 @@ func GetIfExists() ClassOption { return func(c *classConfig) { c.getIfExists = t
 // MaxRestarts sets how many times the actor is rebuilt on another worker (its constructor
 // re-run with the original input) after its worker dies. Default 0: the actor dies with its
 // worker and its calls fail with ErrActorDied. -1 restarts forever. A killed actor is never
-// restarted. Worker death is detected through the jetray_workers liveness bucket within
+// restarted. With restarts allowed, a worker that stops gracefully (SIGTERM, Run's ctx
+// ending) hands the actor over to another worker serving the class, with its queued calls;
+// a hand-over does not count as a restart. Worker death is detected through the jetray_workers liveness bucket within
 // about framework.LivenessTTL plus a few seconds.
 func MaxRestarts(n int) ClassOption { return func(c *classConfig) { c.maxRestarts = max(n, -1) } }
 

@@ -115,6 +115,11 @@ func (w *Worker) execute(d *delivery) {
 		w.release(d)
 		return
 	}
+	if errors.Is(err, ErrAlreadyAnswered) {
+		// A runtime found the call's result stored by an earlier delivery: nothing to count.
+		w.answered(d)
+		return
+	}
 
 	if err == nil {
 		w.cfg.metrics.succeededCall(d.name)

@@ -25,7 +25,7 @@ func runList(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := newFlagSet("list", "list tasks|actors|workers [-state S] [-name N] [-limit N] [-nats URL]", stderr)
 	natsURL := fs.String("nats", defaultNATS, "NATS server `URL`")
 	state := fs.String("state", "", "only rows in `STATE` (tasks: RUNNING, RETRYING, FINISHED, FAILED; actors: PENDING, ALIVE, FAILED, DEAD)")
-	name := fs.String("name", "", "only rows whose task name, actor class or name, or worker name is `NAME`")
+	name := fs.String("name", "", "only rows whose task name, actor class or actor name, or (for workers) worker name is `NAME`")
 	limit := fs.Int("limit", 10000, "tasks: read at most the last `N` events (0: all)")
 	auth := framework.AuthFlags(fs)
 	pos, err := parseArgs(fs, args)
