@@ -1331,6 +1331,7 @@ func (r *chaos) summary(perKind int) {
 	type row struct {
 		submitted, ok, unresolved int
 		failed                    map[string]int
+		took                      []time.Duration // submit to resolution, resolved calls
 	}
 	rows := map[string]*row{}
 	order := []string{"task", "ref", "from", "put", "counter", "async"}
@@ -1348,15 +1349,26 @@ func (r *chaos) summary(perKind int) {
 		default:
 			w.failed[errKind(c.err)]++
 		}
+		if c.resolved {
+			w.took = append(w.took, c.received.Sub(c.submitted))
+		}
 	}
-	fmt.Fprintf(&b, "\n| calls | submitted | ok | failed (by kind) | unresolved |\n|---|---:|---:|---|---:|\n")
+	fmt.Fprintf(&b, "\n| calls | submitted | ok | failed (by kind) | unresolved | p50 | p99 | max |\n|---|---:|---:|---|---:|---:|---:|---:|\n")
 	for _, k := range order {
 		w := rows[k]
 		var fs []string
 		for _, e := range slices.Sorted(maps.Keys(w.failed)) {
 			fs = append(fs, fmt.Sprintf("%s %d", e, w.failed[e]))
 		}
-		fmt.Fprintf(&b, "| %s | %d | %d | %s | %d |\n", k, w.submitted, w.ok, cmp.Or(strings.Join(fs, ", "), "0"), w.unresolved)
+		slices.Sort(w.took)
+		q := func(p float64) time.Duration {
+			if len(w.took) == 0 {
+				return 0
+			}
+			return w.took[min(len(w.took)-1, int(p*float64(len(w.took))))].Round(time.Millisecond)
+		}
+		fmt.Fprintf(&b, "| %s | %d | %d | %s | %d | %v | %v | %v |\n", k, w.submitted, w.ok, cmp.Or(strings.Join(fs, ", "), "0"), w.unresolved,
+			q(0.5), q(0.99), q(1))
 	}
 	fmt.Fprintf(&b, "\nresults read again by a second client during the run: %d\n", r.recheckOK)
 
