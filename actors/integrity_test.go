@@ -133,17 +133,11 @@ func connectT(t *testing.T, url string) *framework.Client {
 // record reads actor id's record.
 func record(t *testing.T, ctx context.Context, c *framework.Client, id string) actors.Record {
 	t.Helper()
-	recs, err := actors.List(ctx, c)
+	r, err := actors.Describe(ctx, c, id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range recs {
-		if r.ID == id {
-			return r
-		}
-	}
-	t.Fatalf("no record for %s", id)
-	return actors.Record{}
+	return *r
 }
 
 // waitFor polls cond every 50 ms until it holds or d passes.

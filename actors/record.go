@@ -256,6 +256,23 @@ func isConflict(err error) bool {
 	return errors.Is(err, jetstream.ErrKeyExists) || strings.Contains(err.Error(), "wrong last sequence")
 }
 
+// Describe returns the record of actor id (Ray's state API get_actor): its state, owner,
+// epoch, restarts and error. Errors: ErrActorNotFound for an unknown ID, or a broker error.
+func Describe(ctx context.Context, c *framework.Client, id string) (*Record, error) {
+	s, err := storeOf(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	rec, _, err := s.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if rec == nil {
+		return nil, fmt.Errorf("%w: %s", ErrActorNotFound, id)
+	}
+	return rec, nil
+}
+
 // List returns every actor record in the bucket, for status tools.
 func List(ctx context.Context, c *framework.Client) ([]Record, error) {
 	s, err := storeOf(ctx, c)

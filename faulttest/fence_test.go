@@ -96,17 +96,11 @@ func stopped(p *proc) bool {
 // actorRecord reads actor id's record.
 func actorRecord(t *testing.T, ctx context.Context, c *framework.Client, id string) actors.Record {
 	t.Helper()
-	recs, err := actors.List(ctx, c)
+	r, err := actors.Describe(ctx, c, id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range recs {
-		if r.ID == id {
-			return r
-		}
-	}
-	t.Fatalf("no record for %s", id)
-	return actors.Record{}
+	return *r
 }
 
 // A routine SIGTERM (a rolling deploy) hands the worker's actors over to the other worker
