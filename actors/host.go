@@ -636,23 +636,27 @@ func (h *host) control(m *nats.Msg) {
 // run is the host's part of Worker.Run: it keeps placements in step with the worker's lease,
 // purges acked calls, judges other hosts' actors, and, when ctx ends, hands its actors over.
 func (h *host) run(ctx context.Context) error {
-	t := time.NewTicker(purgeEvery)
+	var wg sync.WaitGroup
+	// The lease check has its own loop: judging other hosts (probes of up to 2 s) or a slow
+	// purge must never delay fencing this host's own placements.
+	wg.Go(func() { h.every(ctx, leaseCheckEvery, h.checkLease) })
+	wg.Go(func() { h.every(ctx, 2*time.Second, h.checkLiveness) })
+	wg.Go(func() { h.every(ctx, purgeEvery, h.purge) })
+	wg.Wait()
+	h.shutdown()
+	return nil
+}
+
+// every runs fn every d until ctx ends.
+func (h *host) every(ctx context.Context, d time.Duration, fn func(context.Context)) {
+	t := time.NewTicker(d)
 	defer t.Stop()
-	live := time.NewTicker(2 * time.Second)
-	defer live.Stop()
-	lease := time.NewTicker(leaseCheckEvery)
-	defer lease.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			h.shutdown()
-			return nil
-		case <-lease.C:
-			h.checkLease(ctx)
+			return
 		case <-t.C:
-			h.purge(ctx)
-		case <-live.C:
-			h.checkLiveness(ctx)
+			fn(ctx)
 		}
 	}
 }
