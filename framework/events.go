@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -121,28 +122,39 @@ func (w *Worker) taskEvent(d *delivery, state, kind, msg string) {
 
 // publishTaskEvent publishes d's event with core NATS; d.events.mu is held.
 func (w *Worker) publishTaskEvent(d *delivery, state, kind, msg string) {
-	now := time.Now()
-	started := d.events.started
-	b := make([]byte, 0, 256)
-	b = append(b, `{"id":`...)
-	b = strconv.AppendQuote(b, d.call.ID)
-	b = append(b, `,"name":`...)
-	b = strconv.AppendQuote(b, d.name)
-	if a := d.msg.Headers().Get(HeaderActor); a != "" {
-		b = append(b, `,"actor":`...)
-		b = strconv.AppendQuote(b, a)
+	b := appendTaskEvent(make([]byte, 0, 256), d.call.ID, d.name, d.msg.Headers().Get(HeaderActor), state,
+		d.call.Attempt, w.cfg.name, kind, msg, d.events.started, time.Now())
+	if err := w.c.nc.Publish(EventSubjectPrefix+d.call.ID, b); err != nil {
+		w.log.Debug().Err(err).Str("task_id", d.call.ID).Msg("task event not published")
 	}
-	b = append(b, `,"state":"`...)
-	b = append(b, state...)
-	b = append(b, `","attempt":`...)
-	b = strconv.AppendInt(b, int64(d.call.Attempt), 10)
+}
+
+// appendTaskEvent appends the TaskEvent JSON of one call transition to b: the bytes
+// json.Marshal writes for the same TaskEvent, without its reflection and allocations (this
+// runs for every call). The error text is cut to its first line by shortError; actor, kind
+// and a zero started are omitted.
+func appendTaskEvent(b []byte, id, name, actor, state string, attempt int, worker, kind, msg string, started, now time.Time) []byte {
+	b = append(b, `{"id":`...)
+	b = appendJSONString(b, id)
+	b = append(b, `,"name":`...)
+	b = appendJSONString(b, name)
+	if actor != "" {
+		b = append(b, `,"actor":`...)
+		b = appendJSONString(b, actor)
+	}
+	b = append(b, `,"state":`...)
+	b = appendJSONString(b, state)
+	b = append(b, `,"attempt":`...)
+	b = strconv.AppendInt(b, int64(attempt), 10)
 	b = append(b, `,"worker":`...)
-	b = strconv.AppendQuote(b, w.cfg.name)
+	b = appendJSONString(b, worker)
 	if kind != "" {
 		b = append(b, `,"error_kind":`...)
-		b = strconv.AppendQuote(b, kind)
-		b = append(b, `,"error":`...)
-		b = strconv.AppendQuote(b, shortError(msg))
+		b = appendJSONString(b, kind)
+		if msg = shortError(msg); msg != "" {
+			b = append(b, `,"error":`...)
+			b = appendJSONString(b, msg)
+		}
 	}
 	if !started.IsZero() {
 		b = append(b, `,"started":"`...)
@@ -152,9 +164,60 @@ func (w *Worker) publishTaskEvent(d *delivery, state, kind, msg string) {
 	b = append(b, `,"time":"`...)
 	b = now.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `"}`...)
-	if err := w.c.nc.Publish(EventSubjectPrefix+d.call.ID, b); err != nil {
-		w.log.Debug().Err(err).Str("task_id", d.call.ID).Msg("task event not published")
+	return b
+}
+
+// appendJSONString appends s as a JSON string, escaped as encoding/json escapes it: quote,
+// backslash and control characters, <, > and & (HTML-safe), U+2028 and U+2029; each byte of
+// invalid UTF-8 becomes U+FFFD.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default: // other control characters, and <, > and &
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
 	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 // shortError is msg's first line, cut to 200 bytes.

@@ -16,7 +16,14 @@ var (
 	eventsFail = framework.NewTask("events_fail", func(ctx context.Context, n int) (int, error) {
 		return 0, framework.Permanent(errors.New("boom\nsecond line"))
 	})
+	// eventsOdd fails with text that is not valid in a JSON string as written: control
+	// characters, a quote, a backslash and invalid UTF-8.
+	eventsOdd = framework.NewTask("events_odd", func(ctx context.Context, n int) (int, error) {
+		return 0, framework.Permanent(errors.New(oddErrorText))
+	})
 )
+
+const oddErrorText = "bad\x00 \x01byte \x1f\"quoted\" \\ \xff\xfe<tag>&\u2028 end\nsecond line"
 
 // waitEvents polls TaskEvents until want calls have a terminal state.
 func waitEvents(t *testing.T, c *framework.Client, want int) map[string]framework.TaskEvent {
@@ -81,6 +88,27 @@ func TestTaskEvents(t *testing.T) {
 	}
 	if evs, err := framework.TaskEvents(ctx, env.Client, 1); err != nil || len(evs) != 1 {
 		t.Errorf("TaskEvents limit 1 = %d events, %v", len(evs), err)
+	}
+}
+
+// TestTaskEventsOddErrorText: an error text with control characters and invalid UTF-8 is
+// recorded, and TaskEvents (what `driver list tasks` and the dashboard read) returns it, with
+// each invalid byte replaced by U+FFFD.
+func TestTaskEventsOddErrorText(t *testing.T) {
+	env := frameworktest.NewEnv(t, []framework.WorkerOption{framework.WithWorkerName("ev\x01worker")}, eventsOdd)
+	ctx := testCtx(t)
+	f := eventsOdd.Remote(ctx, env.Client, 1)
+	if _, err := f.Await(ctx); err == nil {
+		t.Fatal("events_odd succeeded")
+	}
+	e, found := waitEvents(t, env.Client, 1)[f.ID()]
+	if !found {
+		t.Fatalf("no event for %s", f.ID())
+	}
+	want := "bad\x00 \x01byte \x1f\"quoted\" \\ \ufffd\ufffd<tag>&\u2028 end"
+	if e.State != framework.TaskFailed || e.ErrorKind != framework.KindError || e.Error != want ||
+		e.Name != "events_odd" || e.Worker != "ev\x01worker" {
+		t.Errorf("event %+v; want FAILED, kind error, error %q", e, want)
 	}
 }
 
