@@ -3,32 +3,29 @@ package faulttest
 import (
 	"errors"
 	"slices"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/jetray/jetray/actors"
 	"github.com/jetray/jetray/examples/demo"
 	"github.com/jetray/jetray/futures"
+	"github.com/jetray/jetray/internal/testsupport"
 )
 
 // Requirement 3: an actor on a worker process killed with SIGKILL is rebuilt on another
 // worker when it has restarts left (queued calls then run), and otherwise its calls fail with
 // ErrActorDied within seconds.
 func TestActorWorkerCrash(t *testing.T) {
-	bins := buildBinaries(t)
 	for _, tc := range []struct {
 		name        string
 		maxRestarts int
 	}{{"restarted", 1}, {"dead", 0}} {
 		t.Run(tc.name, func(t *testing.T) {
-			port := freePort(t)
-			url := "nats://127.0.0.1:" + strconv.Itoa(port)
-			startNATS(t, bins, port, t.TempDir())
-			c := connect(t, url)
-			ctx := testCtx(t, 2*time.Minute)
+			url := testsupport.StartNATS(t, testsupport.NATSConfig{}).URL
+			c := testsupport.Connect(t, url)
+			ctx := testsupport.Context(t, 2*time.Minute)
 
-			a := startWorker(t, bins, url, "actor-a")
+			a := testsupport.StartWorker(t, url, "actor-a")
 			// MaxTaskRetries(1): a call sent just after the kill can still reach the dead
 			// worker's pull before the broker notices; at-least-once calls then run on the
 			// rebuilt actor (possibly out of order) instead of failing with ErrActorDied.
@@ -37,8 +34,8 @@ func TestActorWorkerCrash(t *testing.T) {
 			if v, err := demo.CounterIncr.Remote(ctx, h, demo.IncrInput{By: 1}).Await(ctx); err != nil || v != 11 {
 				t.Fatalf("before the crash: %d, %v", v, err)
 			}
-			startWorker(t, bins, url, "actor-b")
-			a.kill(t)
+			testsupport.StartWorker(t, url, "actor-b")
+			a.Kill(t)
 			killed := time.Now()
 			// Calls sent after the crash queue on the actor's subject until it is rebuilt.
 			fs := make([]*futures.Future[int], 5)

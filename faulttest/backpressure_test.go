@@ -3,7 +3,6 @@ package faulttest
 import (
 	"errors"
 	"runtime"
-	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/jetray/jetray/examples/demo"
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/futures"
+	"github.com/jetray/jetray/internal/testsupport"
 )
 
 // Requirement 8: a driver submitting far faster than workers consume stays within bounded
@@ -21,13 +21,10 @@ import (
 // publishes never exceed the bound, and each pending future costs less than 4 KiB (issue 6's
 // target is 1 KiB). TestBackpressureActorPendingCalls covers actor handles.
 func TestBackpressureBoundedMemory(t *testing.T) {
-	bins := buildBinaries(t)
-	port := freePort(t)
-	url := "nats://127.0.0.1:" + strconv.Itoa(port)
-	startNATS(t, bins, port, t.TempDir())
+	url := testsupport.StartNATS(t, testsupport.NATSConfig{}).URL
 	const maxPending = 64
-	c := connect(t, url, framework.WithMaxPendingPublishes(maxPending))
-	ctx := testCtx(t, 2*time.Minute)
+	c := testsupport.Connect(t, url, framework.WithMaxPendingPublishes(maxPending))
+	ctx := testsupport.Context(t, 2*time.Minute)
 	// Register the name without running the worker: the driver runs far ahead of a stopped
 	// consumer.
 	if err := framework.NewWorker(c).Register(demo.Add); err != nil {
@@ -104,13 +101,10 @@ func TestBackpressureBoundedMemory(t *testing.T) {
 // ErrPendingCallsLimit past 64 unresolved calls; the driver then waits for its oldest call and
 // tries again. The handle never has more than 64 calls pending and every accepted call runs.
 func TestBackpressureActorPendingCalls(t *testing.T) {
-	bins := buildBinaries(t)
-	port := freePort(t)
-	url := "nats://127.0.0.1:" + strconv.Itoa(port)
-	startNATS(t, bins, port, t.TempDir())
-	c := connect(t, url)
-	ctx := testCtx(t, 2*time.Minute)
-	startWorker(t, bins, url, "pending-w", "-concurrency", "2")
+	url := testsupport.StartNATS(t, testsupport.NATSConfig{}).URL
+	c := testsupport.Connect(t, url)
+	ctx := testsupport.Context(t, 2*time.Minute)
+	testsupport.StartWorker(t, url, "pending-w", "-concurrency", "2")
 
 	const limit, n = 64, 2000
 	h := demo.CounterClass.Options(actors.MaxPendingCalls(limit)).Remote(ctx, c, demo.CounterInput{})

@@ -1,13 +1,13 @@
 package faulttest
 
 import (
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/jetray/jetray/examples/demo"
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/futures"
+	"github.com/jetray/jetray/internal/testsupport"
 )
 
 // Requirement 1: a worker process killed with SIGKILL while it holds 200 two-second calls.
@@ -16,15 +16,12 @@ import (
 // AckWait (6 s) passes after A's last progress report, B runs them as attempt 2, and every
 // future resolves once with its value.
 func TestWorkerCrash(t *testing.T) {
-	bins := buildBinaries(t)
-	port := freePort(t)
-	url := "nats://127.0.0.1:" + strconv.Itoa(port)
-	startNATS(t, bins, port, t.TempDir())
-	c := connect(t, url)
-	ctx := testCtx(t, 2*time.Minute)
+	url := testsupport.StartNATS(t, testsupport.NATSConfig{}).URL
+	c := testsupport.Connect(t, url)
+	ctx := testsupport.Context(t, 2*time.Minute)
 
 	const n, ms = 200, 2000
-	a := startWorker(t, bins, url, "crash-a", "-concurrency", "100")
+	a := testsupport.StartWorker(t, url, "crash-a", "-concurrency", "100")
 	fs := make([]*futures.Future[int], n)
 	ids := make([]string, n)
 	for i := range fs {
@@ -32,11 +29,11 @@ func TestWorkerCrash(t *testing.T) {
 		ids[i] = fs[i].ID()
 	}
 	// A holds all n: 100 running, 100 in its queue.
-	waitFor(t, a, 30*time.Second, "worker A holding every call", func() bool {
+	a.WaitFor(t, 30*time.Second, "worker A holding every call", func() bool {
 		ci, err := taskConsumer(ctx, c, "sleep")
 		return err == nil && ci.NumAckPending == n && ci.NumPending == 0
 	})
-	b := startWorker(t, bins, url, "crash-b", "-concurrency", "100")
+	b := testsupport.StartWorker(t, url, "crash-b", "-concurrency", "100")
 
 	doneBefore := 0
 	for _, f := range fs {
@@ -44,13 +41,13 @@ func TestWorkerCrash(t *testing.T) {
 			doneBefore++
 		}
 	}
-	a.kill(t)
+	a.Kill(t)
 	killed := time.Now()
 	t.Logf("worker A killed with %d of %d futures resolved", doneBefore, n)
 
 	// Redelivery: the consumer reports redelivered calls once AckWait has passed.
 	var redelivered time.Duration
-	waitFor(t, b, 30*time.Second, "redelivery of A's calls", func() bool {
+	b.WaitFor(t, 30*time.Second, "redelivery of A's calls", func() bool {
 		ci, err := taskConsumer(ctx, c, "sleep")
 		if err == nil && ci.NumRedelivered > 0 {
 			redelivered = time.Since(killed)
@@ -58,7 +55,7 @@ func TestWorkerCrash(t *testing.T) {
 		}
 		return false
 	})
-	vals, err := futures.Gather(testCtx(t, 30*time.Second), fs...)
+	vals, err := futures.Gather(testsupport.Context(t, 30*time.Second), fs...)
 	all := time.Since(killed)
 	if err != nil {
 		t.Fatalf("gather after the crash (%s): %v", all, err)
@@ -92,7 +89,7 @@ func TestWorkerCrash(t *testing.T) {
 	if p := c.Pending(); p != 0 {
 		t.Errorf("client has %d pending calls after every future resolved", p)
 	}
-	if err, took := b.term(t, 20*time.Second); err != nil {
+	if err, took := b.Term(t, 20*time.Second); err != nil {
 		t.Errorf("worker B: exit after SIGTERM (%s): %v", took, err)
 	}
 }

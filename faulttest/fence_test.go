@@ -3,7 +3,6 @@ package faulttest
 import (
 	"context"
 	"os"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/futures"
 	"github.com/jetray/jetray/internal/failpoint"
+	"github.com/jetray/jetray/internal/testsupport"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -22,16 +22,13 @@ import (
 // the stopped host resumes, its late result is refused (one result per call), it serves no
 // further call, and it drops its instance without touching the record.
 func TestStaleHostStoppedBeforePublish(t *testing.T) {
-	bins := buildBinaries(t)
-	port := freePort(t)
-	url := "nats://127.0.0.1:" + strconv.Itoa(port)
-	startNATS(t, bins, port, t.TempDir())
-	c := connect(t, url)
-	ctx := testCtx(t, 3*time.Minute)
+	url := testsupport.StartNATS(t, testsupport.NATSConfig{}).URL
+	c := testsupport.Connect(t, url)
+	ctx := testsupport.Context(t, 3*time.Minute)
 
 	// A stops itself at its second actor answer, after the lease check, before the publish.
 	t.Setenv(failpoint.EnvVar, "actors.before-publish=sigstop-after:1")
-	a := startWorker(t, bins, url, "stale-a")
+	a := testsupport.StartWorker(t, url, "stale-a")
 	if err := os.Unsetenv(failpoint.EnvVar); err != nil {
 		t.Fatal(err)
 	}
@@ -41,10 +38,10 @@ func TestStaleHostStoppedBeforePublish(t *testing.T) {
 		t.Fatalf("first call: %d, %v", v, err)
 	}
 	before := actorRecord(t, ctx, c, h.ID())
-	startWorker(t, bins, url, "stale-b")
+	testsupport.StartWorker(t, url, "stale-b")
 	f := demo.CounterIncr.Remote(ctx, h, demo.IncrInput{By: 1}) // A computes 12, then stops
-	waitFor(t, nil, 30*time.Second, "stale-a stopped by its failpoint", func() bool { return stopped(a) })
-	waitFor(t, nil, time.Minute, "the actor taken over by stale-b", func() bool {
+	testsupport.WaitFor(t, 30*time.Second, "stale-a stopped by its failpoint", a.Stopped)
+	testsupport.WaitFor(t, time.Minute, "the actor taken over by stale-b", func() bool {
 		r := actorRecord(t, ctx, c, h.ID())
 		return r.State == actors.StateAlive && r.Epoch > before.Epoch && r.WorkerKey != before.WorkerKey
 	})
@@ -52,13 +49,13 @@ func TestStaleHostStoppedBeforePublish(t *testing.T) {
 	if err != nil || v != 11 { // the rebuilt actor (Start 10) ran the interrupted call again
 		t.Fatalf("interrupted call: %d, %v; want 11 from the new instance", v, err)
 	}
-	if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+	if err := a.Send(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, a, time.Minute, "stale-a to drop its instance", func() bool {
-		return strings.Contains(a.stderr.String(), "actor instance dropped")
+	a.WaitFor(t, time.Minute, "stale-a to drop its instance", func() bool {
+		return strings.Contains(a.Stderr.String(), "actor instance dropped")
 	})
-	other := connect(t, url)
+	other := testsupport.Connect(t, url)
 	var got int
 	if err := other.Resolve(ctx, f.ID(), &got); err != nil || got != 11 {
 		t.Fatalf("Resolve after the stale host resumed: %d, %v", got, err)
@@ -82,17 +79,6 @@ func TestStaleHostStoppedBeforePublish(t *testing.T) {
 	}
 }
 
-// stopped reports whether p is stopped by a signal (state T in /proc/<pid>/stat).
-func stopped(p *proc) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i > 0 && len(s) > i+2 && s[i+2] == 'T'
-}
-
 // actorRecord reads actor id's record.
 func actorRecord(t *testing.T, ctx context.Context, c *framework.Client, id string) actors.Record {
 	t.Helper()
@@ -107,24 +93,21 @@ func actorRecord(t *testing.T, ctx context.Context, c *framework.Client, id stri
 // instead of killing them: calls sent before, during and after the stop all succeed, the
 // record is ALIVE on the other worker, and the hand-over is not counted as a restart.
 func TestSIGTERMHandsActorsOver(t *testing.T) {
-	bins := buildBinaries(t)
-	port := freePort(t)
-	url := "nats://127.0.0.1:" + strconv.Itoa(port)
-	startNATS(t, bins, port, t.TempDir())
-	c := connect(t, url)
-	ctx := testCtx(t, 3*time.Minute)
+	url := testsupport.StartNATS(t, testsupport.NATSConfig{}).URL
+	c := testsupport.Connect(t, url)
+	ctx := testsupport.Context(t, 3*time.Minute)
 
-	a := startWorker(t, bins, url, "deploy-a")
+	a := testsupport.StartWorker(t, url, "deploy-a")
 	h := demo.CounterClass.Options(actors.MaxRestarts(-1)).Remote(ctx, c, demo.CounterInput{Start: 0})
 	if v, err := demo.CounterIncr.Remote(ctx, h, demo.IncrInput{By: 1}).Await(ctx); err != nil || v != 1 {
 		t.Fatalf("before the deploy: %d, %v", v, err)
 	}
-	startWorker(t, bins, url, "deploy-b")
+	testsupport.StartWorker(t, url, "deploy-b")
 	var fs []*futures.Future[int]
 	for range 20 {
 		fs = append(fs, demo.CounterIncr.Remote(ctx, h, demo.IncrInput{By: 1}))
 	}
-	if err, took := a.term(t, time.Minute); err != nil {
+	if err, took := a.Term(t, time.Minute); err != nil {
 		t.Fatalf("deploy-a exit after %s: %v", took, err)
 	}
 	for range 20 {

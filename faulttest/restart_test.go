@@ -1,7 +1,6 @@
 package faulttest
 
 import (
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -11,6 +10,7 @@ import (
 	"github.com/jetray/jetray/examples/demo"
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/futures"
+	"github.com/jetray/jetray/internal/testsupport"
 	"github.com/rs/zerolog"
 )
 
@@ -37,15 +37,13 @@ func TestBrokerRestart(t *testing.T) {
 }
 
 func testBrokerRestart(t *testing.T, sig syscall.Signal, downFor time.Duration, wantResubmits bool) {
-	bins := buildBinaries(t)
-	port, dir := freePort(t), t.TempDir()
-	url := "nats://127.0.0.1:" + strconv.Itoa(port)
-	srv := startNATS(t, bins, port, dir)
-	var clientLog syncBuffer
-	c := connect(t, url, framework.WithLogger(zerolog.New(&clientLog).Level(zerolog.DebugLevel)))
-	ctx := testCtx(t, 3*time.Minute)
-	w1 := startWorker(t, bins, url, "restart-w1", "-concurrency", "8")
-	w2 := startWorker(t, bins, url, "restart-w2", "-concurrency", "8")
+	srv := testsupport.StartNATS(t, testsupport.NATSConfig{})
+	url := srv.URL
+	var clientLog testsupport.Buffer
+	c := testsupport.Connect(t, url, framework.WithLogger(zerolog.New(&clientLog).Level(zerolog.DebugLevel)))
+	ctx := testsupport.Context(t, 3*time.Minute)
+	w1 := testsupport.StartWorker(t, url, "restart-w1", "-concurrency", "8")
+	w2 := testsupport.StartWorker(t, url, "restart-w2", "-concurrency", "8")
 
 	const n = 20_000
 	fs := make([]*futures.Future[int], n)
@@ -58,8 +56,8 @@ func testBrokerRestart(t *testing.T, sig syscall.Signal, downFor time.Duration, 
 			submitted.Add(1)
 		}
 	}()
-	waitFor(t, nil, time.Minute, "half the calls submitted", func() bool { return submitted.Load() >= n/2 })
-	srv.signal(t, sig)
+	testsupport.WaitFor(t, time.Minute, "half the calls submitted", func() bool { return submitted.Load() >= n/2 })
+	srv.Signal(t, sig, 30*time.Second)
 	down := time.Now()
 	at := submitted.Load()
 	resolved := 0
@@ -70,7 +68,7 @@ func testBrokerRestart(t *testing.T, sig syscall.Signal, downFor time.Duration, 
 	}
 	t.Logf("nats-server stopped (%s) with %d calls submitted, %d futures resolved", sig, at, resolved)
 	time.Sleep(downFor - time.Since(down)) // the broker stays down: clients see the disconnect
-	srv = startNATS(t, bins, port, dir)
+	srv.Restart(t)
 	t.Logf("nats-server back after %s", time.Since(down).Round(time.Millisecond))
 
 	select {
@@ -108,9 +106,9 @@ func testBrokerRestart(t *testing.T, sig syscall.Signal, downFor time.Duration, 
 	if wantResubmits && resubmits == 0 {
 		t.Errorf("the broker was down past the publish acknowledgement timeout, yet no call was resubmitted")
 	}
-	for _, w := range []*proc{w1, w2} {
-		if err, took := w.term(t, 30*time.Second); err != nil {
-			t.Errorf("%s: exit after SIGTERM (%s): %v", w.name, took, err)
+	for _, w := range []*testsupport.Proc{w1, w2} {
+		if err, took := w.Term(t, 30*time.Second); err != nil {
+			t.Errorf("%s: exit after SIGTERM (%s): %v", w.Name, took, err)
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package faulttest
 
 import (
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +8,7 @@ import (
 	"github.com/jetray/jetray/examples/demo"
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/futures"
+	"github.com/jetray/jetray/internal/testsupport"
 )
 
 // Requirement 9: SIGTERM to a worker process serving 1,000 queued 5 ms calls with
@@ -16,15 +16,12 @@ import (
 // well within its -drain deadline, handing back what it has not started; a worker started
 // afterwards completes the rest, and every future resolves once with its value.
 func TestGracefulShutdownUnderLoad(t *testing.T) {
-	bins := buildBinaries(t)
-	port := freePort(t)
-	url := "nats://127.0.0.1:" + strconv.Itoa(port)
-	startNATS(t, bins, port, t.TempDir())
-	c := connect(t, url)
-	ctx := testCtx(t, 2*time.Minute)
+	url := testsupport.StartNATS(t, testsupport.NATSConfig{}).URL
+	c := testsupport.Connect(t, url)
+	ctx := testsupport.Context(t, 2*time.Minute)
 
 	const n, ms, drain = 1000, 5, 10 * time.Second
-	a := startWorker(t, bins, url, "drain-a", "-concurrency", "4", "-drain", drain.String())
+	a := testsupport.StartWorker(t, url, "drain-a", "-concurrency", "4", "-drain", drain.String())
 	fs := make([]*futures.Future[int], n)
 	ids := make([]string, n)
 	for i := range fs {
@@ -40,12 +37,12 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 		}
 		return k
 	}
-	waitFor(t, a, 30*time.Second, "50 calls done by worker A", func() bool { return resolved() >= 50 })
+	a.WaitFor(t, 30*time.Second, "50 calls done by worker A", func() bool { return resolved() >= 50 })
 	ci, err := taskConsumer(ctx, c, "sleep")
 	if err != nil {
 		t.Fatal(err)
 	}
-	err, took := a.term(t, drain+5*time.Second)
+	err, took := a.Term(t, drain+5*time.Second)
 	doneByA := resolved()
 	t.Logf("worker A held %d calls (%d not yet delivered) at SIGTERM; exited after %s (-drain %s) with %d of %d done",
 		ci.NumAckPending, ci.NumPending, took.Round(time.Millisecond), drain, doneByA, n)
@@ -55,7 +52,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 	if took > drain {
 		t.Errorf("worker A took %s to exit, past its -drain %s", took, drain)
 	}
-	if s := a.stderr.String(); !strings.Contains(s, `"message":"worker stopped"`) || strings.Contains(s, "drain timeout") {
+	if s := a.Stderr.String(); !strings.Contains(s, `"message":"worker stopped"`) || strings.Contains(s, "drain timeout") {
 		t.Errorf("worker A did not stop cleanly; its log ends:\n%s", s[max(0, len(s)-2000):])
 	}
 	if doneByA >= n {
@@ -63,7 +60,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 	}
 	// What A handed back (Nak) is redelivered at once to the next worker, without waiting
 	// for AckWait.
-	startWorker(t, bins, url, "drain-b", "-concurrency", "4")
+	testsupport.StartWorker(t, url, "drain-b", "-concurrency", "4")
 	bStarted := time.Now()
 	vals, err := futures.Gather(ctx, fs...)
 	if err != nil {

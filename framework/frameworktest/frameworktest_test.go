@@ -41,3 +41,23 @@ func TestNewEnvSecondWorker(t *testing.T) {
 		t.Fatalf("double = %v, %v; want 42, nil", v, err)
 	}
 }
+
+// AddWorker runs another worker on its own client; Stop ends it and may be called again.
+func TestAddWorker(t *testing.T) {
+	env := frameworktest.NewEnv(t, nil, greet)
+	triple := framework.NewTask("triple", func(ctx context.Context, n int) (int, error) { return 3 * n, nil })
+	x := env.AddWorker(t, []framework.WorkerOption{framework.WithWorkerName("extra")}, triple)
+	if x.Client == env.Client || x.Worker.Name() != "extra" {
+		t.Fatalf("extra worker shares the env's client or has name %q", x.Worker.Name())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if v, err := triple.Remote(ctx, env.Client, 14).Await(ctx); err != nil || v != 42 {
+		t.Fatalf("triple = %v, %v; want 42, nil", v, err)
+	}
+	x.Stop()
+	x.Stop()
+	if x.Client.Conn().IsConnected() {
+		t.Fatal("extra worker's client still connected after Stop")
+	}
+}
