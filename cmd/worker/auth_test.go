@@ -8,37 +8,14 @@ import (
 
 	"github.com/jetray/jetray/examples/demo"
 	"github.com/jetray/jetray/framework"
-	"github.com/nats-io/nats-server/v2/server"
+	"github.com/jetray/jetray/internal/testsupport"
 )
 
 // TestRunWithWorkerRole runs the worker under the worker role of testdata/nats/roles.conf
 // (docs/security.md), with credentials from its flags, and calls it as driver drv1.
 func TestRunWithWorkerRole(t *testing.T) {
-	opts, err := server.ProcessConfigFile("../../testdata/nats/roles.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := framework.StartEmbedded(framework.EmbeddedConfig{Options: opts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	url := srv.ClientURL()
-	connectAs := func(a framework.Auth) *framework.Client {
-		t.Helper()
-		opts, err := a.ClientOptions()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c, err := framework.Connect(ctx, url, opts...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = c.Close() })
-		return c
-	}
+	url := testsupport.EmbeddedFromFile(t, "../../testdata/nats/roles.conf").ClientURL()
+	connectAs := func(a framework.Auth) *framework.Client { return testsupport.ConnectAs(t, url, a) }
 	connectAs(framework.Auth{User: "admin", Password: "admin-pass"}) // creates the streams
 
 	stderr, stop := startRun(t, "-nats", url, "-log-format", "json", "-user", "worker", "-password", "worker-pass",
@@ -58,11 +35,11 @@ func TestRunWithWorkerRole(t *testing.T) {
 	}
 
 	// Wrong credentials: a startup error; a flag mistake: a usage error.
-	err = run(ctx, []string{"-nats", url, "-connect-timeout", "2s", "-user", "worker", "-password", "wrong"}, &syncBuffer{}, &syncBuffer{})
+	err := run(ctx, []string{"-nats", url, "-connect-timeout", "2s", "-user", "worker", "-password", "wrong"}, &testsupport.Buffer{}, &testsupport.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "Authorization Violation") {
 		t.Fatalf("wrong password: %v", err)
 	}
-	err = run(ctx, []string{"-tlscert", "client.pem"}, &syncBuffer{}, &syncBuffer{})
+	err = run(ctx, []string{"-tlscert", "client.pem"}, &testsupport.Buffer{}, &testsupport.Buffer{})
 	if _, ok := err.(usageError); !ok {
 		t.Fatalf("-tlscert without -tlskey: %v (%T), want a usage error", err, err)
 	}

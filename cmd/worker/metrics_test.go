@@ -10,19 +10,16 @@ import (
 
 	"github.com/jetray/jetray/examples/demo"
 	"github.com/jetray/jetray/framework"
+	"github.com/jetray/jetray/internal/testsupport"
 )
 
 func TestRunServesMetrics(t *testing.T) {
-	srv, err := framework.StartEmbedded(framework.EmbeddedConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
+	srv := testsupport.Embedded(t, framework.EmbeddedConfig{})
 	stderr, stop := startRun(t, "-nats", srv.ClientURL(), "-log-format", "json", "-metrics", "127.0.0.1:0")
 	addr, _ := logLine(t, stderr, "metrics listening")["addr"].(string)
 	logLine(t, stderr, "worker running")
 
-	c := connect(t, srv.ClientURL())
+	c := testsupport.Connect(t, srv.ClientURL())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if v, err := demo.Add.Remote(ctx, c, demo.AddInput{A: 2, B: 3}).Await(ctx); err != nil || v != 5 {

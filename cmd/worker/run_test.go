@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -14,37 +15,20 @@ import (
 	"github.com/jetray/jetray/actors"
 	"github.com/jetray/jetray/examples/demo"
 	"github.com/jetray/jetray/framework"
+	"github.com/jetray/jetray/internal/testsupport"
 )
-
-// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // startRun runs the worker in the background; the returned function stops it and returns
 // run's error.
-func startRun(t *testing.T, args ...string) (stderr *syncBuffer, stop func() error) {
+func startRun(t *testing.T, args ...string) (stderr *testsupport.Buffer, stop func() error) {
 	t.Helper()
-	return startRunTo(t, &syncBuffer{}, args...)
+	return startRunTo(t, &testsupport.Buffer{}, args...)
 }
 
 // startRunTo is startRun with the worker's stdout going to stdout.
-func startRunTo(t *testing.T, stdout *syncBuffer, args ...string) (stderr *syncBuffer, stop func() error) {
+func startRunTo(t *testing.T, stdout *testsupport.Buffer, args ...string) (stderr *testsupport.Buffer, stop func() error) {
 	t.Helper()
-	stderr = &syncBuffer{}
+	stderr = &testsupport.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, args, stdout, stderr) }()
@@ -66,47 +50,33 @@ func startRunTo(t *testing.T, stdout *syncBuffer, args ...string) (stderr *syncB
 }
 
 // logLine waits until stderr holds a JSON log line with message msg and returns it.
-func logLine(t *testing.T, stderr *syncBuffer, msg string) map[string]any {
+func logLine(t *testing.T, stderr *testsupport.Buffer, msg string) map[string]any {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for delay := time.Millisecond; time.Now().Before(deadline); delay = min(2*delay, 50*time.Millisecond) {
+	var found map[string]any
+	if !testsupport.Poll(30*time.Second, func() bool {
 		for line := range strings.Lines(stderr.String()) {
 			var m map[string]any
 			if json.Unmarshal([]byte(line), &m) == nil && m["message"] == msg {
-				return m
+				found = m
+				return true
 			}
 		}
-		time.Sleep(delay)
+		return false
+	}) {
+		t.Fatalf("no log line %q in 30s; stderr:\n%s", msg, stderr.String())
 	}
-	t.Fatalf("no log line %q in 30s; stderr:\n%s", msg, stderr.String())
-	return nil
-}
-
-func connect(t *testing.T, url string) *framework.Client {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, err := framework.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
+	return found
 }
 
 func TestRunServesCatalogAndDrains(t *testing.T) {
-	srv, err := framework.StartEmbedded(framework.EmbeddedConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
+	srv := testsupport.Embedded(t, framework.EmbeddedConfig{})
 	stderr, stop := startRun(t, "-nats", srv.ClientURL(), "-name", "w-test", "-log-format", "json", "-concurrency", "3")
 	running := logLine(t, stderr, "worker running")
 	if running["worker"] != "w-test" || running["concurrency"] != 3.0 {
 		t.Errorf("worker running line = %v", running)
 	}
 
-	c := connect(t, srv.ClientURL())
+	c := testsupport.Connect(t, srv.ClientURL())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	slow := demo.Sleep.Remote(ctx, c, demo.SleepInput{MS: 300})
@@ -128,29 +98,22 @@ func TestRunServesCatalogAndDrains(t *testing.T) {
 // acknowledged: running.
 func waitAckPending(t *testing.T, c *framework.Client, consumer string, n int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
+	ctx := testsupport.Context(t, 30*time.Second)
+	testsupport.WaitFor(t, 30*time.Second, fmt.Sprintf("%d calls running on consumer %s", n, consumer), func() bool {
 		cons, err := c.JetStream().Consumer(ctx, framework.TasksStream, consumer)
-		if err == nil {
-			info, err := cons.Info(ctx)
-			if err == nil && info.NumAckPending == n {
-				return
-			}
+		if err != nil {
+			return false
 		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("consumer %s never had %d calls running", consumer, n)
-		case <-time.After(delay):
-		}
-	}
+		info, err := cons.Info(ctx)
+		return err == nil && info.NumAckPending == n
+	})
 }
 
 func TestRunEmbedded(t *testing.T) {
 	stderr, stop := startRun(t, "-embedded", "127.0.0.1:0", "-nats", "nats://192.0.2.1:1", "-log-format", "json")
 	url, _ := logLine(t, stderr, "embedded NATS server running")["url"].(string)
 	logLine(t, stderr, "worker running")
-	c := connect(t, url)
+	c := testsupport.Connect(t, url)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if v, err := demo.SomeTask.Remote(ctx, c, nil).Await(ctx); err != nil || v != 1 {
@@ -163,12 +126,8 @@ func TestRunEmbedded(t *testing.T) {
 
 func TestRunConsoleLogs(t *testing.T) {
 	stderr, stop := startRun(t, "-embedded", "127.0.0.1:0", "-name", "console-w")
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(stderr.String(), "worker running") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no worker running line; stderr:\n%s", stderr.String())
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !testsupport.Poll(30*time.Second, func() bool { return strings.Contains(stderr.String(), "worker running") }) {
+		t.Fatalf("no worker running line; stderr:\n%s", stderr.String())
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -220,16 +179,12 @@ func TestRunConnectTimeout(t *testing.T) {
 
 // The worker serves the demo actors; AsyncActor's lines go to its stdout.
 func TestRunServesActors(t *testing.T) {
-	srv, err := framework.StartEmbedded(framework.EmbeddedConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	stdout := &syncBuffer{}
+	srv := testsupport.Embedded(t, framework.EmbeddedConfig{})
+	stdout := &testsupport.Buffer{}
 	stderr, stop := startRunTo(t, stdout, "-nats", srv.ClientURL(), "-name", "w-actors", "-log-format", "json")
 	logLine(t, stderr, "worker running")
 
-	c := connect(t, srv.ClientURL())
+	c := testsupport.Connect(t, srv.ClientURL())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	counter := demo.CounterClass.Remote(ctx, c, demo.CounterInput{Start: 1})
