@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -9,22 +8,14 @@ import (
 	"github.com/jetray/jetray/examples/demo"
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/framework/frameworktest"
-	"github.com/nats-io/nats-server/v2/server"
+	"github.com/jetray/jetray/internal/testsupport"
 )
 
 // TestCommandsWithRoles runs driver commands with credentials from their flags against the
 // roles of testdata/nats/roles.conf (docs/security.md): calls and kill as drivers, status as
 // the admin. stdout is checked for a prefix.
 func TestCommandsWithRoles(t *testing.T) {
-	opts, err := server.ProcessConfigFile("../../testdata/nats/roles.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := framework.StartEmbedded(framework.EmbeddedConfig{Options: opts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
+	srv := testsupport.EmbeddedFromFile(t, "../../testdata/nats/roles.conf")
 	url := srv.ClientURL()
 	admin := []string{"-nats", url, "-user", "admin", "-password", "admin-pass"}
 	drv1 := []string{"-nats", url, "-user", "drv1", "-password", "drv1-pass", "-client-id", "drv1"}
@@ -32,17 +23,7 @@ func TestCommandsWithRoles(t *testing.T) {
 	if _, errOut, code := runDriver(t, append([]string{"status"}, admin...)...); code != 0 { // creates the streams
 		t.Fatalf("status as admin: exit %d: %s", code, errOut)
 	}
-	wopts, err := framework.Auth{User: "worker", Password: "worker-pass", InboxPrefix: "_INBOX.worker"}.ClientOptions()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	wc, err := framework.Connect(ctx, url, wopts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = wc.Close() })
+	wc := testsupport.ConnectAs(t, url, framework.Auth{User: "worker", Password: "worker-pass", InboxPrefix: "_INBOX.worker"})
 	w := framework.NewWorker(wc, framework.WithWorkerName("role-worker"), framework.WithDrainTimeout(5*time.Second))
 	if err := w.Register(demo.Catalog()...); err != nil {
 		t.Fatal(err)

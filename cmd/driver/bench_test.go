@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jetray/jetray/framework"
+	"github.com/jetray/jetray/internal/testsupport"
 )
 
 // TestBenchTiny runs the whole suite in its tiny configuration on an embedded server and
@@ -77,11 +78,7 @@ func tableHasRow(out, name string) bool {
 // TestBenchExternalWorkers runs "bench -serve" against a server and a second "bench
 // -no-worker" that relies on it, as on a real deployment.
 func TestBenchExternalWorkers(t *testing.T) {
-	srv, err := framework.StartEmbedded(framework.EmbeddedConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
+	srv := testsupport.Embedded(t, framework.EmbeddedConfig{})
 	ctx, cancel := context.WithCancel(testCtx(t))
 	served := make(chan error, 1)
 	var serveOut strings.Builder

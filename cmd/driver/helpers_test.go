@@ -9,14 +9,11 @@ import (
 	"github.com/jetray/jetray/examples/demo"
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/framework/frameworktest"
+	"github.com/jetray/jetray/internal/testsupport"
 )
 
-func testCtx(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
+// testCtx returns a context that ends after two minutes or with the test.
+func testCtx(t *testing.T) context.Context { return testsupport.Context(t, 2*time.Minute) }
 
 // demoEnv starts an embedded server with an in-process worker serving the demo catalog.
 func demoEnv(t *testing.T) *frameworktest.Env {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/jetray/jetray/examples/demo"
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/framework/frameworktest"
+	"github.com/jetray/jetray/internal/testsupport"
 )
 
 // stateEnv is a demo environment where 3 add calls finished, one fail call failed, and one
@@ -39,7 +41,7 @@ func stateEnv(t *testing.T) (*frameworktest.Env, string) {
 func waitRecorded(t *testing.T, c *framework.Client, n int) {
 	t.Helper()
 	ctx := testCtx(t)
-	for {
+	testsupport.WaitFor(t, 2*time.Minute, fmt.Sprintf("%d calls recorded", n), func() bool {
 		evs, err := framework.TaskEvents(ctx, c, 0)
 		if err != nil {
 			t.Fatal(err)
@@ -50,15 +52,8 @@ func waitRecorded(t *testing.T, c *framework.Client, n int) {
 				done++
 			}
 		}
-		if done >= n {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%d of %d calls recorded", done, n)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+		return done >= n
+	})
 }
 
 func TestListAndSummary(t *testing.T) {
@@ -169,12 +164,9 @@ func TestDashboardAPI(t *testing.T) {
 	var tp struct {
 		Points []point `json:"points"`
 	}
-	for len(tp.Points) == 0 { // the first sample comes a second after the start
+	// The first sample comes a second after the start.
+	testsupport.WaitFor(t, 2*time.Minute, "throughput sample", func() bool {
 		getJSON(ctx, t, base+"/api/throughput", &tp)
-		select {
-		case <-ctx.Done():
-			t.Fatal("no throughput sample")
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+		return len(tp.Points) > 0
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/jetray/jetray/actors"
 	"github.com/jetray/jetray/examples/demo"
 	"github.com/jetray/jetray/futures"
+	"github.com/jetray/jetray/internal/testsupport"
 )
 
 // TestMultiProcessActors places Counter actors on two worker processes and calls them from
@@ -47,7 +48,7 @@ func TestMultiProcessActors(t *testing.T) {
 	// From the driver binary, by name: mp-cI gets +I.
 	for i := range named {
 		name := fmt.Sprintf("mp-c%d", i)
-		out, errOut, code := runBinary(t, d.bins.driver, "call", "-nats", d.url, "-actor", name, "Counter.incr", fmt.Sprintf(`{"by":%d}`, i))
+		out, errOut, code := testsupport.Run(t, d.driver, "call", "-nats", d.url, "-actor", name, "Counter.incr", fmt.Sprintf(`{"by":%d}`, i))
 		if want := strconv.Itoa(101*i) + "\n"; code != 0 || out != want {
 			t.Fatalf("driver call -actor %s Counter.incr: exit %d, stdout %q, stderr %q; want %q", name, code, out, errOut, want)
 		}
@@ -72,11 +73,11 @@ func TestMultiProcessActors(t *testing.T) {
 	}
 
 	// Get-or-create from the driver, then status lists it on its worker, then kill.
-	out, errOut, code := runBinary(t, d.bins.driver, "call", "-nats", d.url, "-actor", "mp-new", "-create", `{"start":41}`, "Counter.incr", `{"by":1}`)
+	out, errOut, code := testsupport.Run(t, d.driver, "call", "-nats", d.url, "-actor", "mp-new", "-create", `{"start":41}`, "Counter.incr", `{"by":1}`)
 	if code != 0 || out != "42\n" {
 		t.Fatalf("driver call -create: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
-	out, errOut, code = runBinary(t, d.bins.driver, "status", "-nats", d.url)
+	out, errOut, code = testsupport.Run(t, d.driver, "status", "-nats", d.url)
 	if f := actorRow(out, "mp-new"); code != 0 || len(f) < 6 || f[3] != "ALIVE" || !strings.HasPrefix(f[4], "mp-w") {
 		t.Fatalf("driver status: exit %d, stderr %q, mp-new row %q in:\n%s", code, errOut, f, out)
 	}
@@ -85,11 +86,11 @@ func TestMultiProcessActors(t *testing.T) {
 			t.Errorf("driver status: mp-c%d row %q", i, f)
 		}
 	}
-	out, errOut, code = runBinary(t, d.bins.driver, "kill", "-nats", d.url, "-actor", "mp-new")
+	out, errOut, code = testsupport.Run(t, d.driver, "kill", "-nats", d.url, "-actor", "mp-new")
 	if code != 0 || !strings.HasPrefix(out, `killed Counter actor "mp-new"`) {
 		t.Fatalf("driver kill: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
-	out, errOut, code = runBinary(t, d.bins.driver, "call", "-nats", d.url, "-actor", "mp-new", "Counter.get")
+	out, errOut, code = testsupport.Run(t, d.driver, "call", "-nats", d.url, "-actor", "mp-new", "Counter.get")
 	if code != 1 || out != "" || !strings.Contains(errOut, `no live actor named "mp-new"`) {
 		t.Fatalf("driver call after kill: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
