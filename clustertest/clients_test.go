@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jetray/jetray/framework"
+	"github.com/jetray/jetray/internal/testsupport"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -15,29 +16,10 @@ import (
 
 // connect makes a client with R3 streams on the cluster, retrying with short timeouts while
 // the cluster settles.
-func connect(ctx context.Context, t *testing.T, urls string, log zerolog.Logger) *framework.Client {
+func connect(t *testing.T, urls string, log zerolog.Logger) *framework.Client {
 	t.Helper()
-	var lastErr error
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		c, err := framework.Connect(cctx, urls, framework.WithReplicas(replicas), framework.WithLogger(log),
-			framework.WithNATSOptions(nats.DontRandomize()))
-		cancel()
-		if err == nil {
-			t.Cleanup(func() { _ = c.Close() })
-			return c
-		}
-		lastErr = err
-		t.Logf("connect %s: %v (retrying)", urls, err)
-		select {
-		case <-ctx.Done():
-			t.Fatalf("connect %s: %v", urls, lastErr)
-		case <-time.After(250 * time.Millisecond): // poll interval
-		}
-	}
-	t.Fatalf("connect %s: %v", urls, lastErr)
-	return nil
+	return testsupport.Connect(t, urls, framework.WithReplicas(replicas), framework.WithLogger(log),
+		framework.WithNATSOptions(nats.DontRandomize()))
 }
 
 // checkR3 checks that every stream is at R3 with a leader and two replicas, and that the
@@ -83,23 +65,20 @@ func streamInfo(ctx context.Context, t *testing.T, c *framework.Client, name str
 // waitNewLeader polls JETRAY_TASKS until a node other than old leads it.
 func waitNewLeader(ctx context.Context, t *testing.T, c *framework.Client, old string) (string, time.Time) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	var lastErr error
-	for time.Now().Before(deadline) {
+	var leader string
+	testsupport.WaitNoError(t, 60*time.Second, "JETRAY_TASKS leader other than "+old, func() error {
 		rctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
 		s, err := c.JetStream().Stream(rctx, framework.TasksStream)
-		cancel()
-		if err == nil {
-			if l := s.CachedInfo().Cluster.Leader; l != "" && l != old {
-				return l, time.Now()
-			}
-			err = errors.New("no new leader yet")
+		if err != nil {
+			return err
 		}
-		lastErr = err
-		time.Sleep(50 * time.Millisecond) // poll interval
-	}
-	t.Fatalf("JETRAY_TASKS: no leader other than %s within 60s: %v", old, lastErr)
-	return "", time.Time{}
+		if leader = s.CachedInfo().Cluster.Leader; leader == "" || leader == old {
+			return errors.New("no new leader yet")
+		}
+		return nil
+	})
+	return leader, time.Now()
 }
 
 // dumpState logs the streams' and consumers' state, for a failure.

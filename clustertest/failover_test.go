@@ -9,6 +9,7 @@ import (
 
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/futures"
+	"github.com/jetray/jetray/internal/testsupport"
 	"github.com/rs/zerolog"
 )
 
@@ -28,7 +29,7 @@ func TestStreamLeaderKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a 3-node nats-server cluster")
 	}
-	bin := natsServer(t)
+	bin := testsupport.NATSServer(t)
 	for _, tc := range []struct {
 		name           string
 		driverOnLeader bool
@@ -45,7 +46,7 @@ func TestStreamLeaderKilled(t *testing.T) {
 func leaderKilled(t *testing.T, bin string, driverOnLeader bool) {
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	logs := &tailBuffer{size: 4 << 20}
+	logs := &testsupport.Buffer{Max: 4 << 20}
 	log := zerolog.New(logs).Level(zerolog.InfoLevel).With().Timestamp().Logger()
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -58,7 +59,7 @@ func leaderKilled(t *testing.T, bin string, driverOnLeader bool) {
 	t.Logf("cluster ready in %s", time.Since(t0).Round(time.Millisecond))
 
 	// The first client creates the streams and buckets at R3.
-	admin := connect(ctx, t, cl.urls(""), log.With().Str("role", "admin").Logger())
+	admin := connect(t, cl.urls(""), log.With().Str("role", "admin").Logger())
 	checkR3(ctx, t, admin, framework.TasksStream, framework.ResultsStream, framework.ActorsStream, framework.DeadStream)
 	t.Logf("streams at R3 after %s", time.Since(t0).Round(time.Millisecond))
 	leader := streamInfo(ctx, t, admin, framework.TasksStream).Cluster.Leader
@@ -87,7 +88,7 @@ func leaderKilled(t *testing.T, bin string, driverOnLeader bool) {
 		}
 		return 3*n + 1, nil
 	})
-	wc := connect(ctx, t, cl.urls(workerNode), log.With().Str("role", "worker").Logger())
+	wc := connect(t, cl.urls(workerNode), log.With().Str("role", "worker").Logger())
 	if got := wc.Conn().ConnectedServerName(); got != workerNode {
 		t.Fatalf("worker connected to %s, want %s", got, workerNode)
 	}
@@ -105,7 +106,7 @@ func leaderKilled(t *testing.T, bin string, driverOnLeader bool) {
 		}
 	})
 
-	dc := connect(ctx, t, cl.urls(driverNode), log.With().Str("role", "driver").Logger())
+	dc := connect(t, cl.urls(driverNode), log.With().Str("role", "driver").Logger())
 	if got := dc.Conn().ConnectedServerName(); got != driverNode {
 		t.Fatalf("driver connected to %s, want %s", got, driverNode)
 	}
@@ -128,7 +129,7 @@ func leaderKilled(t *testing.T, bin string, driverOnLeader bool) {
 		t.Fatalf("only %d of %d executed before the deadline", executed.Load(), killAfter)
 	}
 	tKill := time.Now()
-	cl.node(leader).kill()
+	cl.node(leader).Kill(t)
 	t.Logf("killed %s (JETRAY_TASKS leader; driver on %s, worker on %s) at %d executed, %d submitted, %d pending in the driver",
 		leader, driverNode, workerNode, executed.Load(), submitted.Load(), dc.Pending())
 	close(gate)

@@ -41,3 +41,13 @@ func Context(t testing.TB, d time.Duration) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// WaitNoError calls f as Poll checks a condition until it returns nil, and fails the test,
+// with f's last error, when it has not within timeout.
+func WaitNoError(t testing.TB, timeout time.Duration, what string, f func() error) {
+	t.Helper()
+	var err error
+	if !Poll(timeout, func() bool { err = f(); return err == nil }) {
+		t.Fatalf("no %s within %s: %v", what, timeout, err)
+	}
+}
