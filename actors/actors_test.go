@@ -13,6 +13,7 @@ import (
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/framework/frameworktest"
 	"github.com/jetray/jetray/futures"
+	"github.com/jetray/jetray/internal/testsupport"
 )
 
 type counter struct{ n int }
@@ -46,12 +47,8 @@ var (
 	})
 )
 
-func testCtx(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+// testCtx returns a context that ends after a minute or with the test.
+func testCtx(t *testing.T) context.Context { return testsupport.Context(t, 60*time.Second) }
 
 func TestCounterOrderedCalls(t *testing.T) {
 	c := frameworktest.New(t, Counter)

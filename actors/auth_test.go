@@ -1,7 +1,6 @@
 package actors_test
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"time"
@@ -9,7 +8,7 @@ import (
 	"github.com/jetray/jetray/actors"
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/framework/frameworktest"
-	"github.com/nats-io/nats-server/v2/server"
+	"github.com/jetray/jetray/internal/testsupport"
 	"github.com/nats-io/nats.go"
 )
 
@@ -17,24 +16,12 @@ import (
 // testdata/nats/roles.conf (docs/security.md): create, call, look up by name, list and kill,
 // with no permission violation on either side.
 func TestActorsWithRoles(t *testing.T) {
-	opts, err := server.ProcessConfigFile("../testdata/nats/roles.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := framework.StartEmbedded(framework.EmbeddedConfig{Options: opts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
+	srv := testsupport.EmbeddedFromFile(t, "../testdata/nats/roles.conf")
 	ctx := testCtx(t)
 	violations := make(chan string, 64)
 	connect := func(a framework.Auth) *framework.Client {
 		t.Helper()
-		opts, err := a.ClientOptions()
-		if err != nil {
-			t.Fatal(err)
-		}
-		opts = append(opts, framework.WithNATSOptions(nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		return testsupport.ConnectAs(t, srv.ClientURL(), a, framework.WithNATSOptions(nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			if errors.Is(err, nats.ErrPermissionViolation) {
 				select {
 				case violations <- a.User + ": " + err.Error():
@@ -42,14 +29,6 @@ func TestActorsWithRoles(t *testing.T) {
 				}
 			}
 		})))
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		c, err := framework.Connect(cctx, srv.ClientURL(), opts...)
-		if err != nil {
-			t.Fatalf("connect as %s: %v", a.User, err)
-		}
-		t.Cleanup(func() { _ = c.Close() })
-		return c
 	}
 	connect(framework.Auth{User: "admin", Password: "admin-pass"}) // creates the streams
 	w := framework.NewWorker(connect(framework.Auth{User: "worker", Password: "worker-pass", InboxPrefix: "_INBOX.worker"}),

@@ -13,6 +13,7 @@ import (
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/framework/frameworktest"
 	"github.com/jetray/jetray/futures"
+	"github.com/jetray/jetray/internal/testsupport"
 )
 
 // Benchmarks of the actor runtime. Each runs an embedded NATS server, in-process workers and a
@@ -41,20 +42,9 @@ const batch = 1000
 // (which kills their actors), then closes the clients and shuts the server down.
 func benchCluster(b *testing.B, workers int) *framework.Client {
 	b.Helper()
-	srv, err := framework.StartEmbedded(framework.EmbeddedConfig{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(srv.Shutdown)
+	srv := testsupport.Embedded(b, framework.EmbeddedConfig{})
 	connect := func(name string) *framework.Client {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := framework.Connect(ctx, srv.ClientURL(), framework.WithName(name))
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { _ = c.Close() })
-		return c
+		return testsupport.Connect(b, srv.ClientURL(), framework.WithName(name))
 	}
 	driver := connect("bench-driver")
 	for i := range workers {
@@ -121,12 +111,8 @@ func reportPerActor(b *testing.B, before, after usage, n int) {
 	b.ReportMetric(float64(after.goroutines-before.goroutines)/float64(n), "goroutines/actor")
 }
 
-func benchCtx(b *testing.B) context.Context {
-	b.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-	b.Cleanup(cancel)
-	return ctx
-}
+// benchCtx returns a context that ends after 30 minutes or with the benchmark.
+func benchCtx(b *testing.B) context.Context { return testsupport.Context(b, 30*time.Minute) }
 
 // BenchmarkActorCreate creates b.N plain actors on one worker (all submitted, then each
 // awaited with Ready) and reports the rate and the process heap per actor (server, worker and

@@ -12,7 +12,9 @@ import (
 
 	"github.com/jetray/jetray/actors"
 	"github.com/jetray/jetray/framework"
+	"github.com/jetray/jetray/framework/frameworktest"
 	"github.com/jetray/jetray/internal/tcpproxy"
+	"github.com/jetray/jetray/internal/testsupport"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -83,51 +85,8 @@ var (
 // identWorker runs a worker serving Ident on its own client, connected to url.
 func identWorker(t *testing.T, url string, opts ...framework.WorkerOption) (w *framework.Worker, stop func()) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, err := framework.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w = framework.NewWorker(c, append([]framework.WorkerOption{framework.WithDrainTimeout(5 * time.Second)}, opts...)...)
-	if err := w.Register(Ident); err != nil {
-		t.Fatal(err)
-	}
-	rctx, rcancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = w.Run(rctx); close(done) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			rcancel()
-			<-done
-			_ = c.Close()
-		})
-	}
-	t.Cleanup(stop)
-	return w, stop
-}
-
-func embedded(t *testing.T) *framework.EmbeddedServer {
-	t.Helper()
-	srv, err := framework.StartEmbedded(framework.EmbeddedConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	return srv
-}
-
-func connectT(t *testing.T, url string) *framework.Client {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, err := framework.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
+	x := frameworktest.StartExtraWorker(t, url, append([]framework.WorkerOption{framework.WithDrainTimeout(5 * time.Second)}, opts...), Ident)
+	return x.Worker, x.Stop
 }
 
 // record reads actor id's record.
@@ -140,25 +99,13 @@ func record(t *testing.T, ctx context.Context, c *framework.Client, id string) a
 	return *r
 }
 
-// waitFor polls cond every 50 ms until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		<-time.After(50 * time.Millisecond)
-	}
-}
-
 // TestCreationDeliveredTwiceBuildsOnce: a creation call delivered again (on this worker or
 // another) while the first delivery is still constructing never builds a second instance.
 func TestCreationDeliveredTwiceBuildsOnce(t *testing.T) {
-	srv := embedded(t)
+	srv := testsupport.Embedded(t, framework.EmbeddedConfig{})
 	identWorker(t, srv.ClientURL())
 	identWorker(t, srv.ClientURL())
-	drv := connectT(t, srv.ClientURL())
+	drv := testsupport.Connect(t, srv.ClientURL())
 	ctx := testCtx(t)
 	tag := "twice"
 	h := Ident.Options(actors.MaxRestarts(-1)).Remote(ctx, drv, IdentSpec{Tag: tag, Delay: 300 * time.Millisecond})
@@ -194,7 +141,7 @@ func TestCreationDeliveredTwiceBuildsOnce(t *testing.T) {
 		}
 	}
 	// Every copy of the creation call has been taken by now (the queue is empty).
-	waitFor(t, 15*time.Second, "creation calls consumed", func() bool {
+	testsupport.WaitFor(t, 15*time.Second, "creation calls consumed", func() bool {
 		info, err := drv.JetStream().Consumer(ctx, framework.TasksStream, "task-_actor_Ident")
 		if err != nil {
 			return false
@@ -211,9 +158,9 @@ func TestCreationDeliveredTwiceBuildsOnce(t *testing.T) {
 // must not replace the results of calls that already returned, even after the results
 // stream's duplicate window has passed.
 func TestReaperKeepsAnswers(t *testing.T) {
-	srv := embedded(t)
+	srv := testsupport.Embedded(t, framework.EmbeddedConfig{})
 	identWorker(t, srv.ClientURL())
-	drv := connectT(t, srv.ClientURL())
+	drv := testsupport.Connect(t, srv.ClientURL())
 	ctx := testCtx(t)
 	h := Ident.Options(actors.MaxConcurrency(4)).Remote(ctx, drv, IdentSpec{Tag: "reaper"})
 	if err := h.Ready(ctx); err != nil {
@@ -246,7 +193,7 @@ func TestReaperKeepsAnswers(t *testing.T) {
 	if _, err := long.Await(ctx); !errors.Is(err, actors.ErrActorDied) {
 		t.Fatalf("long call after kill: %v", err)
 	}
-	other := connectT(t, srv.ClientURL())
+	other := testsupport.Connect(t, srv.ClientURL())
 	for _, id := range quick {
 		var a Answer
 		if err := other.Resolve(ctx, id, &a); err != nil {
@@ -259,9 +206,9 @@ func TestReaperKeepsAnswers(t *testing.T) {
 // may restart over to another worker, with their queued calls, without using a restart;
 // actors with MaxRestarts(0) die with the worker as before.
 func TestGracefulStopHandsActorsOver(t *testing.T) {
-	srv := embedded(t)
+	srv := testsupport.Embedded(t, framework.EmbeddedConfig{})
 	_, stopA := identWorker(t, srv.ClientURL())
-	drv := connectT(t, srv.ClientURL())
+	drv := testsupport.Connect(t, srv.ClientURL())
 	ctx := testCtx(t)
 	kept := Ident.Options(actors.MaxRestarts(-1)).Remote(ctx, drv, IdentSpec{Tag: "kept"})
 	once := Ident.Remote(ctx, drv, IdentSpec{Tag: "once"})
@@ -311,14 +258,14 @@ type futuresOf struct {
 // calls (no second instance answering), and its later graceful stop leaves the new owner's
 // actor alive.
 func TestPartitionedOwnerIsFenced(t *testing.T) {
-	srv := embedded(t)
+	srv := testsupport.Embedded(t, framework.EmbeddedConfig{})
 	p, err := tcpproxy.Start(strings.TrimPrefix(srv.ClientURL(), "nats://"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = p.Close() })
 	_, stopA := identWorker(t, "nats://"+p.Addr(), framework.WithAckWait(time.Second))
-	drv := connectT(t, srv.ClientURL())
+	drv := testsupport.Connect(t, srv.ClientURL())
 	ctx := testCtx(t)
 	h := Ident.Options(actors.MaxRestarts(-1)).Remote(ctx, drv, IdentSpec{Tag: "fenced"})
 	a, err := Who.Remote(ctx, h, struct{}{}).Await(ctx)
@@ -329,7 +276,7 @@ func TestPartitionedOwnerIsFenced(t *testing.T) {
 	oldRec := record(t, ctx, drv, h.ID())
 	identWorker(t, srv.ClientURL(), framework.WithAckWait(time.Second)) // B
 	p.Cut()
-	waitFor(t, 40*time.Second, "the actor taken over by B", func() bool {
+	testsupport.WaitFor(t, 40*time.Second, "the actor taken over by B", func() bool {
 		r := record(t, ctx, drv, h.ID())
 		return r.State == actors.StateAlive && r.Epoch > oldRec.Epoch && r.WorkerKey != oldRec.WorkerKey
 	})
@@ -366,14 +313,14 @@ func TestPartitionedOwnerIsFenced(t *testing.T) {
 // its running calls redelivered when it comes back; they still count until their first run
 // returns, so no more than max_concurrency calls ever run at once.
 func TestAsyncActorLimitAfterStall(t *testing.T) {
-	srv := embedded(t)
+	srv := testsupport.Embedded(t, framework.EmbeddedConfig{})
 	p, err := tcpproxy.Start(strings.TrimPrefix(srv.ClientURL(), "nats://"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = p.Close() })
 	identWorker(t, "nats://"+p.Addr(), framework.WithAckWait(time.Second))
-	drv := connectT(t, srv.ClientURL())
+	drv := testsupport.Connect(t, srv.ClientURL())
 	ctx := testCtx(t)
 	h := Ident.Options(actors.MaxConcurrency(2), actors.MaxTaskRetries(-1)).Remote(ctx, drv, IdentSpec{Tag: "stall"})
 	if err := h.Ready(ctx); err != nil {
@@ -384,7 +331,7 @@ func TestAsyncActorLimitAfterStall(t *testing.T) {
 		fs = append(fs, &futuresOf{f: Slow.Remote(ctx, h, 3*time.Second)})
 	}
 	// Let the first two start, then stall the host's link for twice AckWait.
-	waitFor(t, 10*time.Second, "two calls running", func() bool {
+	testsupport.WaitFor(t, 10*time.Second, "two calls running", func() bool {
 		ci, err := drv.JetStream().Consumer(ctx, framework.ActorsStream, "actor-"+strings.ReplaceAll(h.ID(), ".", "-")+"-1")
 		if err != nil {
 			return false
@@ -411,12 +358,12 @@ func TestAsyncActorLimitAfterStall(t *testing.T) {
 // TestStopDuringConstruction: a worker that stops while an actor's constructor runs gives its
 // claim back; another worker builds the actor and its calls succeed.
 func TestStopDuringConstruction(t *testing.T) {
-	srv := embedded(t)
+	srv := testsupport.Embedded(t, framework.EmbeddedConfig{})
 	_, stopA := identWorker(t, srv.ClientURL(), framework.WithAckWait(time.Second))
-	drv := connectT(t, srv.ClientURL())
+	drv := testsupport.Connect(t, srv.ClientURL())
 	ctx := testCtx(t)
 	h := Ident.Options(actors.MaxRestarts(-1)).Remote(ctx, drv, IdentSpec{Tag: "midbuild", Delay: time.Second})
-	waitFor(t, 10*time.Second, "the constructor to start", func() bool { return built("midbuild") == 1 })
+	testsupport.WaitFor(t, 10*time.Second, "the constructor to start", func() bool { return built("midbuild") == 1 })
 	identWorker(t, srv.ClientURL(), framework.WithAckWait(time.Second)) // B
 	stopA()
 	if err := h.Ready(ctx); err != nil {

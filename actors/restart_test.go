@@ -1,44 +1,22 @@
 package actors_test
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"time"
 
 	"github.com/jetray/jetray/actors"
 	"github.com/jetray/jetray/framework"
+	"github.com/jetray/jetray/framework/frameworktest"
+	"github.com/jetray/jetray/internal/testsupport"
 )
 
 // startWorker runs a worker on its own client; stop ends it without reporting its error (the
 // test may have cut its connection).
 func startWorker(t *testing.T, url string, defs ...framework.Definition) (c *framework.Client, stop func()) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, err := framework.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := framework.NewWorker(c, framework.WithDrainTimeout(2*time.Second))
-	if err := w.Register(defs...); err != nil {
-		t.Fatal(err)
-	}
-	rctx, rcancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = w.Run(rctx); close(done) }()
-	var once bool
-	stop = func() {
-		if once {
-			return
-		}
-		once = true
-		rcancel()
-		<-done
-		_ = c.Close()
-	}
-	t.Cleanup(stop)
-	return c, stop
+	x := frameworktest.StartExtraWorker(t, url, []framework.WorkerOption{framework.WithDrainTimeout(2 * time.Second)}, defs...)
+	return x.Client, x.Stop
 }
 
 func TestActorRestartAfterWorkerDeath(t *testing.T) {
@@ -47,17 +25,9 @@ func TestActorRestartAfterWorkerDeath(t *testing.T) {
 		maxRestarts int
 	}{{"restarted", 1}, {"dead", 0}} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv, err := framework.StartEmbedded(framework.EmbeddedConfig{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(srv.Shutdown)
+			srv := testsupport.Embedded(t, framework.EmbeddedConfig{})
 			ctx := testCtx(t)
-			driver, err := framework.Connect(ctx, srv.ClientURL())
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = driver.Close() })
+			driver := testsupport.Connect(t, srv.ClientURL())
 			// MaxTaskRetries(1): the call below may reach the dying worker's consumer before the
 			// broker notices the worker is gone; at-least-once calls then run on the restarted
 			// actor instead of failing with ErrActorDied.

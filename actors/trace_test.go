@@ -8,6 +8,7 @@ import (
 	"github.com/jetray/jetray/actors"
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/framework/frameworktest"
+	"github.com/jetray/jetray/internal/testsupport"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
@@ -30,18 +31,9 @@ func TestTraceAcrossTaskActorTask(t *testing.T) {
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	srv, err := framework.StartEmbedded(framework.EmbeddedConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	c, err := framework.Connect(ctx, srv.ClientURL(), framework.WithTracerProvider(tp))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
+	srv := testsupport.Embedded(t, framework.EmbeddedConfig{})
+	ctx := testsupport.Context(t, 60*time.Second)
+	c := testsupport.Connect(t, srv.ClientURL(), framework.WithTracerProvider(tp))
 	w := framework.NewWorker(c, framework.WithConcurrency(4))
 	if err := w.Register(inner, outer, Tracer); err != nil {
 		t.Fatal(err)
