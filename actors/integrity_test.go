@@ -13,7 +13,6 @@ import (
 	"github.com/jetray/jetray/actors"
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/framework/frameworktest"
-	"github.com/jetray/jetray/internal/tcpproxy"
 	"github.com/jetray/jetray/internal/testsupport"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -87,16 +86,6 @@ func identWorker(t *testing.T, url string, opts ...framework.WorkerOption) (w *f
 	t.Helper()
 	x := frameworktest.StartExtraWorker(t, url, append([]framework.WorkerOption{framework.WithDrainTimeout(5 * time.Second)}, opts...), Ident)
 	return x.Worker, x.Stop
-}
-
-// record reads actor id's record.
-func record(t *testing.T, ctx context.Context, c *framework.Client, id string) actors.Record {
-	t.Helper()
-	r, err := actors.Describe(ctx, c, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return *r
 }
 
 // TestCreationDeliveredTwiceBuildsOnce: a creation call delivered again (on this worker or
@@ -238,7 +227,7 @@ func TestGracefulStopHandsActorsOver(t *testing.T) {
 	if a.Instance == "kept#1" {
 		t.Fatalf("answered by the stopped worker's instance")
 	}
-	rec := record(t, ctx, drv, kept.ID())
+	rec := testsupport.ActorRecord(t, ctx, drv, kept.ID())
 	if rec.State != actors.StateAlive || rec.Restarts != 0 {
 		t.Fatalf("handed-over actor: state %s, restarts %d (a drain is not a crash)", rec.State, rec.Restarts)
 	}
@@ -259,12 +248,8 @@ type futuresOf struct {
 // actor alive.
 func TestPartitionedOwnerIsFenced(t *testing.T) {
 	srv := testsupport.Embedded(t, framework.EmbeddedConfig{})
-	p, err := tcpproxy.Start(strings.TrimPrefix(srv.ClientURL(), "nats://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
-	_, stopA := identWorker(t, "nats://"+p.Addr(), framework.WithAckWait(time.Second))
+	p, proxied := testsupport.Proxy(t, srv.ClientURL())
+	_, stopA := identWorker(t, proxied, framework.WithAckWait(time.Second))
 	drv := testsupport.Connect(t, srv.ClientURL())
 	ctx := testCtx(t)
 	h := Ident.Options(actors.MaxRestarts(-1)).Remote(ctx, drv, IdentSpec{Tag: "fenced"})
@@ -273,11 +258,11 @@ func TestPartitionedOwnerIsFenced(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := a.Instance
-	oldRec := record(t, ctx, drv, h.ID())
+	oldRec := testsupport.ActorRecord(t, ctx, drv, h.ID())
 	identWorker(t, srv.ClientURL(), framework.WithAckWait(time.Second)) // B
 	p.Cut()
 	testsupport.WaitFor(t, 40*time.Second, "the actor taken over by B", func() bool {
-		r := record(t, ctx, drv, h.ID())
+		r := testsupport.ActorRecord(t, ctx, drv, h.ID())
 		return r.State == actors.StateAlive && r.Epoch > oldRec.Epoch && r.WorkerKey != oldRec.WorkerKey
 	})
 	a, err = Who.Remote(ctx, h, struct{}{}).Await(ctx)
@@ -299,7 +284,7 @@ func TestPartitionedOwnerIsFenced(t *testing.T) {
 		}
 	}
 	stopA()
-	rec := record(t, ctx, drv, h.ID())
+	rec := testsupport.ActorRecord(t, ctx, drv, h.ID())
 	if rec.State != actors.StateAlive {
 		t.Fatalf("after the old owner stopped: %s (%s)", rec.State, rec.Error)
 	}
@@ -314,12 +299,8 @@ func TestPartitionedOwnerIsFenced(t *testing.T) {
 // returns, so no more than max_concurrency calls ever run at once.
 func TestAsyncActorLimitAfterStall(t *testing.T) {
 	srv := testsupport.Embedded(t, framework.EmbeddedConfig{})
-	p, err := tcpproxy.Start(strings.TrimPrefix(srv.ClientURL(), "nats://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
-	identWorker(t, "nats://"+p.Addr(), framework.WithAckWait(time.Second))
+	p, proxied := testsupport.Proxy(t, srv.ClientURL())
+	identWorker(t, proxied, framework.WithAckWait(time.Second))
 	drv := testsupport.Connect(t, srv.ClientURL())
 	ctx := testCtx(t)
 	h := Ident.Options(actors.MaxConcurrency(2), actors.MaxTaskRetries(-1)).Remote(ctx, drv, IdentSpec{Tag: "stall"})

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jetray/jetray/actors"
 	"github.com/jetray/jetray/framework"
 	"github.com/nats-io/nats-server/v2/server"
 )
@@ -87,4 +88,14 @@ func Run(t testing.TB, path string, args ...string) (stdout, stderr string, code
 		t.Fatalf("run %s %q: %v", path, args, err)
 	}
 	return out.String(), errb.String(), code
+}
+
+// ActorRecord reads actor id's record (actors.Describe), failing the test on an error.
+func ActorRecord(t testing.TB, ctx context.Context, c *framework.Client, id string) actors.Record {
+	t.Helper()
+	r, err := actors.Describe(ctx, c, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *r
 }
