@@ -93,17 +93,26 @@ func TestMultiProcess(t *testing.T) {
 	}
 	t.Logf("results by worker: %v", byWorker)
 
-	out, errOut, code := testsupport.Run(t, driver, "call", "-nats", url, "add", `{"a":2,"b":3}`)
-	if code != 0 || out != "5\n" {
-		t.Errorf("driver call add: exit %d, stdout %q, stderr %q", code, out, errOut)
-	}
-	out, errOut, code = testsupport.Run(t, driver, "call", "-nats", url, "fail", `{"message":"x"}`)
-	if code != 1 || out != "" || !strings.Contains(errOut, "failed: x") {
-		t.Errorf("driver call fail: exit %d, stdout %q, stderr %q", code, out, errOut)
-	}
-	out, errOut, code = testsupport.Run(t, driver, "status", "-nats", url)
-	if code != 0 || !strings.Contains(out, "task-add") || row(out, "add", "task") == nil {
-		t.Errorf("driver status: exit %d, stderr %q, stdout:\n%s", code, errOut, out)
+	for _, tc := range []struct {
+		name string
+		args []string
+		ok   func(stdout, stderr string, code int) bool
+	}{
+		{"call add", []string{"call", "-nats", url, "add", `{"a":2,"b":3}`}, func(out, _ string, code int) bool {
+			return code == 0 && out == "5\n"
+		}},
+		{"call fail", []string{"call", "-nats", url, "fail", `{"message":"x"}`}, func(out, errOut string, code int) bool {
+			return code == 1 && out == "" && strings.Contains(errOut, "failed: x")
+		}},
+		{"status", []string{"status", "-nats", url}, func(out, _ string, code int) bool {
+			return code == 0 && strings.Contains(out, "task-add") && row(out, "add", "task") != nil
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if out, errOut, code := testsupport.Run(t, driver, tc.args...); !tc.ok(out, errOut, code) {
+				t.Errorf("driver %q: exit %d, stderr %q, stdout:\n%s", tc.args, code, errOut, out)
+			}
+		})
 	}
 
 	d.stopWorkers(t)
