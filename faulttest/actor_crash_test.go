@@ -21,9 +21,7 @@ func TestActorWorkerCrash(t *testing.T) {
 		maxRestarts int
 	}{{"restarted", 1}, {"dead", 0}} {
 		t.Run(tc.name, func(t *testing.T) {
-			url := testsupport.StartNATS(t, testsupport.NATSConfig{}).URL
-			c := testsupport.Connect(t, url)
-			ctx := testsupport.Context(t, 2*time.Minute)
+			url, c, ctx := startBroker(t, 2*time.Minute)
 
 			a := testsupport.StartWorker(t, url, "actor-a")
 			// MaxTaskRetries(1): a call sent just after the kill can still reach the dead

@@ -21,10 +21,8 @@ import (
 // publishes never exceed the bound, and each pending future costs less than 4 KiB (issue 6's
 // target is 1 KiB). TestBackpressureActorPendingCalls covers actor handles.
 func TestBackpressureBoundedMemory(t *testing.T) {
-	url := testsupport.StartNATS(t, testsupport.NATSConfig{}).URL
 	const maxPending = 64
-	c := testsupport.Connect(t, url, framework.WithMaxPendingPublishes(maxPending))
-	ctx := testsupport.Context(t, 2*time.Minute)
+	_, c, ctx := startBroker(t, 2*time.Minute, framework.WithMaxPendingPublishes(maxPending))
 	// Register the name without running the worker: the driver runs far ahead of a stopped
 	// consumer.
 	if err := framework.NewWorker(c).Register(demo.Add); err != nil {
@@ -101,9 +99,7 @@ func TestBackpressureBoundedMemory(t *testing.T) {
 // ErrPendingCallsLimit past 64 unresolved calls; the driver then waits for its oldest call and
 // tries again. The handle never has more than 64 calls pending and every accepted call runs.
 func TestBackpressureActorPendingCalls(t *testing.T) {
-	url := testsupport.StartNATS(t, testsupport.NATSConfig{}).URL
-	c := testsupport.Connect(t, url)
-	ctx := testsupport.Context(t, 2*time.Minute)
+	url, c, ctx := startBroker(t, 2*time.Minute)
 	testsupport.StartWorker(t, url, "pending-w", "-concurrency", "2")
 
 	const limit, n = 64, 2000

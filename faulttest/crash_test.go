@@ -16,9 +16,7 @@ import (
 // AckWait (6 s) passes after A's last progress report, B runs them as attempt 2, and every
 // future resolves once with its value.
 func TestWorkerCrash(t *testing.T) {
-	url := testsupport.StartNATS(t, testsupport.NATSConfig{}).URL
-	c := testsupport.Connect(t, url)
-	ctx := testsupport.Context(t, 2*time.Minute)
+	url, c, ctx := startBroker(t, 2*time.Minute)
 
 	const n, ms = 200, 2000
 	a := testsupport.StartWorker(t, url, "crash-a", "-concurrency", "100")

@@ -1,7 +1,6 @@
 package faulttest
 
 import (
-	"context"
 	"os"
 	"strings"
 	"syscall"
@@ -22,9 +21,7 @@ import (
 // the stopped host resumes, its late result is refused (one result per call), it serves no
 // further call, and it drops its instance without touching the record.
 func TestStaleHostStoppedBeforePublish(t *testing.T) {
-	url := testsupport.StartNATS(t, testsupport.NATSConfig{}).URL
-	c := testsupport.Connect(t, url)
-	ctx := testsupport.Context(t, 3*time.Minute)
+	url, c, ctx := startBroker(t, 3*time.Minute)
 
 	// A stops itself at its second actor answer, after the lease check, before the publish.
 	t.Setenv(failpoint.EnvVar, "actors.before-publish=sigstop-after:1")
@@ -37,12 +34,12 @@ func TestStaleHostStoppedBeforePublish(t *testing.T) {
 	if v, err := demo.CounterIncr.Remote(ctx, h, demo.IncrInput{By: 1}).Await(ctx); err != nil || v != 11 {
 		t.Fatalf("first call: %d, %v", v, err)
 	}
-	before := actorRecord(t, ctx, c, h.ID())
+	before := testsupport.ActorRecord(t, ctx, c, h.ID())
 	testsupport.StartWorker(t, url, "stale-b")
 	f := demo.CounterIncr.Remote(ctx, h, demo.IncrInput{By: 1}) // A computes 12, then stops
 	testsupport.WaitFor(t, 30*time.Second, "stale-a stopped by its failpoint", a.Stopped)
 	testsupport.WaitFor(t, time.Minute, "the actor taken over by stale-b", func() bool {
-		r := actorRecord(t, ctx, c, h.ID())
+		r := testsupport.ActorRecord(t, ctx, c, h.ID())
 		return r.State == actors.StateAlive && r.Epoch > before.Epoch && r.WorkerKey != before.WorkerKey
 	})
 	v, err := f.Await(ctx)
@@ -79,23 +76,11 @@ func TestStaleHostStoppedBeforePublish(t *testing.T) {
 	}
 }
 
-// actorRecord reads actor id's record.
-func actorRecord(t *testing.T, ctx context.Context, c *framework.Client, id string) actors.Record {
-	t.Helper()
-	r, err := actors.Describe(ctx, c, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return *r
-}
-
 // A routine SIGTERM (a rolling deploy) hands the worker's actors over to the other worker
 // instead of killing them: calls sent before, during and after the stop all succeed, the
 // record is ALIVE on the other worker, and the hand-over is not counted as a restart.
 func TestSIGTERMHandsActorsOver(t *testing.T) {
-	url := testsupport.StartNATS(t, testsupport.NATSConfig{}).URL
-	c := testsupport.Connect(t, url)
-	ctx := testsupport.Context(t, 3*time.Minute)
+	url, c, ctx := startBroker(t, 3*time.Minute)
 
 	a := testsupport.StartWorker(t, url, "deploy-a")
 	h := demo.CounterClass.Options(actors.MaxRestarts(-1)).Remote(ctx, c, demo.CounterInput{Start: 0})
@@ -118,7 +103,7 @@ func TestSIGTERMHandsActorsOver(t *testing.T) {
 			t.Fatalf("call %d across the deploy: %v", i, err)
 		}
 	}
-	rec := actorRecord(t, ctx, c, h.ID())
+	rec := testsupport.ActorRecord(t, ctx, c, h.ID())
 	if rec.State != actors.StateAlive || rec.Worker != "deploy-b" || rec.Restarts != 0 {
 		t.Fatalf("after the deploy: state %s on %q, restarts %d", rec.State, rec.Worker, rec.Restarts)
 	}

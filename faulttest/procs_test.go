@@ -15,6 +15,14 @@ import (
 // TestMain removes the binaries the tests built.
 func TestMain(m *testing.M) { testsupport.Main(m) }
 
+// startBroker starts nats-server (file storage in a test directory) and connects a client to
+// it with opts; ctx ends after d.
+func startBroker(t *testing.T, d time.Duration, opts ...framework.Option) (url string, c *framework.Client, ctx context.Context) {
+	t.Helper()
+	url = testsupport.StartNATS(t, testsupport.NATSConfig{}).URL
+	return url, testsupport.Connect(t, url, opts...), testsupport.Context(t, d)
+}
+
 // taskConsumer returns the info of the durable consumer serving task name.
 func taskConsumer(ctx context.Context, c *framework.Client, name string) (*jetstream.ConsumerInfo, error) {
 	cons, err := c.JetStream().Consumer(ctx, framework.TasksStream, "task-"+name)

@@ -16,9 +16,7 @@ import (
 // well within its -drain deadline, handing back what it has not started; a worker started
 // afterwards completes the rest, and every future resolves once with its value.
 func TestGracefulShutdownUnderLoad(t *testing.T) {
-	url := testsupport.StartNATS(t, testsupport.NATSConfig{}).URL
-	c := testsupport.Connect(t, url)
-	ctx := testsupport.Context(t, 2*time.Minute)
+	url, c, ctx := startBroker(t, 2*time.Minute)
 
 	const n, ms, drain = 1000, 5, 10 * time.Second
 	a := testsupport.StartWorker(t, url, "drain-a", "-concurrency", "4", "-drain", drain.String())
