@@ -871,7 +871,7 @@ func errKind(err error) string {
 				k += ":child"
 			}
 		}
-		return k
+		return string(k)
 	case errors.Is(err, framework.ErrActorDied):
 		return "actor_died:fail-fast" // refused in the driver: the record says DEAD
 	case errors.Is(err, framework.ErrClosed):
@@ -906,7 +906,7 @@ func (r *chaos) allowed(c *call) bool {
 	case "task", "ref", "from":
 		// Attempts count runs started; a run is lost only to a fault. A call may run out of
 		// its TaskRetries+1 attempts only if that many faults overlapped its life.
-		if k == framework.KindLost || k == "error:child-lost" {
+		if k == string(framework.KindLost) || k == "error:child-lost" {
 			return r.overlapping(c.submitted, c.received) >= TaskRetries+1
 		}
 	case "put":

@@ -3,7 +3,6 @@ package framework
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -45,9 +44,6 @@ type Auth struct {
 	// "_INBOX.<ClientID>" when ClientID is set, otherwise nats.go's "_INBOX".
 	InboxPrefix string
 }
-
-// ErrAuthConfig is returned by Auth.Options for contradictory or incomplete settings.
-var ErrAuthConfig = errors.New("jetray: auth")
 
 // Options returns the nats.go options for a: credentials (nats.Token, nats.UserInfo,
 // nats.NkeyOptionFromSeed, nats.UserCredentials), TLS (nats.Secure, nats.RootCAs,

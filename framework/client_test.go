@@ -236,7 +236,7 @@ type reading struct {
 	Value   json.RawMessage `json:"value,omitempty"` // the ok result, when short
 	Len     int             `json:"len"`             // length of the encoded ok result
 	Sum     string          `json:"sum,omitempty"`   // its SHA-256
-	Kind    string          `json:"kind,omitempty"`  // TaskError.Kind of an error result
+	Kind    framework.Kind  `json:"kind,omitempty"`  // TaskError.Kind of an error result
 	Message string          `json:"message,omitempty"`
 	Err     string          `json:"err,omitempty"` // Resolve failed otherwise
 }

@@ -13,30 +13,53 @@ type callParams struct {
 	timeoutMS  int
 }
 
-// decodeCall reads a delivered call. A message that cannot be answered (no usable ID or reply
-// subject) yields a non-empty reason to terminate it; a call that can be answered but is bad
-// (malformed options, unknown codec) yields call and bad, the error to answer it with.
-func decodeCall(name string, hdr nats.Header, data []byte, attempt int, codecs codecSet) (call *Call, p callParams, reason string, bad error) {
+// decodeOutcome is what a worker does with a delivered call, as decodeCall read it.
+type decodeOutcome int
+
+const (
+	// decodeRun: the call is well formed; the worker runs it.
+	decodeRun decodeOutcome = iota
+	// decodeTerminate: the message cannot be answered (no usable ID or reply subject); the
+	// worker terminates it for the decoded reason.
+	decodeTerminate
+	// decodeBad: the call can be answered but is bad (malformed options, unknown codec); the
+	// worker answers it with a KindBadCall error of the decoded err.
+	decodeBad
+)
+
+// decoded is a delivered call as decodeCall read it.
+type decoded struct {
+	outcome decodeOutcome
+	call    *Call      // the call; nil for decodeTerminate
+	params  callParams // its options; complete for decodeRun only
+	reason  string     // decodeTerminate: why the message is terminated
+	err     error      // decodeBad: the error the call is answered with
+}
+
+// decodeCall reads a delivered call: see decodeOutcome for what it can yield.
+func decodeCall(name string, hdr nats.Header, data []byte, attempt int, codecs codecSet) decoded {
 	id := hdr.Get(HeaderID)
 	reply := hdr.Get(HeaderReply)
 	if !validCallID(id) || reply != ResultSubject(id) {
-		return nil, p, fmt.Sprintf("malformed call: id %q reply %q", truncate(id, 64), truncate(reply, 80)), nil
+		return decoded{outcome: decodeTerminate,
+			reason: fmt.Sprintf("malformed call: id %q reply %q", truncate(id, 64), truncate(reply, 80))}
 	}
-	call = &Call{ID: id, Name: name, Attempt: attempt, Data: data, Header: hdr, Parent: hdr.Get(HeaderParent)}
+	dc := decoded{call: &Call{ID: id, Name: name, Attempt: attempt, Data: data, Header: hdr, Parent: hdr.Get(HeaderParent)}}
+	bad := func(err error) decoded { dc.outcome, dc.err = decodeBad, err; return dc }
 	var err error
-	if p.maxRetries, err = headerInt(hdr, HeaderMaxRetries, 3); err != nil {
-		return call, p, "", err
+	if dc.params.maxRetries, err = headerInt(hdr, HeaderMaxRetries, 3); err != nil {
+		return bad(err)
 	}
-	if p.timeoutMS, err = headerInt(hdr, HeaderTimeout, 0); err != nil {
-		return call, p, "", err
+	if dc.params.timeoutMS, err = headerInt(hdr, HeaderTimeout, 0); err != nil {
+		return bad(err)
 	}
-	if p.timeoutMS < 0 {
-		return call, p, "", fmt.Errorf("header %s: negative timeout %d", HeaderTimeout, p.timeoutMS)
+	if dc.params.timeoutMS < 0 {
+		return bad(fmt.Errorf("header %s: negative timeout %d", HeaderTimeout, dc.params.timeoutMS))
 	}
-	if call.Codec, err = codecs.lookup(hdr.Get(HeaderCodec)); err != nil {
-		return call, p, "", err
+	if dc.call.Codec, err = codecs.lookup(hdr.Get(HeaderCodec)); err != nil {
+		return bad(err)
 	}
-	return call, p, "", nil
+	return dc
 }
 
 // validCallID accepts <client id>.<sequence>: two non-empty parts of A-Z a-z 0-9 _ -.

@@ -32,19 +32,38 @@ var (
 	// stores no result and neither acks nor hands the call back, so the broker gives it to the
 	// new owner. It is never seen by callers.
 	ErrNotOwner = errors.New("jetray: not the owner")
+	// ErrAlreadyAnswered means a result is already stored for the call: the first result stored
+	// on a call's result subject is its only one, for the results TTL, and later publishes are
+	// refused by the broker. A worker whose result is refused acks its call as answered;
+	// PublishFailure and Cancel treat it as "the call had finished" and return nil; Put returns
+	// it, wrapped, if its fresh ID was taken. A Handler that finds its call's result already
+	// stored (a runtime skipping a redelivery, such as the actor host) returns it: the delivery
+	// is acked without storing or counting anything.
+	ErrAlreadyAnswered = errors.New("jetray: call already answered")
+	// ErrLivenessWarmingUp: the liveness bucket is younger than LivenessTTL (just created, or
+	// recreated after a broker restart), so a missing key does not yet mean a dead worker.
+	ErrLivenessWarmingUp = errors.New("jetray: worker liveness bucket warming up")
+	// ErrAuthConfig is returned by Auth.Options for contradictory or incomplete settings.
+	ErrAuthConfig = errors.New("jetray: auth")
 )
+
+// Kind says how a remote call failed: TaskError.Kind, a TaskEvent's ErrorKind and the kind
+// label of jetray_tasks_failed_total. On the wire it is the plain string ("error", "panic",
+// ...); it compares with untyped string constants and converts from a string (Kind(s)).
+// TaskError.Error reads an empty Kind as KindError.
+type Kind string
 
 // Kinds of TaskError.
 const (
-	KindError     = "error"      // the task returned an error
-	KindPanic     = "panic"      // the task panicked; Stack holds the goroutine stack
-	KindDecode    = "decode"     // the input did not decode into the task's input type
-	KindEncode    = "encode"     // the output did not encode
-	KindTimeout   = "timeout"    // the per-attempt Timeout passed
-	KindLost      = "lost"       // attempts ran out after system failures (dead worker, lost ack)
-	KindBadCall   = "badcall"    // the message itself was malformed (bad headers, unknown codec)
-	KindDied      = "actor_died" // the actor is dead; errors.Is(err, ErrActorDied)
-	KindCancelled = "cancelled"  // the call was cancelled; errors.Is(err, ErrCancelled)
+	KindError     Kind = "error"      // the task returned an error
+	KindPanic     Kind = "panic"      // the task panicked; Stack holds the goroutine stack
+	KindDecode    Kind = "decode"     // the input did not decode into the task's input type
+	KindEncode    Kind = "encode"     // the output did not encode
+	KindTimeout   Kind = "timeout"    // the per-attempt Timeout passed
+	KindLost      Kind = "lost"       // attempts ran out after system failures (dead worker, lost ack)
+	KindBadCall   Kind = "badcall"    // the message itself was malformed (bad headers, unknown codec)
+	KindDied      Kind = "actor_died" // the actor is dead; errors.Is(err, ErrActorDied)
+	KindCancelled Kind = "cancelled"  // the call was cancelled; errors.Is(err, ErrCancelled)
 )
 
 // TaskError is the failure of a remote call as its caller sees it. Use errors.As to get it
@@ -54,7 +73,7 @@ type TaskError struct {
 	Task      string `json:"task"`                // task (or Class.method) name
 	TaskID    string `json:"task_id"`             // the call's ID (the future's ID)
 	Message   string `json:"message"`             // the remote error text
-	Kind      string `json:"kind,omitempty"`      // one of the Kind constants
+	Kind      Kind   `json:"kind,omitempty"`      // one of the Kind constants
 	Panic     bool   `json:"panic,omitempty"`     // true when the task panicked
 	Stack     string `json:"stack,omitempty"`     // goroutine stack of a panic
 	Attempts  int    `json:"attempts,omitempty"`  // attempts made, 1-based
@@ -69,7 +88,7 @@ func (e *TaskError) Error() string {
 	if e.Panic {
 		b.WriteString(" panicked")
 	} else if e.Kind != "" && e.Kind != KindError {
-		b.WriteString(" failed (" + e.Kind + ")")
+		b.WriteString(" failed (" + string(e.Kind) + ")")
 	} else {
 		b.WriteString(" failed")
 	}

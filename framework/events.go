@@ -48,7 +48,7 @@ type TaskEvent struct {
 	State     string    `json:"state"`
 	Attempt   int       `json:"attempt"`
 	Worker    string    `json:"worker"`
-	ErrorKind string    `json:"error_kind,omitempty"` // a TaskError Kind
+	ErrorKind Kind      `json:"error_kind,omitempty"` // a TaskError Kind
 	Error     string    `json:"error,omitempty"`      // the error's first line, at most 200 bytes
 	Started   time.Time `json:"started,omitzero"`     // when the attempt started
 	Time      time.Time `json:"time"`                 // when the event was recorded
@@ -93,7 +93,7 @@ type taskRun struct {
 
 // taskEvent records d's new state. It never blocks on the broker and never fails the call.
 // RUNNING is published only if the call still runs after RunningEventDelay.
-func (w *Worker) taskEvent(d *delivery, state, kind, msg string) {
+func (w *Worker) taskEvent(d *delivery, state string, kind Kind, msg string) {
 	if w.cfg.noTaskEvents || d.call == nil || d.call.ID == "" {
 		return
 	}
@@ -121,7 +121,7 @@ func (w *Worker) taskEvent(d *delivery, state, kind, msg string) {
 }
 
 // publishTaskEvent publishes d's event with core NATS; d.events.mu is held.
-func (w *Worker) publishTaskEvent(d *delivery, state, kind, msg string) {
+func (w *Worker) publishTaskEvent(d *delivery, state string, kind Kind, msg string) {
 	b := appendTaskEvent(make([]byte, 0, 256), d.call.ID, d.name, d.msg.Headers().Get(HeaderActor), state,
 		d.call.Attempt, w.cfg.name, kind, msg, d.events.started, time.Now())
 	if err := w.c.nc.Publish(EventSubjectPrefix+d.call.ID, b); err != nil {
@@ -133,7 +133,7 @@ func (w *Worker) publishTaskEvent(d *delivery, state, kind, msg string) {
 // json.Marshal writes for the same TaskEvent, without its reflection and allocations (this
 // runs for every call). The error text is cut to its first line by shortError; actor, kind
 // and a zero started are omitted.
-func appendTaskEvent(b []byte, id, name, actor, state string, attempt int, worker, kind, msg string, started, now time.Time) []byte {
+func appendTaskEvent(b []byte, id, name, actor, state string, attempt int, worker string, kind Kind, msg string, started, now time.Time) []byte {
 	b = append(b, `{"id":`...)
 	b = appendJSONString(b, id)
 	b = append(b, `,"name":`...)
@@ -150,7 +150,7 @@ func appendTaskEvent(b []byte, id, name, actor, state string, attempt int, worke
 	b = appendJSONString(b, worker)
 	if kind != "" {
 		b = append(b, `,"error_kind":`...)
-		b = appendJSONString(b, kind)
+		b = appendJSONString(b, string(kind))
 		if msg = shortError(msg); msg != "" {
 			b = append(b, `,"error":`...)
 			b = appendJSONString(b, msg)

@@ -8,7 +8,7 @@ import (
 )
 
 // marshalTaskEvent is what json.Marshal writes for the event appendTaskEvent encodes.
-func marshalTaskEvent(t testing.TB, id, name, actor, state string, attempt int, worker, kind, msg string, started, now time.Time) []byte {
+func marshalTaskEvent(t testing.TB, id, name, actor, state string, attempt int, worker string, kind Kind, msg string, started, now time.Time) []byte {
 	t.Helper()
 	ev := TaskEvent{ID: id, Name: name, Actor: actor, State: state, Attempt: attempt, Worker: worker, Time: now.UTC()}
 	if kind != "" {
@@ -68,8 +68,8 @@ func FuzzAppendTaskEvent(f *testing.F) {
 	f.Add("a\x01", "t\xff", "act\u2028", "<w>", "panic", "\x00\"\\\xed\xa0\x80", 7)
 	started := time.Date(2026, 12, 2, 9, 0, 0, 5, time.UTC)
 	f.Fuzz(func(t *testing.T, id, name, actor, worker, kind, msg string, attempt int) {
-		got := appendTaskEvent(nil, id, name, actor, TaskRetrying, attempt, worker, kind, msg, started, started)
-		if want := marshalTaskEvent(t, id, name, actor, TaskRetrying, attempt, worker, kind, msg, started, started); !bytes.Equal(got, want) {
+		got := appendTaskEvent(nil, id, name, actor, TaskRetrying, attempt, worker, Kind(kind), msg, started, started)
+		if want := marshalTaskEvent(t, id, name, actor, TaskRetrying, attempt, worker, Kind(kind), msg, started, started); !bytes.Equal(got, want) {
 			t.Fatalf("appendTaskEvent =\n%q\njson.Marshal =\n%q", got, want)
 		}
 	})

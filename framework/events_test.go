@@ -66,10 +66,11 @@ func TestTaskEvents(t *testing.T) {
 	}
 	byID := waitEvents(t, env.Client, 2)
 	tests := []struct {
-		name            string
-		id              string
-		task, state     string
-		kind, errorText string
+		name        string
+		id          string
+		task, state string
+		kind        framework.Kind
+		errorText   string
 	}{
 		{"finished", ok.ID(), "events_ok", framework.TaskFinished, "", ""},
 		{"failed", bad.ID(), "events_fail", framework.TaskFailed, framework.KindError, "boom"},

@@ -35,22 +35,23 @@ func (w *Worker) execute(d *delivery) {
 	if w.expired(d, queuedAt) {
 		return
 	}
-	call, params, reason, bad := decodeCall(d.name, hdr, d.msg.Data(), attempt, w.c.codecs)
-	if reason != "" {
-		w.terminate(d, reason)
+	dc := decodeCall(d.name, hdr, d.msg.Data(), attempt, w.c.codecs)
+	if dc.outcome == decodeTerminate {
+		w.terminate(d, dc.reason)
 		return
 	}
+	call := dc.call
 	if attempt > 1 { // a redelivery: deliveries handed back without running are no attempts
 		attempt = w.attempt(call.ID, attempt)
 		call.Attempt = attempt
 	}
 	d.call = call
 	d.inputObject = hdr.Get(HeaderObject) // deleted once the call is answered, whatever the answer
-	if bad != nil {
-		w.fail(d, KindBadCall, bad.Error(), nil)
+	if dc.outcome == decodeBad {
+		w.fail(d, KindBadCall, dc.err.Error(), nil)
 		return
 	}
-	id, maxRetries, timeoutMS := call.ID, params.maxRetries, params.timeoutMS
+	id, maxRetries, timeoutMS := call.ID, dc.params.maxRetries, dc.params.timeoutMS
 	if maxRetries >= 0 && attempt > maxRetries+1 {
 		w.callLog(d).Warn().Msg("attempts exhausted after system failures")
 		w.deadLetter(d, fmt.Sprintf("no result after %d attempts (worker died or lost the call)", attempt-1), attempt-1)
@@ -157,7 +158,7 @@ func (w *Worker) execute(d *delivery) {
 		w.release(d)
 		return
 	}
-	w.callLog(d).Debug().Err(err).Str("kind", kind).Msg("call failed")
+	w.callLog(d).Debug().Err(err).Str("kind", string(kind)).Msg("call failed")
 	if retryable {
 		w.deadLetter(d, "retries exhausted: "+err.Error(), attempt)
 	}
@@ -201,7 +202,7 @@ func safeInvoke(ctx context.Context, h Handler, call *Call) (out []byte, err err
 }
 
 // fail publishes an error result for d.
-func (w *Worker) fail(d *delivery, kind, message string, edit func(*TaskError)) {
+func (w *Worker) fail(d *delivery, kind Kind, message string, edit func(*TaskError)) {
 	w.cfg.metrics.failedCall(d.name, kind)
 	w.taskEvent(d, TaskFailed, kind, message)
 	te := &TaskError{Task: d.name, Kind: kind, Message: message, Worker: w.cfg.name, Panic: kind == KindPanic}

@@ -26,22 +26,26 @@ func FuzzDecodeCall(f *testing.F) {
 				h.Set(k, v)
 			}
 		}
-		call, p, reason, bad := decodeCall("fuzz", h, data, 1, codecs)
-		switch {
-		case reason != "":
-			if call != nil {
-				t.Fatalf("terminated call has a Call")
+		dc := decodeCall("fuzz", h, data, 1, codecs)
+		call := dc.call
+		switch dc.outcome {
+		case decodeTerminate:
+			if call != nil || dc.reason == "" || dc.err != nil {
+				t.Fatalf("terminated call %+v", dc)
 			}
-		case bad != nil:
-			if call == nil || call.ID != id {
-				t.Fatalf("bad call without its ID")
+		case decodeBad:
+			if call == nil || call.ID != id || dc.err == nil || dc.reason != "" {
+				t.Fatalf("bad call without its ID or error: %+v", dc)
 			}
-		default:
-			if call.ResultSubject() != reply || !validCallID(call.ID) || p.timeoutMS < 0 || call.Codec == nil {
-				t.Fatalf("accepted inconsistent call %+v %+v", call, p)
+		case decodeRun:
+			if call == nil || dc.err != nil || dc.reason != "" ||
+				call.ResultSubject() != reply || !validCallID(call.ID) || dc.params.timeoutMS < 0 || call.Codec == nil {
+				t.Fatalf("accepted inconsistent call %+v", dc)
 			}
 			var v struct{ A, B int }
 			_ = call.Codec.Unmarshal(data, &v) // errors are fine; panics are not
+		default:
+			t.Fatalf("unknown outcome %d", dc.outcome)
 		}
 		_ = backoffDelay(h, 1+len(data)%40)
 	})

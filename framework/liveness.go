@@ -249,10 +249,6 @@ func isConflictErr(err error) bool {
 		strings.Contains(err.Error(), "wrong last sequence")
 }
 
-// ErrLivenessWarmingUp: the liveness bucket is younger than LivenessTTL (just created, or
-// recreated after a broker restart), so a missing key does not yet mean a dead worker.
-var ErrLivenessWarmingUp = errors.New("jetray: worker liveness bucket warming up")
-
 // LiveWorkers returns the workers whose liveness keys have not expired, by key. It returns
 // ErrLivenessWarmingUp while the bucket is younger than LivenessTTL.
 func LiveWorkers(ctx context.Context, c *Client) (map[string]WorkerInfo, error) {

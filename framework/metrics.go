@@ -128,9 +128,9 @@ func (m *Metrics) succeededCall(name string) {
 	}
 }
 
-func (m *Metrics) failedCall(name, kind string) {
+func (m *Metrics) failedCall(name string, kind Kind) {
 	if m != nil {
-		m.failed.WithLabelValues(name, kind).Inc()
+		m.failed.WithLabelValues(name, string(kind)).Inc()
 	}
 }
 

@@ -14,15 +14,6 @@ import (
 // A call has one result, forever (for the results TTL): every publish to a result subject
 // carries Nats-Expected-Last-Subject-Sequence: 0, so JetStream stores only the first one.
 
-// ErrAlreadyAnswered means a result is already stored for the call: the first result stored
-// on a call's result subject is its only one, for the results TTL, and later publishes are
-// refused by the broker. A worker whose result is refused acks its call as answered;
-// PublishFailure and Cancel treat it as "the call had finished" and return nil; Put returns
-// it, wrapped, if its fresh ID was taken. A Handler that finds its call's result already
-// stored (a runtime skipping a redelivery, such as the actor host) returns it: the delivery
-// is acked without storing or counting anything.
-var ErrAlreadyAnswered = errors.New("jetray: call already answered")
-
 // onlyFirst makes a result publish succeed only if its subject holds no message yet.
 func onlyFirst(h nats.Header) { h[jetstream.ExpectedLastSubjSeqHeader] = []string{"0"} }
 

@@ -84,4 +84,4 @@ func (d *doneSink) resolveObject(codec Codec, load func(context.Context) ([]byte
 
 // NewCallError returns an error that a Handler can return to fail a call with a TaskError of
 // the given kind (one of the Kind constants) instead of KindError.
-func NewCallError(kind string, err error) error { return &callError{kind: kind, err: err} }
+func NewCallError(kind Kind, err error) error { return &callError{kind: kind, err: err} }

@@ -91,7 +91,7 @@ func (t *Task[In, Out]) invoke(ctx context.Context, call *Call) ([]byte, error) 
 
 // callError is a failure with a TaskError kind other than KindError.
 type callError struct {
-	kind  string
+	kind  Kind
 	err   error
 	stack string // for KindPanic
 }

@@ -54,7 +54,7 @@ func runList(ctx context.Context, args []string, stdout, stderr io.Writer) error
 				continue
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", e.ID, e.Name, e.State, e.Attempt, orDash(e.Worker),
-				orDash(e.ErrorKind), taskDuration(e), orDash(firstLine(e.Error, 60)))
+				orDash(string(e.ErrorKind)), taskDuration(e), orDash(firstLine(e.Error, 60)))
 		}
 	case "actors":
 		recs, err := actors.List(ctx, c)

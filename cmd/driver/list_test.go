@@ -106,7 +106,7 @@ func TestListAndSummary(t *testing.T) {
 	out, _, _ := runDriver(t, "list", "tasks", "-name", "fail", "-nats", url)
 	found := false
 	for _, f := range rowsAfterHeader(out) {
-		if len(f) >= 7 && f[1] == "fail" && f[2] == "FAILED" && f[3] == "1" && f[4] == "test-worker" && f[5] == framework.KindError {
+		if len(f) >= 7 && f[1] == "fail" && f[2] == "FAILED" && f[3] == "1" && f[4] == "test-worker" && f[5] == string(framework.KindError) {
 			found = true
 		}
 	}
