@@ -69,15 +69,15 @@ func EmbeddedFromFile(t testing.TB, path string) *framework.EmbeddedServer {
 	return Embedded(t, framework.EmbeddedConfig{Options: opts})
 }
 
-// Run runs a program to completion (for up to a minute) and returns its output and exit
-// status; it fails the test if the program cannot run.
+// Run runs a program to completion (for up to a minute), in the environment Start gives, and
+// returns its output and exit status; it fails the test if the program cannot run.
 func Run(t testing.TB, path string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var out, errb bytes.Buffer
 	cmd := exec.CommandContext(ctx, path, args...)
-	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.Stdout, cmd.Stderr, cmd.Env = &out, &errb, processEnv()
 	err := cmd.Run()
 	var ee *exec.ExitError
 	switch {

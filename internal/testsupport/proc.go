@@ -45,7 +45,7 @@ func Start(t testing.TB, name, path string, args []string, opts ...ProcOption) *
 	p := &Proc{Name: name, Stdout: &Buffer{}, Stderr: &Buffer{}, done: make(chan struct{})}
 	p.Cmd = exec.Command(path, args...)
 	p.Cmd.Stdout, p.Cmd.Stderr = p.Stdout, p.Stderr
-	p.Cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
+	p.Cmd.Env = processEnv()
 	for _, o := range opts {
 		o(p.Cmd, p)
 	}
@@ -64,6 +64,12 @@ func Start(t testing.TB, name, path string, args []string, opts ...ProcOption) *
 		}
 	})
 	return p
+}
+
+// processEnv is the environment of the programs tests run: the test's, with
+// GORACE=atexit_sleep_ms=0, since a -race binary otherwise sleeps 1 s at exit.
+func processEnv() []string {
+	return append(os.Environ(), "GORACE=atexit_sleep_ms=0")
 }
 
 // kill sends SIGKILL unless the process has exited, and waits for it.
