@@ -45,3 +45,4 @@ vet: ## go vet and gofmt
 fuzz: ## run each fuzz target for FUZZTIME (default 60s); new corpus entries land in the Go cache
 	$(GO) test -run xxx -fuzz 'FuzzDecodeCall$$' -fuzztime $(FUZZTIME) ./framework
 	$(GO) test -run xxx -fuzz 'FuzzDecodeResult$$' -fuzztime $(FUZZTIME) ./framework
+	$(GO) test -run xxx -fuzz 'FuzzAppendTaskEvent$$' -fuzztime $(FUZZTIME) ./framework

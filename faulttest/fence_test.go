@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jetray/jetray/actors"
+	"github.com/jetray/jetray/chaostest"
 	"github.com/jetray/jetray/examples/demo"
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/futures"
@@ -19,32 +20,37 @@ import (
 // An actor host stopped (SIGSTOP) between its lease check and its result publish, for longer
 // than the lease: another worker takes the actor over and answers the interrupted call; when
 // the stopped host resumes, its late result is refused (one result per call), it serves no
-// further call, and it drops its instance without touching the record.
+// further call, and it drops its instance without touching the record. The actor is the chaos
+// run's ChaosCounter, whose answers name the instance and worker that gave them.
 func TestStaleHostStoppedBeforePublish(t *testing.T) {
 	url, c, ctx := startBroker(t, 3*time.Minute)
+	bin := testsupport.Build(t, testsupport.ChaosWorkerPkg)
+	worker := func(name string) *testsupport.Proc {
+		return testsupport.StartWorkerBinary(t, bin, name, []string{"-nats", url, "-name", name})
+	}
 
 	// A stops itself at its second actor answer, after the lease check, before the publish.
 	t.Setenv(failpoint.EnvVar, "actors.before-publish=sigstop-after:1")
-	a := testsupport.StartWorker(t, url, "stale-a")
+	a := worker("stale-a")
 	if err := os.Unsetenv(failpoint.EnvVar); err != nil {
 		t.Fatal(err)
 	}
-	h := demo.CounterClass.Options(actors.MaxRestarts(-1), actors.MaxTaskRetries(1)).
-		Remote(ctx, c, demo.CounterInput{Start: 10})
-	if v, err := demo.CounterIncr.Remote(ctx, h, demo.IncrInput{By: 1}).Await(ctx); err != nil || v != 11 {
-		t.Fatalf("first call: %d, %v", v, err)
+	h := chaostest.ChaosCounter.Remote(ctx, c, 0)
+	first, err := chaostest.Incr.Remote(ctx, h, 1).Await(ctx)
+	if err != nil || first.Worker != "stale-a" || first.Value != 1 {
+		t.Fatalf("first call: %+v, %v", first, err)
 	}
 	before := testsupport.ActorRecord(t, ctx, c, h.ID())
-	testsupport.StartWorker(t, url, "stale-b")
-	f := demo.CounterIncr.Remote(ctx, h, demo.IncrInput{By: 1}) // A computes 12, then stops
+	worker("stale-b")
+	f := chaostest.Incr.Remote(ctx, h, 1) // A computes 2, then stops
 	testsupport.WaitFor(t, 30*time.Second, "stale-a stopped by its failpoint", a.Stopped)
 	testsupport.WaitFor(t, time.Minute, "the actor taken over by stale-b", func() bool {
 		r := testsupport.ActorRecord(t, ctx, c, h.ID())
 		return r.State == actors.StateAlive && r.Epoch > before.Epoch && r.WorkerKey != before.WorkerKey
 	})
-	v, err := f.Await(ctx)
-	if err != nil || v != 11 { // the rebuilt actor (Start 10) ran the interrupted call again
-		t.Fatalf("interrupted call: %d, %v; want 11 from the new instance", v, err)
+	got, err := f.Await(ctx)
+	if err != nil || got.Worker != "stale-b" || got.Instance == first.Instance {
+		t.Fatalf("interrupted call: %+v, %v; want an answer of the new instance on stale-b", got, err)
 	}
 	if err := a.Send(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
@@ -53,9 +59,9 @@ func TestStaleHostStoppedBeforePublish(t *testing.T) {
 		return strings.Contains(a.Stderr.String(), "actor instance dropped")
 	})
 	other := testsupport.Connect(t, url)
-	var got int
-	if err := other.Resolve(ctx, f.ID(), &got); err != nil || got != 11 {
-		t.Fatalf("Resolve after the stale host resumed: %d, %v", got, err)
+	var again chaostest.Answer
+	if err := other.Resolve(ctx, f.ID(), &again); err != nil || again.Instance != got.Instance || again.Value != got.Value {
+		t.Fatalf("Resolve after the stale host resumed: %+v, %v; the caller got %+v", again, err, got)
 	}
 	st, err := c.JetStream().Stream(ctx, framework.ResultsStream)
 	if err != nil {
@@ -68,11 +74,13 @@ func TestStaleHostStoppedBeforePublish(t *testing.T) {
 	if n := info.State.Subjects[framework.ResultSubject(f.ID())]; n != 1 {
 		t.Fatalf("%d results stored for the interrupted call, want 1", n)
 	}
+	last := got
 	for i := range 10 {
-		v, err := demo.CounterIncr.Remote(ctx, h, demo.IncrInput{By: 1}).Await(ctx)
-		if err != nil || v != 12+i {
-			t.Fatalf("call %d after the stale host resumed: %d, %v; want %d from the new instance", i, v, err, 12+i)
+		a, err := chaostest.Incr.Remote(ctx, h, 1).Await(ctx)
+		if err != nil || a.Worker == "stale-a" || (a.Instance == last.Instance && a.Value <= last.Value) {
+			t.Fatalf("call %d after the stale host resumed: %+v, %v (the one before: %+v)", i, a, err, last)
 		}
+		last = a
 	}
 }
 

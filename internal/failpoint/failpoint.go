@@ -12,6 +12,7 @@ package failpoint
 
 import (
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,6 +67,11 @@ func Hit(name string) {
 		return
 	}
 	if p.hits.Add(1) == p.after+1 {
-		_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP)
+		// Sent to this very thread: a SIGSTOP sent to the process may be taken by another
+		// thread, and this one then runs on for a moment (seen: it published the result the
+		// point was meant to hold back). The whole process stops either way.
+		runtime.LockOSThread()
+		_ = syscall.Tgkill(os.Getpid(), syscall.Gettid(), syscall.SIGSTOP)
+		runtime.UnlockOSThread()
 	}
 }
