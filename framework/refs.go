@@ -41,8 +41,46 @@ func (c *Client) decodeInto(ctx context.Context, id string, hdr nats.Header, dat
 	return nil
 }
 
-// awaitResult returns the stored result message of call id, waiting for it if needed.
+// awaitResult returns the stored result message of call id, waiting for it if needed. A
+// broker that does not answer for a while (restarting, a lost leader, a reconnect) is waited
+// out, with backoff, until ctx ends: a reference must not fail for good because the broker
+// blinked.
 func (c *Client) awaitResult(ctx context.Context, id string) (nats.Header, []byte, error) {
+	for delay := 100 * time.Millisecond; ; delay = min(delay*2, 2*time.Second) {
+		hdr, data, err := c.awaitResultOnce(ctx, id)
+		if err == nil || !transient(err) {
+			return hdr, data, err
+		}
+		if c.closed.Load() {
+			return nil, nil, ErrClosed
+		}
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		c.log.Debug().Err(err).Str("task_id", id).Msg("await result: broker unavailable; retrying")
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, nil, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// transient reports errors of a broker that may answer again soon.
+func transient(err error) bool {
+	for _, target := range []error{context.DeadlineExceeded, nats.ErrTimeout, nats.ErrNoResponders,
+		jetstream.ErrNoStreamResponse, nats.ErrConnectionReconnecting, nats.ErrDisconnected} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
+}
+
+// awaitResultOnce is one attempt of awaitResult.
+func (c *Client) awaitResultOnce(ctx context.Context, id string) (nats.Header, []byte, error) {
 	hdr, data, found, err := c.fetchResult(ctx, id)
 	if err != nil || found {
 		return hdr, data, err
