@@ -292,9 +292,18 @@ func TestNATSPartition(t *testing.T) {
 	if _, err := nc.Request("echo", []byte("b"), 5*time.Second); err != nil {
 		t.Fatalf("request after restore: %v", err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if disconnects < 1 || reconnects < 1 {
-		t.Fatalf("%d disconnects, %d reconnects; want at least 1 each", disconnects, reconnects)
+	// The handlers run on the client's callback goroutine, possibly after the status changed.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		d, r := disconnects, reconnects
+		mu.Unlock()
+		if d >= 1 && r >= 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d disconnects, %d reconnects; want at least 1 each", d, r)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
