@@ -56,7 +56,7 @@ type instance struct {
 	fenced  bool                    // stopped serving: lease lost or placement retired
 	running map[string]*runningCall // call ID -> its run on this host
 
-	calls   sync.WaitGroup
+	calls   callCount // deliveries being served; a WaitGroup would race: Add can follow Wait
 	dead    atomic.Bool
 	dropped atomic.Bool  // dead here because another placement owns the actor (not killed)
 	cause   atomic.Value // error
@@ -309,14 +309,14 @@ func (h *host) receive(inst *instance, epoch uint64, m jetstream.Msg) {
 		seq = meta.Sequence.Stream
 	}
 	inst.dirty.Store(true)
-	inst.calls.Add(1)
+	inst.calls.add()
 	if inst.maxConc == 1 {
-		defer inst.calls.Done()
+		defer inst.calls.done()
 		h.serve(inst, epoch, m, seq)
 		return
 	}
 	go func() {
-		defer inst.calls.Done()
+		defer inst.calls.done()
 		h.serve(inst, epoch, m, seq)
 	}()
 }
@@ -546,14 +546,51 @@ func (h *host) kill(inst *instance, cause error, grace bool) {
 	reap(h.w.Client(), h.log, inst.id, epoch, cause, grace)
 }
 
+// callCount counts running deliveries; idle is closed whenever none runs. Unlike a
+// WaitGroup, a delivery may start while someone waits for the count to reach zero.
+type callCount struct {
+	mu   sync.Mutex
+	n    int
+	zero chan struct{} // closed when n drops to 0; nil while n is 0
+}
+
+func (c *callCount) add() {
+	c.mu.Lock()
+	if c.n == 0 {
+		c.zero = make(chan struct{})
+	}
+	c.n++
+	c.mu.Unlock()
+}
+
+func (c *callCount) done() {
+	c.mu.Lock()
+	c.n--
+	if c.n == 0 {
+		close(c.zero)
+		c.zero = nil
+	}
+	c.mu.Unlock()
+}
+
+// idle returns a channel closed once no delivery runs (already closed if none runs now).
+func (c *callCount) idle() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == 0 {
+		ch := make(chan struct{})
+		close(ch)
+		return ch
+	}
+	return c.zero
+}
+
 // waitCalls waits up to d for inst's running calls to return.
 func (h *host) waitCalls(inst *instance, d time.Duration) bool {
-	done := make(chan struct{})
-	go func() { inst.calls.Wait(); close(done) }()
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
-	case <-done:
+	case <-inst.calls.idle():
 		return true
 	case <-t.C:
 		h.log.Warn().Str("actor_id", inst.id).Msg("actor calls ignore cancellation; going on without them")
