@@ -228,28 +228,13 @@ func Put[T any](ctx context.Context, c *Client, v T) *futures.Future[T] {
 	if err := c.offload(ctx, m, id+".put"); err != nil {
 		return futures.Failed[T](id, fmt.Errorf("jetray: put: %w", err))
 	}
-	// A broker that does not answer (restarting, a lost leader) is retried until ctx ends: a
-	// publish that did land is a duplicate the broker drops (Nats-Msg-Id), or, past the dedup
-	// window, finds its own value stored.
-	for try, delay := 0, 100*time.Millisecond; ; try, delay = try+1, min(delay*2, 2*time.Second) {
-		actx, cancel := c.apiContext(ctx)
-		_, err := c.js.PublishMsg(actx, m)
-		cancel()
-		switch {
-		case err == nil, alreadyAnswered(err) && try > 0:
-			return futures.Ready(id, v)
-		case alreadyAnswered(err): // a fresh ID already used: the client ID was reused
+	actx, cancel := c.apiContext(ctx)
+	defer cancel()
+	if _, err := c.js.PublishMsg(actx, m); err != nil {
+		if alreadyAnswered(err) { // a fresh ID already used: the client ID was reused
 			err = fmt.Errorf("%w: %s", ErrAlreadyAnswered, id)
-		case transient(err) && ctx.Err() == nil && !c.closed.Load():
-			c.log.Debug().Err(err).Str("task_id", id).Msg("put: broker unavailable; retrying")
-			t := time.NewTimer(delay)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-			case <-t.C:
-			}
-			continue
 		}
 		return futures.Failed[T](id, fmt.Errorf("jetray: put %d bytes: %w", len(data), err))
 	}
+	return futures.Ready(id, v)
 }
