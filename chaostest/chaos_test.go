@@ -700,9 +700,11 @@ func put[T comparable](r *chaos, v T) (*futures.Future[T], bool) {
 	c := &call{kind: "put", submitted: time.Now(), check: wantEqual(v)}
 	ctx, cancel := context.WithTimeout(r.awaitCtx, time.Minute)
 	defer cancel()
+	r.record(c) // before Put returns: the settle period waits for a Put still awaiting its ack
 	f := framework.Put(ctx, r.c, v)
+	r.mu.Lock()
 	c.id = f.ID()
-	r.record(c)
+	r.mu.Unlock()
 	got, err := f.Await(r.awaitCtx)
 	r.finish(c, got, err)
 	return f, err == nil
