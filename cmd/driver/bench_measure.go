@@ -13,6 +13,7 @@ type measure struct {
 	elapsed time.Duration   // the measured time, including the last round's overrun
 	lat     []time.Duration // per-call latencies, for the one-at-a-time benchmarks
 	slowest time.Duration   // the slowest call or round
+	cpu     time.Duration   // process CPU time (user+sys: server, worker and driver) in the measured time
 }
 
 func (m measure) rate() float64 {
@@ -20,6 +21,14 @@ func (m measure) rate() float64 {
 		return 0
 	}
 	return float64(m.ops) / m.elapsed.Seconds()
+}
+
+// cpuPerOp returns the process CPU time per operation in microseconds, 0 if unknown.
+func (m measure) cpuPerOp() float64 {
+	if m.ops == 0 || m.cpu <= 0 {
+		return 0
+	}
+	return us(m.cpu) / float64(m.ops)
 }
 
 // percentile returns the q-quantile (0 < q < 1) of the latencies, 0 without any.
@@ -33,7 +42,7 @@ func (m measure) percentile(q float64) time.Duration {
 }
 
 // timeSync runs call one at a time, first for a tenth of d as warm-up, then for d, recording
-// each call's latency.
+// each call's latency and the process CPU time of the measured part.
 func timeSync(ctx context.Context, d time.Duration, call func(context.Context) error) (measure, error) {
 	for start := time.Now(); time.Since(start) < d/10; {
 		if err := call(ctx); err != nil {
@@ -41,6 +50,7 @@ func timeSync(ctx context.Context, d time.Duration, call func(context.Context) e
 		}
 	}
 	lat := make([]time.Duration, 0, 1024)
+	cpu0 := cpuTime()
 	start := time.Now()
 	for t0 := start; t0.Sub(start) < d; {
 		if err := call(ctx); err != nil {
@@ -50,28 +60,31 @@ func timeSync(ctx context.Context, d time.Duration, call func(context.Context) e
 		lat = append(lat, t1.Sub(t0))
 		t0 = t1
 	}
-	return measure{ops: len(lat), elapsed: time.Since(start), lat: lat, slowest: slices.Max(lat)}, nil
+	elapsed := time.Since(start)
+	return measure{ops: len(lat), elapsed: elapsed, lat: lat, slowest: slices.Max(lat), cpu: cpuTime() - cpu0}, nil
 }
 
 // timeParallel runs callers goroutines, each repeating round (which returns how many
 // operations it completed) until d has passed, first for a tenth of d as warm-up. finish, if
 // not nil, runs after the callers stop, inside the measured time (to drain what is in flight).
+// The measure includes the process CPU time of the measured part.
 func timeParallel(ctx context.Context, d time.Duration, callers int,
 	round func(ctx context.Context, caller int) (int, error), finish func(context.Context) error) (measure, error) {
-	if _, _, _, err := parallelFor(ctx, d/10, callers, round, finish); err != nil {
+	if _, err := parallelFor(ctx, d/10, callers, round, finish); err != nil {
 		return measure{}, err
 	}
-	ops, elapsed, slowest, err := parallelFor(ctx, d, callers, round, finish)
-	return measure{ops: ops, elapsed: elapsed, slowest: slowest}, err
+	return parallelFor(ctx, d, callers, round, finish)
 }
 
+// parallelFor runs callers goroutines repeating round until d has passed, then finish.
 func parallelFor(ctx context.Context, d time.Duration, callers int,
-	round func(ctx context.Context, caller int) (int, error), finish func(context.Context) error) (int, time.Duration, time.Duration, error) {
+	round func(ctx context.Context, caller int) (int, error), finish func(context.Context) error) (measure, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
 	counts := make([]int, callers)
 	slowest := make([]time.Duration, callers)
+	cpu0 := cpuTime()
 	start := time.Now()
 	for i := range callers {
 		wg.Go(func() {
@@ -90,17 +103,18 @@ func parallelFor(ctx context.Context, d time.Duration, callers int,
 	}
 	wg.Wait()
 	if err := context.Cause(ctx); err != nil {
-		return 0, 0, 0, err
+		return measure{}, err
 	}
 	if finish != nil {
 		if err := finish(ctx); err != nil {
-			return 0, 0, 0, err
+			return measure{}, err
 		}
 	}
 	elapsed := time.Since(start)
+	cpu := cpuTime() - cpu0
 	total := 0
 	for _, n := range counts {
 		total += n
 	}
-	return total, elapsed, slices.Max(slowest), nil
+	return measure{ops: total, elapsed: elapsed, slowest: slices.Max(slowest), cpu: cpu}, nil
 }

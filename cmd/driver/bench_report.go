@@ -30,7 +30,14 @@ type benchRow struct {
 	P50Ratio  float64   `json:"substrate_p50_ratio,omitempty"`
 	Ray       float64   `json:"ray_ops_per_sec,omitempty"` // Ray 2.22, m5.16xlarge (64 vCPUs)
 	Runs      []float64 `json:"runs,omitempty"`            // ops/s of every run with -count; the row is the median run
-	kind      benchKind
+	// Process CPU time (getrusage user+sys; server, worker and driver share the process) per
+	// call, or per round for rounds/s, in microseconds, over the measured time. With -count
+	// it comes from the run with the median CPU ratio (paired) or the median CPU per call.
+	CPUus    float64   `json:"cpu_us_per_op,omitempty"`
+	SubCPUus float64   `json:"substrate_cpu_us_per_op,omitempty"` // the substrate's (with -paired: the run just before)
+	CPURatio float64   `json:"substrate_cpu_ratio,omitempty"`     // CPUus / SubCPUus
+	CPURuns  []float64 `json:"cpu_runs,omitempty"`                // CPUus of every run with -count
+	kind     benchKind
 }
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
@@ -65,15 +72,24 @@ func ratios(r, sub *benchRow) {
 	if sub.P50us > 0 && r.P50us > 0 {
 		r.P50Ratio = r.P50us / sub.P50us
 	}
+	cpuRatios(r, sub)
+}
+
+// cpuRatios sets r's CPU-per-call figures compared with the substrate row sub.
+func cpuRatios(r, sub *benchRow) {
+	if sub.CPUus > 0 && r.CPUus > 0 {
+		r.SubCPUus, r.CPURatio = sub.CPUus, r.CPUus/sub.CPUus
+	}
 }
 
 // writeTable prints rows as an aligned Markdown table.
 func writeTable(w io.Writer, rows []benchRow) {
 	header := []string{"benchmark", "jetray ops/s", "p50", "p99", "substrate ops/s", "% of substrate", "p50 / substrate p50",
-		"Ray 2.22 ops/s", "jetray / Ray"}
+		"CPU/call", "substrate CPU/call", "CPU / substrate", "Ray 2.22 ops/s", "jetray / Ray"}
 	cells := [][]string{header}
 	for _, r := range rows {
-		c := []string{r.Name, formatRate(r.Rate), "", "", "", "", "", "", ""}
+		c := make([]string, len(header))
+		c[0], c[1] = r.Name, formatRate(r.Rate)
 		if r.Unit != "calls/s" {
 			c[1] += " " + strings.TrimSuffix(r.Unit, "/s") + "/s"
 		}
@@ -87,9 +103,16 @@ func writeTable(w io.Writer, rows []benchRow) {
 		if r.P50Ratio > 0 {
 			c[6] = fmt.Sprintf("%.2fx", r.P50Ratio)
 		}
+		if r.CPUus > 0 {
+			c[7] = formatCPU(r)
+		}
+		if r.CPURatio > 0 {
+			c[8] = formatUS(r.SubCPUus)
+			c[9] = fmt.Sprintf("%.2fx", r.CPURatio)
+		}
 		if r.Ray > 0 {
-			c[7] = formatRate(r.Ray)
-			c[8] = fmt.Sprintf("%.2fx", r.Rate/r.Ray)
+			c[10] = formatRate(r.Ray)
+			c[11] = fmt.Sprintf("%.2fx", r.Rate/r.Ray)
 		}
 		for i := range c {
 			if c[i] == "" {
@@ -152,6 +175,15 @@ func formatUS(v float64) string {
 		return fmt.Sprintf("%.0f us", v)
 	}
 	return fmt.Sprintf("%.2f ms", v/1000)
+}
+
+// formatCPU prints r's CPU time per call, or per round for a rounds/s row ("1.20 ms/round").
+func formatCPU(r benchRow) string {
+	s := formatUS(r.CPUus)
+	if r.Unit != "calls/s" {
+		s += "/" + strings.TrimSuffix(r.Unit, "s/s")
+	}
+	return s
 }
 
 // machine describes where the run happened.

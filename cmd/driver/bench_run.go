@@ -77,9 +77,11 @@ loop:
 			continue
 		}
 		if o.paired && !isSubstrate(cases[i].kind) && rs[0].Ratio > 0 {
-			rows = append(rows, median(rs, func(r benchRow) float64 { return r.Ratio }))
+			rows = append(rows, median(rs, func(r benchRow) float64 { return r.Ratio },
+				func(r benchRow) float64 { return r.CPURatio }))
 		} else {
-			rows = append(rows, median(rs, func(r benchRow) float64 { return r.Rate }))
+			rows = append(rows, median(rs, func(r benchRow) float64 { return r.Rate },
+				func(r benchRow) float64 { return r.CPUus }))
 		}
 	}
 	return fillRatios(rows), err
@@ -112,7 +114,7 @@ func runCase(ctx context.Context, env *benchEnv, c benchCase, label string, prog
 		return benchRow{}, fmt.Errorf("bench %q: %w", c.name, err)
 	}
 	r := benchRow{Name: c.name, Shape: c.shape(env.p), Unit: "calls/s", Ops: m.ops, Seconds: m.elapsed.Seconds(),
-		Rate: m.rate(), Ray: c.ray, kind: c.kind}
+		Rate: m.rate(), Ray: c.ray, CPUus: m.cpuPerOp(), kind: c.kind}
 	if c.kind == kindRounds {
 		r.Unit = "rounds/s"
 	}
@@ -127,17 +129,35 @@ func runCase(ctx context.Context, env *benchEnv, c benchCase, label string, prog
 	} else {
 		line += fmt.Sprintf("  slowest round %s", formatUS(r.SlowestUS))
 	}
+	if r.CPUus > 0 {
+		line += "  cpu " + formatCPU(r)
+		if r.Unit == "calls/s" {
+			line += "/call"
+		}
+	}
 	prog.end(line)
 	return r, nil
 }
 
-// median returns the run with the median key (the lower one of an even count), carrying
-// every run's ops/s in Runs.
-func median(rs []benchRow, key func(benchRow) float64) benchRow {
-	rates := make([]float64, len(rs))
-	for i, r := range rs {
-		rates[i] = r.Rate
+// median returns the run with the median key (the lower one of an even count), with the CPU
+// figures of the run with the median cpuKey, carrying every run's ops/s in Runs and CPU per
+// call in CPURuns.
+func median(rs []benchRow, key, cpuKey func(benchRow) float64) benchRow {
+	m := medianBy(rs, key)
+	c := medianBy(rs, cpuKey)
+	m.CPUus, m.SubCPUus, m.CPURatio = c.CPUus, c.SubCPUus, c.CPURatio
+	if len(rs) > 1 {
+		m.Runs = make([]float64, len(rs))
+		m.CPURuns = make([]float64, len(rs))
+		for i, r := range rs {
+			m.Runs[i], m.CPURuns[i] = r.Rate, r.CPUus
+		}
 	}
+	return m
+}
+
+// medianBy returns the run with the median key, the lower one of an even count.
+func medianBy(rs []benchRow, key func(benchRow) float64) benchRow {
 	sorted := slices.Clone(rs)
 	slices.SortFunc(sorted, func(a, b benchRow) int {
 		switch ka, kb := key(a), key(b); {
@@ -148,9 +168,5 @@ func median(rs []benchRow, key func(benchRow) float64) benchRow {
 		}
 		return 0
 	})
-	m := sorted[(len(sorted)-1)/2]
-	if len(rs) > 1 {
-		m.Runs = rates
-	}
-	return m
+	return sorted[(len(sorted)-1)/2]
 }

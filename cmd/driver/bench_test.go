@@ -45,8 +45,8 @@ func TestBenchTiny(t *testing.T) {
 			t.Errorf("no JSON row for %q", c.name)
 			continue
 		}
-		if r.Ops <= 0 || r.Rate <= 0 {
-			t.Errorf("%q: %d ops, %.1f/s; want positive", c.name, r.Ops, r.Rate)
+		if r.Ops <= 0 || r.Rate <= 0 || r.CPUus <= 0 {
+			t.Errorf("%q: %d ops, %.1f/s, %.1f us of CPU per op; want positive", c.name, r.Ops, r.Rate, r.CPUus)
 		}
 		switch c.kind {
 		case kindSync, kindSubstrateSync:
@@ -54,8 +54,8 @@ func TestBenchTiny(t *testing.T) {
 				t.Errorf("%q: p50 %.0f us, p99 %.0f us", c.name, r.P50us, r.P99us)
 			}
 		}
-		if (c.kind == kindSync || c.kind == kindAsync) && r.Ratio <= 0 {
-			t.Errorf("%q: no substrate ratio", c.name)
+		if (c.kind == kindSync || c.kind == kindAsync) && (r.Ratio <= 0 || r.CPURatio <= 0 || r.SubCPUus <= 0) {
+			t.Errorf("%q: substrate ratio %.2f, CPU ratio %.2f of %.1f us; want positive", c.name, r.Ratio, r.CPURatio, r.SubCPUus)
 		}
 		if !tableHasRow(out, c.name) {
 			t.Errorf("table has no row %q:\n%s", c.name, out)
@@ -107,8 +107,9 @@ func TestBenchExternalWorkers(t *testing.T) {
 		t.Fatalf("bench.json: %v\n%s", err, data)
 	}
 	for _, r := range got.Results {
-		if len(r.Runs) != 2 || r.Rate <= 0 || (r.Name != substrateSyncName && r.Ratio <= 0) {
-			t.Errorf("row %+v: want 2 runs, a rate and (but for the substrate) a ratio", r)
+		if len(r.Runs) != 2 || len(r.CPURuns) != 2 || r.Rate <= 0 || r.CPUus <= 0 ||
+			(r.Name != substrateSyncName && (r.Ratio <= 0 || r.CPURatio <= 0)) {
+			t.Errorf("row %+v: want 2 runs, a rate, CPU per call and (but for the substrate) ratios", r)
 		}
 	}
 }
@@ -155,6 +156,23 @@ func TestSelectCases(t *testing.T) {
 		if err != nil || strings.Join(names, "|") != strings.Join(tt.want, "|") {
 			t.Errorf("selectCases(%q) = %q, %v; want %q", tt.only, names, err, tt.want)
 		}
+	}
+}
+
+// TestMedian checks that a row is the run with the median key and carries the CPU figures of
+// the run with the median CPU key, with every run's figures.
+func TestMedian(t *testing.T) {
+	rs := []benchRow{
+		{Rate: 100, Ratio: 0.5, CPUus: 30, SubCPUus: 10, CPURatio: 3},
+		{Rate: 300, Ratio: 0.2, CPUus: 20, SubCPUus: 10, CPURatio: 2},
+		{Rate: 200, Ratio: 0.4, CPUus: 40, SubCPUus: 40, CPURatio: 1},
+	}
+	m := median(rs, func(r benchRow) float64 { return r.Ratio }, func(r benchRow) float64 { return r.CPURatio })
+	if m.Rate != 200 || m.CPUus != 20 || m.SubCPUus != 10 || m.CPURatio != 2 {
+		t.Errorf("median = %+v; want rate 200 with CPU 20 us of 10 us (ratio 2)", m)
+	}
+	if len(m.Runs) != 3 || m.Runs[1] != 300 || len(m.CPURuns) != 3 || m.CPURuns[2] != 40 {
+		t.Errorf("runs %v, CPU runs %v; want every run in order", m.Runs, m.CPURuns)
 	}
 }
 
