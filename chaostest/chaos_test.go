@@ -26,6 +26,7 @@ import (
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/futures"
 	"github.com/jetray/jetray/internal/tcpproxy"
+	"github.com/jetray/jetray/internal/testsupport"
 )
 
 const (
@@ -148,22 +149,21 @@ type call struct {
 
 // chaos is one run: its processes, its driver and what it saw.
 type chaos struct {
-	t                  *testing.T
-	seed               uint64
-	lease              time.Duration
-	workerBin, natsBin string
-	port               int
-	store              string
-	url                string
+	t         *testing.T
+	seed      uint64
+	lease     time.Duration
+	workerBin string
+	url       string
 
 	mu        sync.Mutex
-	server    *proc
+	server    *testsupport.NATS
 	serverGen int
-	workers   [numWorkers]*proc
+	workers   [numWorkers]*testsupport.Proc
 	gens      [numWorkers]int
 	proxies   [numWorkers]*tcpproxy.Proxy
-	procs     []*proc // every worker ever started
-	servers   []*proc // every nats-server started
+	proxyURLs [numWorkers]string
+	procs     []*testsupport.Proc // every worker ever started
+	servers   []*testsupport.Proc // every nats-server started
 	calls     []*call
 	faults    []injected
 	handovers []string // how each hand-over fault landed
@@ -228,15 +228,13 @@ func TestChaos(t *testing.T) {
 		t.Logf("  %2d. %v", i+1, f)
 	}
 
-	workerBin, natsBin := buildBinaries(t)
 	r := &chaos{
-		t: t, seed: seed, lease: lease, workerBin: workerBin, natsBin: natsBin,
-		port: freePort(t), store: t.TempDir(), viol: map[string][]string{},
-		recheck: make(chan *call, 256),
+		t: t, seed: seed, lease: lease, workerBin: testsupport.Build(t, testsupport.ChaosWorkerPkg),
+		viol: map[string][]string{}, recheck: make(chan *call, 256),
 	}
-	r.url = fmt.Sprintf("nats://127.0.0.1:%d", r.port)
-	r.server = startNATS(t, natsBin, r.port, r.store, 0)
-	r.servers = append(r.servers, r.server)
+	r.server = testsupport.StartNATS(t, testsupport.NATSConfig{Name: "nats-server-0", Ready: time.Minute, Opts: procOpts})
+	r.servers = append(r.servers, r.server.Proc)
+	r.url = r.server.URL
 
 	base := context.Background()
 	loadCtx, stopLoad := context.WithCancel(base)
@@ -245,14 +243,10 @@ func TestChaos(t *testing.T) {
 	defer stopAwait()
 	r.loadCtx, r.awaitCtx = loadCtx, awaitCtx
 
-	r.c = r.connect("chaos-driver")
-	r.c2 = r.connect("chaos-reader")
+	r.c = testsupport.Connect(t, r.url, framework.WithName("chaos-driver"))
+	r.c2 = testsupport.Connect(t, r.url, framework.WithName("chaos-reader"))
 	for i := range numWorkers {
-		p, err := tcpproxy.Start(fmt.Sprintf("127.0.0.1:%d", r.port))
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.proxies[i] = p
+		r.proxies[i], r.proxyURLs[i] = testsupport.Proxy(t, r.url)
 		r.startWorker(i)
 	}
 	baseline := r.actorConsumers()
@@ -287,7 +281,7 @@ func TestChaos(t *testing.T) {
 
 	// Settle: every process up and connected; every future must resolve.
 	r.ensureWorkers()
-	settled := poll(settleTimeout, func() bool { return r.unresolved() == 0 })
+	settled := testsupport.Poll(settleTimeout, func() bool { return r.unresolved() == 0 })
 	r.logf("settled=%v, %d unresolved", settled, r.unresolved())
 	stopAwait()
 	r.wg.Wait()
@@ -298,27 +292,12 @@ func TestChaos(t *testing.T) {
 	for _, p := range r.proxies {
 		_ = p.Close()
 	}
-	r.mu.Lock()
-	for _, p := range r.procs {
-		_ = p.signal(syscall.SIGKILL)
-	}
-	r.mu.Unlock()
 	r.stopAll()
 	if err := goleak.Find(ignore); err != nil {
 		r.violate("no goroutine leak in the driver", "%v", err)
 	}
 	r.scanWorkerLogs()
 	r.summary(perKind)
-}
-
-func (r *chaos) connect(name string) *framework.Client {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, err := framework.Connect(ctx, r.url, framework.WithName(name))
-	if err != nil {
-		r.t.Fatalf("connect %s: %v", name, err)
-	}
-	return c
 }
 
 // sleepCtx waits d (a scheduled wait) or until ctx ends.
@@ -333,16 +312,22 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// stopAll kills every process still running and waits for it, so that goleak sees none of
+// the goroutines that wait for them.
 func (r *chaos) stopAll() {
 	r.mu.Lock()
 	ps := append(slices.Clone(r.servers), r.procs...)
 	r.mu.Unlock()
 	for _, p := range ps {
-		p.stop()
+		p.Stop()
 	}
 }
 
 // ---- processes ----
+
+// procOpts start every process of the run: stdout and stderr in one buffer, and no output
+// logged by the cleanups of a failed run (saveLogs writes it all to a directory instead).
+var procOpts = []testsupport.ProcOption{testsupport.CombinedOutput(), testsupport.FailureLog(0)}
 
 // startWorker starts a worker in slot i behind the slot's proxy and waits until it runs.
 func (r *chaos) startWorker(i int) {
@@ -350,26 +335,26 @@ func (r *chaos) startWorker(i int) {
 	r.gens[i]++
 	name := fmt.Sprintf("w%d-%d", i, r.gens[i])
 	r.mu.Unlock()
-	p := startProc(r.t, name, r.workerBin, "-nats", "nats://"+r.proxies[i].Addr(), "-name", name)
+	p := testsupport.Start(r.t, name, r.workerBin, []string{"-nats", r.proxyURLs[i], "-name", name}, procOpts...)
 	r.mu.Lock()
 	r.workers[i] = p
 	r.procs = append(r.procs, p)
 	r.mu.Unlock()
-	if !poll(90*time.Second, func() bool { return p.running() || p.exited() }) || p.exited() {
-		r.violate("workers start and keep running", "%s not running 90s after start (exited: %v): %s", name, p.exited(), tail(p.stderr.String(), 1500))
+	if err := p.AwaitLine(90*time.Second, testsupport.RunningLine(name)...); err != nil {
+		r.violate("workers start and keep running", "%s not running: %v", name, err)
 	}
 }
 
 // ensureWorkers restarts the server or workers that are gone (not by the schedule's hand).
 func (r *chaos) ensureWorkers() {
-	if r.server.exited() {
-		r.violate("workers start and keep running", "nats-server exited by itself: %v %s", r.server.err, tail(r.server.stderr.String(), 1500))
+	if r.server.Exited() {
+		r.violate("workers start and keep running", "nats-server exited by itself: %v %s", r.server.Err(), r.server.Stderr.Tail(1500))
 		r.restartServer(0)
 	}
 	for i := range numWorkers {
 		p := r.workers[i]
-		if p.exited() {
-			r.violate("workers start and keep running", "%s exited by itself: %v\n%s", p.name, p.err, tail(p.stderr.String(), 3000))
+		if p.Exited() {
+			r.violate("workers start and keep running", "%s exited by itself: %v\n%s", p.Name, p.Err(), p.Stderr.Tail(3000))
 			r.startWorker(i)
 		}
 	}
@@ -378,10 +363,12 @@ func (r *chaos) ensureWorkers() {
 func (r *chaos) restartServer(down time.Duration) {
 	sleepCtx(context.Background(), down)
 	r.serverGen++
-	p := startNATS(r.t, r.natsBin, r.port, r.store, r.serverGen)
+	cfg := r.server.Config // the same port and store
+	cfg.Name = fmt.Sprintf("nats-server-%d", r.serverGen)
+	n := testsupport.StartNATS(r.t, cfg)
 	r.mu.Lock()
-	r.server = p
-	r.servers = append(r.servers, p)
+	r.server = n
+	r.servers = append(r.servers, n.Proc)
 	r.mu.Unlock()
 }
 
@@ -411,14 +398,12 @@ func (r *chaos) apply(f fault) string {
 	case fKill:
 		r.kill(w)
 		r.startWorker(f.slot)
-		return "SIGKILL " + w.name
+		return "SIGKILL " + w.Name
 	case fStop:
-		if err := w.signal(syscall.SIGSTOP); err != nil {
+		if err := w.Suspend(f.dur); err != nil {
 			return "stop: " + err.Error()
 		}
-		sleepCtx(context.Background(), f.dur)
-		_ = w.signal(syscall.SIGCONT)
-		return fmt.Sprintf("SIGSTOP %s for %v", w.name, f.dur.Round(100*time.Millisecond))
+		return fmt.Sprintf("SIGSTOP %s for %v", w.Name, f.dur.Round(100*time.Millisecond))
 	case fCut:
 		p := r.proxies[f.slot]
 		how := "cut (connections closed)"
@@ -430,15 +415,15 @@ func (r *chaos) apply(f fault) string {
 		}
 		sleepCtx(context.Background(), f.dur)
 		p.Restore()
-		return fmt.Sprintf("network of %s %s for %v", w.name, how, f.dur.Round(100*time.Millisecond))
+		return fmt.Sprintf("network of %s %s for %v", w.Name, how, f.dur.Round(100*time.Millisecond))
 	case fTerm:
 		start := time.Now()
-		_ = w.signal(syscall.SIGTERM)
+		_ = w.Send(syscall.SIGTERM)
 		r.startWorker(f.slot) // the rolling restart's new worker
-		return fmt.Sprintf("SIGTERM %s: %s", w.name, r.awaitExit(w, start))
+		return fmt.Sprintf("SIGTERM %s: %s", w.Name, r.awaitExit(w, start))
 	case fServer:
-		_ = r.server.signal(syscall.SIGKILL)
-		r.server.waitExit(30 * time.Second)
+		_ = r.server.Send(syscall.SIGKILL)
+		r.server.WaitExit(30 * time.Second)
 		r.restartServer(f.dur)
 		return fmt.Sprintf("SIGKILL nats-server, down %v", f.dur.Round(100*time.Millisecond))
 	case fHandover:
@@ -447,22 +432,22 @@ func (r *chaos) apply(f fault) string {
 	panic("unknown fault " + f.kind)
 }
 
-func (r *chaos) kill(p *proc) {
-	_ = p.signal(syscall.SIGKILL)
-	if !p.waitExit(30 * time.Second) {
-		r.t.Fatalf("%s still running 30s after SIGKILL", p.name)
+func (r *chaos) kill(p *testsupport.Proc) {
+	_ = p.Send(syscall.SIGKILL)
+	if !p.WaitExit(30 * time.Second) {
+		r.t.Fatalf("%s still running 30s after SIGKILL", p.Name)
 	}
 }
 
 // awaitExit waits for a worker stopping after the SIGTERM sent at start; one still running after a minute is a
 // violation, and is killed.
-func (r *chaos) awaitExit(p *proc, start time.Time) string {
-	if !p.waitExit(time.Minute) {
-		r.violate("graceful stop ends", "%s still running 60s after SIGTERM", p.name)
+func (r *chaos) awaitExit(p *testsupport.Proc, start time.Time) string {
+	if !p.WaitExit(time.Minute) {
+		r.violate("graceful stop ends", "%s still running 60s after SIGTERM", p.Name)
 		r.kill(p)
 		return "killed after 60s"
 	}
-	return fmt.Sprintf("exited %v after SIGTERM (%v)", p.exitAt.Sub(start).Round(10*time.Millisecond), cmp.Or(p.err, error(errExit0)))
+	return fmt.Sprintf("exited %v after SIGTERM (%v)", p.ExitedAt().Sub(start).Round(10*time.Millisecond), cmp.Or(p.Err(), error(errExit0)))
 }
 
 var errExit0 = errors.New("status 0")
@@ -476,9 +461,9 @@ func (r *chaos) handover(f fault) string {
 	for _, w := range before {
 		hosted[w]++
 	}
-	if hosted[r.workers[f.slot].name] == 0 { // stop a worker that hosts actors
+	if hosted[r.workers[f.slot].Name] == 0 { // stop a worker that hosts actors
 		for i, w := range r.workers {
-			if hosted[w.name] > hosted[r.workers[f.slot].name] {
+			if hosted[w.Name] > hosted[r.workers[f.slot].Name] {
 				f.slot = i
 			}
 		}
@@ -488,15 +473,15 @@ func (r *chaos) handover(f fault) string {
 	}
 	a := r.workers[f.slot]
 	termed := time.Now()
-	_ = a.signal(syscall.SIGTERM)
+	_ = a.Send(syscall.SIGTERM)
 	victim, how := -1, ""
-	poll(3*time.Second, func() bool {
+	testsupport.Poll(3*time.Second, func() bool {
 		for id, host := range r.actorHosts() {
-			if before[id] != a.name || host == a.name || host == "" {
+			if before[id] != a.Name || host == a.Name || host == "" {
 				continue
 			}
 			for i, w := range r.workers {
-				if w.name == host && i != f.slot {
+				if w.Name == host && i != f.slot {
 					victim, how = i, fmt.Sprintf("receiving actor %s", id)
 					return true
 				}
@@ -511,12 +496,12 @@ func (r *chaos) handover(f fault) string {
 	b := r.workers[victim]
 	r.kill(b)
 	r.mu.Lock()
-	r.handovers = append(r.handovers, fmt.Sprintf("SIGTERM %s, SIGKILL %s (%s)", a.name, b.name, how))
+	r.handovers = append(r.handovers, fmt.Sprintf("SIGTERM %s, SIGKILL %s (%s)", a.Name, b.Name, how))
 	r.mu.Unlock()
 	exit := r.awaitExit(a, termed)
 	r.startWorker(f.slot)
 	r.startWorker(victim)
-	return fmt.Sprintf("hand-over: SIGTERM %s, SIGKILL %s %s; %s %s", a.name, b.name, how, a.name, exit)
+	return fmt.Sprintf("hand-over: SIGTERM %s, SIGKILL %s %s; %s %s", a.Name, b.Name, how, a.Name, exit)
 }
 
 // actorHosts reads the worker named in each actor record (the jetray_actors bucket).
@@ -874,7 +859,7 @@ func errKind(err error) string {
 			}
 		}
 		return string(k)
-	case errors.Is(err, framework.ErrActorDied):
+	case errors.Is(err, actors.ErrDied):
 		return "actor_died:fail-fast" // refused in the driver: the record says DEAD
 	case errors.Is(err, framework.ErrClosed):
 		return "client-closed"
@@ -1145,7 +1130,7 @@ func (r *chaos) checkStored(calls []*call) map[string]int {
 // none stored now (stored, when known) is reported without waiting for it; the whole pass
 // is bounded by five minutes.
 func (r *chaos) checkReread(calls []*call, stored map[string]int) {
-	c3 := r.connect("chaos-rereader")
+	c3 := testsupport.Connect(r.t, r.url, framework.WithName("chaos-rereader"))
 	defer c3.Close()
 	work := make(chan *call)
 	var wg sync.WaitGroup
@@ -1228,7 +1213,7 @@ func (r *chaos) checkConsumers(baseline []string) {
 		}
 	}
 	var left []string
-	ok := poll(30*time.Second, func() bool {
+	ok := testsupport.Poll(30*time.Second, func() bool {
 		left = left[:0]
 		for _, n := range r.actorConsumers() {
 			if !slices.Contains(baseline, n) {
@@ -1283,7 +1268,7 @@ func (r *chaos) saveLogs(summary string) string {
 	}
 	_ = os.WriteFile(filepath.Join(dir, "violations.txt"), []byte(b.String()), 0o644)
 	for _, p := range append(slices.Clone(r.servers), r.procs...) {
-		_ = os.WriteFile(filepath.Join(dir, p.name+".log"), []byte(p.stderr.String()), 0o644)
+		_ = os.WriteFile(filepath.Join(dir, p.Name+".log"), []byte(p.Stderr.String()), 0o644)
 	}
 	return dir
 }
@@ -1291,12 +1276,12 @@ func (r *chaos) saveLogs(summary string) string {
 // scanWorkerLogs reports data races and panics in the worker processes.
 func (r *chaos) scanWorkerLogs() {
 	for _, p := range r.procs {
-		s := p.stderr.String()
+		s := p.Stderr.String()
 		if i := strings.Index(s, "WARNING: DATA RACE"); i >= 0 {
-			r.violate("no data race or panic in a worker", "%s:\n%s", p.name, s[i:min(len(s), i+3000)])
+			r.violate("no data race or panic in a worker", "%s:\n%s", p.Name, s[i:min(len(s), i+3000)])
 		}
 		if i := strings.Index(s, "\npanic: "); i >= 0 {
-			r.violate("no data race or panic in a worker", "%s:\n%s", p.name, s[i:min(len(s), i+3000)])
+			r.violate("no data race or panic in a worker", "%s:\n%s", p.Name, s[i:min(len(s), i+3000)])
 		}
 	}
 }

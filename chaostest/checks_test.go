@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jetray/jetray/actors"
 	"github.com/jetray/jetray/framework"
 )
 
@@ -100,7 +101,7 @@ func TestCheckAllowedErrors(t *testing.T) {
 	}
 	r.faults = append(r.faults, injected{kind: fServer, start: at(10_000), end: at(12_000)})
 	lost := &framework.TaskError{Kind: framework.KindLost}
-	died := &framework.TaskError{Kind: framework.KindDied}
+	died := &framework.TaskError{Kind: actors.KindDied}
 	for _, tc := range []struct {
 		name string
 		c    *call
@@ -113,8 +114,10 @@ func TestCheckAllowedErrors(t *testing.T) {
 		{"put while the broker was away", &call{kind: "put", submitted: at(11_000), received: at(11_500), err: errors.New("jetray: put 3 bytes: timeout")}, true},
 		{"put long after the broker restart", &call{kind: "put", submitted: at(30_000), received: at(31_000), err: errors.New("jetray: put 3 bytes: timeout")}, false},
 	} {
-		if got := r.allowed(tc.c); got != tc.want {
-			t.Errorf("%s: allowed = %v, want %v", tc.name, got, tc.want)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			if got := r.allowed(tc.c); got != tc.want {
+				t.Errorf("allowed = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

@@ -20,6 +20,8 @@ type NATSConfig struct {
 	Args []string
 	// Ready bounds the wait for the server to accept connections; 30 s if 0.
 	Ready time.Duration
+	// Opts are more options for the process (FailureLog, for example).
+	Opts []ProcOption
 }
 
 // NATS is a running nats-server process.
@@ -50,7 +52,7 @@ func StartNATS(t testing.TB, cfg NATSConfig) *NATS {
 		cfg.Ready = 30 * time.Second
 	}
 	args := append([]string{"-js", "-a", "127.0.0.1", "-p", strconv.Itoa(cfg.Port), "-sd", cfg.StoreDir}, cfg.Args...)
-	p := Start(t, cfg.Name, bin, args)
+	p := Start(t, cfg.Name, bin, args, cfg.Opts...)
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port))
 	p.WaitFor(t, cfg.Ready, cfg.Name+" listening on "+addr, func() bool {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
@@ -64,7 +66,8 @@ func StartNATS(t testing.TB, cfg NATSConfig) *NATS {
 }
 
 // Restart starts another nats-server with the same configuration (port and store) as n,
-// which must have exited.
+// which must have exited. To name the new process apart, start one with n.Config and another
+// Name instead.
 func (n *NATS) Restart(t testing.TB) *NATS {
 	t.Helper()
 	return StartNATS(t, n.Config)

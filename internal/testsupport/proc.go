@@ -1,18 +1,20 @@
 package testsupport
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
 
-// logTail is how much of a process's stderr a failed test logs.
-const logTail = 16 << 10
+// logTail is how much of a process's stderr a failed test logs by default; errTail, how much
+// an error of Await carries (the cleanup logs more when the test fails).
+const (
+	logTail = 16 << 10
+	errTail = 2 << 10
+)
 
 // Proc is a child process whose output is kept for assertions.
 type Proc struct {
@@ -22,6 +24,8 @@ type Proc struct {
 	Cmd *exec.Cmd
 	// Stdout and Stderr hold what the process wrote; with CombinedOutput both go to Stderr.
 	Stdout, Stderr *Buffer
+
+	failureLog int // bytes of stderr the cleanup logs when the test failed
 
 	done   chan struct{} // closed when the process has exited
 	err    error         // Wait's error, set before done closes
@@ -36,13 +40,20 @@ func CombinedOutput() ProcOption {
 	return func(cmd *exec.Cmd, p *Proc) { p.Stdout = p.Stderr; cmd.Stdout = p.Stderr }
 }
 
+// FailureLog sets how many bytes of the end of the process's stderr its cleanup logs when the
+// test failed: 16 KiB by default, none with 0 (for a test that starts many processes and
+// saves their output itself).
+func FailureLog(n int) ProcOption {
+	return func(_ *exec.Cmd, p *Proc) { p.failureLog = n }
+}
+
 // Start starts the program at path with args. The process's environment is the test's, with
 // GORACE=atexit_sleep_ms=0 (a -race binary otherwise sleeps 1 s at exit, and exit times
-// should measure the program). t.Cleanup kills the process if it still runs (SIGKILL works on
-// a stopped process too), waits for it, and logs the end of its stderr when the test failed.
+// should measure the program). t.Cleanup stops the process as Stop does and logs the end of
+// its stderr when the test failed (see FailureLog).
 func Start(t testing.TB, name, path string, args []string, opts ...ProcOption) *Proc {
 	t.Helper()
-	p := &Proc{Name: name, Stdout: &Buffer{}, Stderr: &Buffer{}, done: make(chan struct{})}
+	p := &Proc{Name: name, Stdout: &Buffer{}, Stderr: &Buffer{}, failureLog: logTail, done: make(chan struct{})}
 	p.Cmd = exec.Command(path, args...)
 	p.Cmd.Stdout, p.Cmd.Stderr = p.Stdout, p.Stderr
 	p.Cmd.Env = processEnv()
@@ -58,9 +69,9 @@ func Start(t testing.TB, name, path string, args []string, opts ...ProcOption) *
 		close(p.done)
 	}()
 	t.Cleanup(func() {
-		p.kill()
-		if t.Failed() {
-			t.Logf("%s stderr (last %d bytes):\n%s", name, logTail, p.Stderr.Tail(logTail))
+		p.Stop()
+		if t.Failed() && p.failureLog > 0 {
+			t.Logf("%s stderr (last %d bytes):\n%s", name, p.failureLog, p.Stderr.Tail(p.failureLog))
 		}
 	})
 	return p
@@ -72,8 +83,11 @@ func processEnv() []string {
 	return append(os.Environ(), "GORACE=atexit_sleep_ms=0")
 }
 
-// kill sends SIGKILL unless the process has exited, and waits for it.
-func (p *Proc) kill() {
+// Stop ends the process with SIGKILL unless it has exited (SIGKILL ends a process stopped by
+// SIGSTOP too) and waits for it. Calling it again is safe; Start's cleanup calls it, so a
+// test calls it only to be sure every process is gone at a point of its own, such as before
+// a goroutine leak check.
+func (p *Proc) Stop() {
 	if !p.Exited() {
 		_ = p.Cmd.Process.Kill()
 	}
@@ -112,14 +126,6 @@ func (p *Proc) ExitedAt() time.Time {
 // Pid returns the process ID.
 func (p *Proc) Pid() int { return p.Cmd.Process.Pid }
 
-// Send sends sig without waiting; it fails when the process has already exited.
-func (p *Proc) Send(sig syscall.Signal) error {
-	if p.Exited() {
-		return fmt.Errorf("%s already exited (%v)", p.Name, p.err)
-	}
-	return p.Cmd.Process.Signal(sig)
-}
-
 // WaitExit waits up to d for the process to exit and reports whether it did.
 func (p *Proc) WaitExit(d time.Duration) bool {
 	timer := time.NewTimer(d)
@@ -132,47 +138,14 @@ func (p *Proc) WaitExit(d time.Duration) bool {
 	}
 }
 
-// Signal sends sig and waits up to timeout for the process to exit, failing the test if it
-// does not; it returns Wait's error and how long the exit took.
-func (p *Proc) Signal(t testing.TB, sig syscall.Signal, timeout time.Duration) (error, time.Duration) {
-	t.Helper()
-	start := time.Now()
-	if err := p.Cmd.Process.Signal(sig); err != nil {
-		t.Fatalf("%s to %s: %v", sig, p.Name, err)
-	}
-	if !p.WaitExit(timeout) {
-		t.Fatalf("%s did not exit within %s of %s", p.Name, timeout, sig)
-	}
-	return p.err, time.Since(start)
-}
+// ErrExited is returned by Await when the process exits before its condition holds.
+var ErrExited = errors.New("process exited")
 
-// Term sends SIGTERM and waits up to timeout for the process to exit, as Signal does.
-func (p *Proc) Term(t testing.TB, timeout time.Duration) (error, time.Duration) {
-	t.Helper()
-	return p.Signal(t, syscall.SIGTERM, timeout)
-}
-
-// Kill sends SIGKILL and waits up to 30 s for the process to be gone.
-func (p *Proc) Kill(t testing.TB) {
-	t.Helper()
-	p.Signal(t, syscall.SIGKILL, 30*time.Second)
-}
-
-// Stopped reports whether the process is stopped by a signal (state T in /proc/PID/stat).
-func (p *Proc) Stopped() bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(p.Pid()) + "/stat")
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i > 0 && len(s) > i+2 && s[i+2] == 'T'
-}
-
-// WaitFor polls cond as Poll does, failing the test after timeout or when the process exits
-// first.
-func (p *Proc) WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
+// Await polls cond as Poll does until it holds, and returns nil then. It returns an error
+// wrapping ErrExited, with the end of the process's stderr, when the process exits first, and
+// one naming what (the condition) when cond does not hold within timeout. WaitFor is Await
+// that fails the test; Await is for a test that records the failure and goes on.
+func (p *Proc) Await(timeout time.Duration, what string, cond func() bool) error {
 	exited := false
 	ok := Poll(timeout, func() bool {
 		if cond() {
@@ -183,17 +156,35 @@ func (p *Proc) WaitFor(t testing.TB, timeout time.Duration, what string, cond fu
 	})
 	switch {
 	case exited:
-		t.Fatalf("%s exited (%v) while waiting for %s; stderr ends:\n%s", p.Name, p.err, what, p.Stderr.Tail(logTail))
+		return fmt.Errorf("%s %w (%v) while waiting for %s; stderr ends:\n%s", p.Name, ErrExited, p.err, what, p.Stderr.Tail(errTail))
 	case !ok:
-		t.Fatalf("no %s within %s", what, timeout)
+		return fmt.Errorf("no %s within %s", what, timeout)
 	}
+	return nil
+}
+
+// WaitFor polls cond as Poll does, failing the test after timeout or when the process exits
+// first.
+func (p *Proc) WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	if err := p.Await(timeout, what, cond); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// AwaitLine waits up to timeout for a line of the process's stderr holding every one of
+// substrs, as Await waits for a condition.
+func (p *Proc) AwaitLine(timeout time.Duration, substrs ...string) error {
+	return p.Await(timeout, fmt.Sprintf("%s stderr line with %q", p.Name, substrs), func() bool {
+		return p.Stderr.HasLine(substrs...)
+	})
 }
 
 // WaitLine waits up to timeout for a line of the process's stderr holding every one of
 // substrs, failing the test if none comes or the process exits first.
 func (p *Proc) WaitLine(t testing.TB, timeout time.Duration, substrs ...string) {
 	t.Helper()
-	p.WaitFor(t, timeout, fmt.Sprintf("%s stderr line with %q", p.Name, substrs), func() bool {
-		return p.Stderr.HasLine(substrs...)
-	})
+	if err := p.AwaitLine(timeout, substrs...); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -1,7 +1,9 @@
 package testsupport
 
 import (
+	"errors"
 	"fmt"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -61,5 +63,62 @@ func TestFreePorts(t *testing.T) {
 	}
 	if LocalURL(ports[0]) != fmt.Sprintf("nats://127.0.0.1:%d", ports[0]) {
 		t.Fatal(LocalURL(ports[0]))
+	}
+}
+
+// sh starts a shell running script, its stderr kept.
+func sh(t *testing.T, script string) *Proc {
+	t.Helper()
+	bin, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh:", err)
+	}
+	return Start(t, "sh", bin, []string{"-c", script})
+}
+
+func TestProcAwait(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		script string
+		want   string // "": the line comes; "exited": ErrExited; "timeout": another error
+	}{
+		{"line comes", "echo ready >&2; exec sleep 60", ""},
+		{"process exits first", "echo bye >&2", "exited"},
+		{"no line in time", "exec sleep 60", "timeout"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := sh(t, tc.script)
+			err := p.AwaitLine(300*time.Millisecond, "ready")
+			got := ""
+			switch {
+			case errors.Is(err, ErrExited):
+				got = "exited"
+			case err != nil:
+				got = "timeout"
+			}
+			if got != tc.want {
+				t.Fatalf("AwaitLine: %v; want %q", err, tc.want)
+			}
+			p.Stop()
+			p.Stop() // again: safe
+			if !p.Exited() || p.ExitedAt().IsZero() {
+				t.Fatal("Stop returned before the process exited")
+			}
+		})
+	}
+}
+
+func TestProcSuspend(t *testing.T) {
+	p := sh(t, "exec sleep 60")
+	done := make(chan error, 1)
+	go func() { done <- p.Suspend(time.Second) }()
+	WaitFor(t, 5*time.Second, "sh stopped", p.Stopped)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	WaitFor(t, 5*time.Second, "sh continued", func() bool { return !p.Stopped() })
+	p.Stop()
+	if err := p.Suspend(time.Millisecond); err == nil {
+		t.Fatal("Suspend of an exited process: no error")
 	}
 }

@@ -22,6 +22,12 @@ func StartWorker(t testing.TB, url, name string, flags ...string) *Proc {
 func StartWorkerBinary(t testing.TB, bin, name string, args []string, opts ...ProcOption) *Proc {
 	t.Helper()
 	w := Start(t, name, bin, args, opts...)
-	w.WaitLine(t, time.Minute, WorkerRunning, fmt.Sprintf(`"worker":%q`, name))
+	w.WaitLine(t, time.Minute, RunningLine(name)...)
 	return w
+}
+
+// RunningLine returns what the "worker running" line of worker name holds, for WaitLine or
+// AwaitLine.
+func RunningLine(name string) []string {
+	return []string{WorkerRunning, fmt.Sprintf(`"worker":%q`, name)}
 }
