@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -22,14 +21,11 @@ func TestRunWithWorkerRole(t *testing.T) {
 		"-inbox-prefix", "_INBOX.worker")
 	logLine(t, stderr, "worker running")
 	c := connectAs(framework.Auth{User: "drv1", Password: "drv1-pass", ClientID: "drv1"})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	ctx := testsupport.Context(t, 20*time.Second)
 	if v, err := demo.Add.Remote(ctx, c, demo.AddInput{A: 2, B: 3}).Await(ctx); err != nil || v != 5 {
 		t.Fatalf("add = %v, %v", v, err)
 	}
-	if err := stop(); err != nil {
-		t.Fatalf("run: %v", err)
-	}
+	stopRun(t, stop)
 	if strings.Contains(stderr.String(), "NATS error") {
 		t.Fatalf("permission errors in the worker's log:\n%s", stderr)
 	}

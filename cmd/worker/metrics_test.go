@@ -1,27 +1,18 @@
 package main
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jetray/jetray/examples/demo"
-	"github.com/jetray/jetray/framework"
-	"github.com/jetray/jetray/internal/testsupport"
 )
 
 func TestRunServesMetrics(t *testing.T) {
-	srv := testsupport.Embedded(t, framework.EmbeddedConfig{})
-	stderr, stop := startRun(t, "-nats", srv.ClientURL(), "-log-format", "json", "-metrics", "127.0.0.1:0")
-	addr, _ := logLine(t, stderr, "metrics listening")["addr"].(string)
-	logLine(t, stderr, "worker running")
-
-	c := testsupport.Connect(t, srv.ClientURL())
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	w := serve(t, "-metrics", "127.0.0.1:0")
+	addr, _ := logLine(t, w.stderr, "metrics listening")["addr"].(string)
+	ctx, c := w.ctx, w.c
 	if v, err := demo.Add.Remote(ctx, c, demo.AddInput{A: 2, B: 3}).Await(ctx); err != nil || v != 5 {
 		t.Fatalf("add = %v, %v", v, err)
 	}
@@ -50,7 +41,5 @@ func TestRunServesMetrics(t *testing.T) {
 	if t.Failed() {
 		t.Logf("/metrics:\n%s", body)
 	}
-	if err := stop(); err != nil {
-		t.Fatalf("run: %v", err)
-	}
+	stopRun(t, w.stop)
 }

@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,8 +17,8 @@ import (
 	"github.com/jetray/jetray/internal/testsupport"
 )
 
-// startRun runs the worker in the background; the returned function stops it and returns
-// run's error.
+// startRun runs the worker in-process in the background with args; the returned function
+// stops it and returns run's error.
 func startRun(t *testing.T, args ...string) (stderr *testsupport.Buffer, stop func() error) {
 	t.Helper()
 	return startRunTo(t, &testsupport.Buffer{}, args...)
@@ -29,24 +28,36 @@ func startRun(t *testing.T, args ...string) (stderr *testsupport.Buffer, stop fu
 func startRunTo(t *testing.T, stdout *testsupport.Buffer, args ...string) (stderr *testsupport.Buffer, stop func() error) {
 	t.Helper()
 	stderr = &testsupport.Buffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, args, stdout, stderr) }()
-	var once sync.Once
-	var err error
-	stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case err = <-done:
-			case <-time.After(60 * time.Second):
-				err = errors.New("worker did not stop in 60s")
-			}
-		})
-		return err
+	return stderr, testsupport.Background(t, func(ctx context.Context) error { return run(ctx, args, stdout, stderr) })
+}
+
+// stopRun stops a worker startRun started, failing the test if run returned an error.
+func stopRun(t *testing.T, stop func() error) {
+	t.Helper()
+	if err := stop(); err != nil {
+		t.Fatalf("run: %v", err)
 	}
-	t.Cleanup(func() { _ = stop() })
-	return stderr, stop
+}
+
+// served is the worker run in-process on an embedded server, and a client of that server.
+type served struct {
+	stdout, stderr *testsupport.Buffer
+	stop           func() error      // stops the worker and returns run's error
+	running        map[string]any    // the worker's "worker running" log line
+	c              *framework.Client // a client of the server
+	ctx            context.Context   // ends after 30 s
+}
+
+// serve starts an embedded server and runs the worker on it with JSON logs and more args,
+// waits for its "worker running" line, and connects a client.
+func serve(t *testing.T, args ...string) *served {
+	t.Helper()
+	url := testsupport.Embedded(t, framework.EmbeddedConfig{}).ClientURL()
+	s := &served{stdout: &testsupport.Buffer{}, ctx: testsupport.Context(t, 30*time.Second)}
+	s.stderr, s.stop = startRunTo(t, s.stdout, append([]string{"-nats", url, "-log-format", "json"}, args...)...)
+	s.running = logLine(t, s.stderr, "worker running")
+	s.c = testsupport.Connect(t, url)
+	return s
 }
 
 // logLine waits until stderr holds a JSON log line with message msg and returns it.
@@ -69,29 +80,22 @@ func logLine(t *testing.T, stderr *testsupport.Buffer, msg string) map[string]an
 }
 
 func TestRunServesCatalogAndDrains(t *testing.T) {
-	srv := testsupport.Embedded(t, framework.EmbeddedConfig{})
-	stderr, stop := startRun(t, "-nats", srv.ClientURL(), "-name", "w-test", "-log-format", "json", "-concurrency", "3")
-	running := logLine(t, stderr, "worker running")
-	if running["worker"] != "w-test" || running["concurrency"] != 3.0 {
-		t.Errorf("worker running line = %v", running)
+	w := serve(t, "-name", "w-test", "-concurrency", "3")
+	if w.running["worker"] != "w-test" || w.running["concurrency"] != 3.0 {
+		t.Errorf("worker running line = %v", w.running)
 	}
-
-	c := testsupport.Connect(t, srv.ClientURL())
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx, c := w.ctx, w.c
 	slow := demo.Sleep.Remote(ctx, c, demo.SleepInput{MS: 300})
 	if v, err := demo.Add.Remote(ctx, c, demo.AddInput{A: 2, B: 3}).Await(ctx); err != nil || v != 5 {
 		t.Fatalf("add = %v, %v", v, err)
 	}
 	waitAckPending(t, c, "task-sleep", 1)
 	// Stopping drains: the running sleep still delivers its result.
-	if err := stop(); err != nil {
-		t.Fatalf("run: %v", err)
-	}
+	stopRun(t, w.stop)
 	if v, err := slow.Await(ctx); err != nil || v != 300 {
 		t.Fatalf("sleep across shutdown = %v, %v", v, err)
 	}
-	logLine(t, stderr, "worker stopped")
+	logLine(t, w.stderr, "worker stopped")
 }
 
 // waitAckPending waits until the task consumer has n calls delivered to a worker and not yet
@@ -114,24 +118,17 @@ func TestRunEmbedded(t *testing.T) {
 	url, _ := logLine(t, stderr, "embedded NATS server running")["url"].(string)
 	logLine(t, stderr, "worker running")
 	c := testsupport.Connect(t, url)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testsupport.Context(t, 30*time.Second)
 	if v, err := demo.SomeTask.Remote(ctx, c, nil).Await(ctx); err != nil || v != 1 {
 		t.Fatalf("some_task = %v, %v", v, err)
 	}
-	if err := stop(); err != nil {
-		t.Fatalf("run: %v", err)
-	}
+	stopRun(t, stop)
 }
 
 func TestRunConsoleLogs(t *testing.T) {
 	stderr, stop := startRun(t, "-embedded", "127.0.0.1:0", "-name", "console-w")
-	if !testsupport.Poll(30*time.Second, func() bool { return strings.Contains(stderr.String(), "worker running") }) {
-		t.Fatalf("no worker running line; stderr:\n%s", stderr.String())
-	}
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
+	testsupport.WaitFor(t, 30*time.Second, "worker running line", func() bool { return stderr.HasLine("worker running") })
+	stopRun(t, stop)
 	out := stderr.String()
 	if !strings.Contains(out, "INF worker running") || !strings.Contains(out, "worker=console-w") || strings.Contains(out, "\x1b[") {
 		t.Errorf("console output not plain human-readable lines:\n%s", out)
@@ -179,14 +176,8 @@ func TestRunConnectTimeout(t *testing.T) {
 
 // The worker serves the demo actors; AsyncActor's lines go to its stdout.
 func TestRunServesActors(t *testing.T) {
-	srv := testsupport.Embedded(t, framework.EmbeddedConfig{})
-	stdout := &testsupport.Buffer{}
-	stderr, stop := startRunTo(t, stdout, "-nats", srv.ClientURL(), "-name", "w-actors", "-log-format", "json")
-	logLine(t, stderr, "worker running")
-
-	c := testsupport.Connect(t, srv.ClientURL())
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	w := serve(t, "-name", "w-actors")
+	ctx, c := w.ctx, w.c
 	counter := demo.CounterClass.Remote(ctx, c, demo.CounterInput{Start: 1})
 	if v, err := demo.CounterAdd.Remote(ctx, c, demo.CounterAddInput{Counter: counter, By: 2}).Await(ctx); err != nil || v != 3 {
 		t.Fatalf("counter_add = %v, %v; want 3", v, err)
@@ -195,12 +186,10 @@ func TestRunServesActors(t *testing.T) {
 	if _, err := demo.AsyncActor.RunTask.Remote(ctx, a, struct{}{}).Await(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := stdout.String(); got != "started\nended\n" {
+	if got := w.stdout.String(); got != "started\nended\n" {
 		t.Errorf("stdout = %q, want the actor's started and ended lines", got)
 	}
-	if err := stop(); err != nil {
-		t.Fatalf("run: %v", err)
-	}
+	stopRun(t, w.stop)
 	// Stopping the worker stopped its actors.
 	if _, err := demo.CounterGet.Remote(ctx, counter, nil).Await(ctx); !errors.Is(err, actors.ErrActorDied) {
 		t.Errorf("get after the worker stopped: err = %v, want ErrActorDied", err)

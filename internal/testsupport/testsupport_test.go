@@ -1,6 +1,7 @@
 package testsupport
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os/exec"
@@ -120,5 +121,22 @@ func TestProcSuspend(t *testing.T) {
 	p.Stop()
 	if err := p.Suspend(time.Millisecond); err == nil {
 		t.Fatal("Suspend of an exited process: no error")
+	}
+}
+
+func TestBackground(t *testing.T) {
+	errStopped := errors.New("stopped")
+	started := make(chan struct{})
+	stop := Background(t, func(ctx context.Context) error {
+		close(started)
+		<-ctx.Done()
+		return errStopped
+	})
+	<-started
+	if err := stop(); !errors.Is(err, errStopped) {
+		t.Fatalf("stop: %v", err)
+	}
+	if err := stop(); !errors.Is(err, errStopped) { // again: the same error
+		t.Fatalf("stop again: %v", err)
 	}
 }
