@@ -9,71 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jetray/jetray/cmd/driver/internal/bench"
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/internal/testsupport"
 )
 
-// TestBenchTiny runs the whole suite in its tiny configuration on an embedded server and
-// checks that every benchmark printed a row with a positive figure, in the table and in JSON.
-func TestBenchTiny(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "bench.json")
-	out, errOut, code := runDriver(t, "bench", "-tiny", "-json", file)
-	if code != 0 {
-		t.Fatalf("bench -tiny: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
-	}
-	data, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got struct {
-		Machine machine    `json:"machine"`
-		Results []benchRow `json:"results"`
-	}
-	if err := json.Unmarshal(data, &got); err != nil {
-		t.Fatalf("bench.json: %v\n%s", err, data)
-	}
-	if got.Machine.CPUs < 1 || got.Machine.Go == "" {
-		t.Errorf("machine = %+v", got.Machine)
-	}
-	rows := map[string]benchRow{}
-	for _, r := range got.Results {
-		rows[r.Name] = r
-	}
-	for _, c := range benchCases() {
-		r, ok := rows[c.name]
-		if !ok {
-			t.Errorf("no JSON row for %q", c.name)
-			continue
-		}
-		if r.Ops <= 0 || r.Rate <= 0 || r.CPUus <= 0 {
-			t.Errorf("%q: %d ops, %.1f/s, %.1f us of CPU per op; want positive", c.name, r.Ops, r.Rate, r.CPUus)
-		}
-		switch c.kind {
-		case kindSync, kindSubstrateSync:
-			if r.P50us <= 0 || r.P99us < r.P50us {
-				t.Errorf("%q: p50 %.0f us, p99 %.0f us", c.name, r.P50us, r.P99us)
-			}
-		}
-		if (c.kind == kindSync || c.kind == kindAsync) && (r.Ratio <= 0 || r.CPURatio <= 0 || r.SubCPUus <= 0) {
-			t.Errorf("%q: substrate ratio %.2f, CPU ratio %.2f of %.1f us; want positive", c.name, r.Ratio, r.CPURatio, r.SubCPUus)
-		}
-		if !tableHasRow(out, c.name) {
-			t.Errorf("table has no row %q:\n%s", c.name, out)
-		}
-	}
-}
-
-// tableHasRow reports whether the printed table has a row for name with a positive figure.
-func tableHasRow(out, name string) bool {
-	for l := range strings.Lines(out) {
-		cells := strings.Split(l, "|")
-		if len(cells) > 3 && strings.TrimSpace(cells[1]) == name {
-			figure := strings.Fields(strings.ReplaceAll(cells[2], ",", ""))
-			return len(figure) > 0 && figure[0] != "0" && figure[0] != "0.0"
-		}
-	}
-	return false
-}
+// substrateSync is the name of the substrate row the sync benchmarks compare with.
+const substrateSync = "substrate: one at a time"
 
 // TestBenchExternalWorkers runs "bench -serve" against a server and a second "bench
 // -no-worker" that relies on it, as on a real deployment.
@@ -94,7 +36,7 @@ func TestBenchExternalWorkers(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "bench.json")
 	out, errOut, code := runDriver(t, "bench", "-nats", srv.ClientURL(), "-no-worker", "-tiny", "-json", file,
 		"-duration", (50 * time.Millisecond).String(), "-only", "1:1 async-actor calls sync", "-paired", "-count", "2")
-	if code != 0 || !tableHasRow(out, "1:1 async-actor calls sync") || !tableHasRow(out, substrateSyncName) ||
+	if code != 0 || !strings.Contains(out, "| 1:1 async-actor calls sync ") || !strings.Contains(out, "| "+substrateSync+" ") ||
 		!strings.Contains(out, "external workers") || !strings.Contains(out, "(run 2/2)") {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
@@ -102,13 +44,13 @@ func TestBenchExternalWorkers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got struct{ Results []benchRow }
+	var got struct{ Results []bench.Row }
 	if err := json.Unmarshal(data, &got); err != nil || len(got.Results) != 2 {
 		t.Fatalf("bench.json: %v\n%s", err, data)
 	}
 	for _, r := range got.Results {
 		if len(r.Runs) != 2 || len(r.CPURuns) != 2 || r.Rate <= 0 || r.CPUus <= 0 ||
-			(r.Name != substrateSyncName && (r.Ratio <= 0 || r.CPURatio <= 0)) {
+			(r.Name != substrateSync && (r.Ratio <= 0 || r.CPURatio <= 0)) {
 			t.Errorf("row %+v: want 2 runs, a rate, CPU per call and (but for the substrate) ratios", r)
 		}
 	}
@@ -134,57 +76,5 @@ func TestBenchUsage(t *testing.T) {
 				t.Fatalf("exit %d, stderr %q; want 2 and %q", code, errOut, tt.want)
 			}
 		})
-	}
-}
-
-func TestSelectCases(t *testing.T) {
-	tests := []struct {
-		only string
-		want []string
-	}{
-		{"put", []string{substrateSyncName, "put calls"}},
-		{"N:N ASYNC-actor", []string{substrateAsyncName, "n:n async-actor calls async"}},
-		{"wait", []string{"wait on 1,000 futures one at a time"}},
-		{"substrate: pipe", []string{substrateAsyncName}},
-	}
-	for _, tt := range tests {
-		cs, err := selectCases(tt.only)
-		var names []string
-		for _, c := range cs {
-			names = append(names, c.name)
-		}
-		if err != nil || strings.Join(names, "|") != strings.Join(tt.want, "|") {
-			t.Errorf("selectCases(%q) = %q, %v; want %q", tt.only, names, err, tt.want)
-		}
-	}
-}
-
-// TestMedian checks that a row is the run with the median key and carries the CPU figures of
-// the run with the median CPU key, with every run's figures.
-func TestMedian(t *testing.T) {
-	rs := []benchRow{
-		{Rate: 100, Ratio: 0.5, CPUus: 30, SubCPUus: 10, CPURatio: 3},
-		{Rate: 300, Ratio: 0.2, CPUus: 20, SubCPUus: 10, CPURatio: 2},
-		{Rate: 200, Ratio: 0.4, CPUus: 40, SubCPUus: 40, CPURatio: 1},
-	}
-	m := median(rs, func(r benchRow) float64 { return r.Ratio }, func(r benchRow) float64 { return r.CPURatio })
-	if m.Rate != 200 || m.CPUus != 20 || m.SubCPUus != 10 || m.CPURatio != 2 {
-		t.Errorf("median = %+v; want rate 200 with CPU 20 us of 10 us (ratio 2)", m)
-	}
-	if len(m.Runs) != 3 || m.Runs[1] != 300 || len(m.CPURuns) != 3 || m.CPURuns[2] != 40 {
-		t.Errorf("runs %v, CPU runs %v; want every run in order", m.Runs, m.CPURuns)
-	}
-}
-
-func TestFormat(t *testing.T) {
-	for in, want := range map[float64]string{5: "5.0", 99.94: "99.9", 100: "100", 1234.5: "1,235", 27688: "27,688", 1234567: "1,234,567"} {
-		if got := formatRate(in); got != want {
-			t.Errorf("formatRate(%v) = %q, want %q", in, got, want)
-		}
-	}
-	for in, want := range map[float64]string{42: "42 us", 999.4: "999 us", 1500: "1.50 ms"} {
-		if got := formatUS(in); got != want {
-			t.Errorf("formatUS(%v) = %q, want %q", in, got, want)
-		}
 	}
 }

@@ -109,14 +109,6 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return err
 }
 
-// connect connects the driver's client, trying for up to timeout; opts come after the
-// driver's defaults (credentials, TLS: see authOptions).
-func connect(ctx context.Context, url string, timeout time.Duration, opts ...framework.Option) (*framework.Client, error) {
-	cctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	return framework.Connect(cctx, url, append([]framework.Option{framework.WithName("jetray-driver")}, opts...)...)
-}
-
 // callFailed reports the failure of call name (ID id): a task error goes to stderr with the
 // stack of a panic, a missed deadline says the call may still run.
 func callFailed(ctx context.Context, stderr io.Writer, name, id string, timeout time.Duration, err error) error {

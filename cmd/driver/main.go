@@ -18,23 +18,27 @@
 // With -actor, call sends Class.method to the actor named ACTOR (ray.get_actor); with -create
 // it first gets or creates that actor with the JSON constructor input. kill kills a named
 // actor (ray.kill). bench runs Ray's microbenchmarks beside the bare JetStream path and prints
-// calls/s, latencies, the ratio to JetStream and Ray's published figures.
+// calls/s, latencies, process CPU time per call, the ratios to JetStream and Ray's published
+// figures.
 //
 // -nats defaults to nats://127.0.0.1:4222; for demo and bench, the default is an embedded server.
 // Results go to stdout, errors to stderr. The exit status is 0 on success, 1 on a failure
 // (including a task that returned an error) and 2 on a usage error.
+//
+// Layout: main.go dispatches on the command name; each command is a file of its own (demo.go
+// with demo_*.go, call.go with actor.go, kill.go, status.go, list.go, summary.go, dashboard.go,
+// dead.go, bench.go). What they share: flags.go and logflags.go (flag sets, arguments, log
+// flags), errors.go (usage errors and the exit status), connect.go and auth.go (connecting).
+// The benchmark suite behind bench is package internal/bench.
 package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 )
 
 const defaultNATS = "nats://127.0.0.1:4222"
@@ -104,66 +108,3 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprint(stderr, usageText)
 	return usageError{fmt.Sprintf("unknown command %q", cmd)}
 }
-
-// usageError is a bad command line: exit status 2.
-type usageError struct{ msg string }
-
-func (e usageError) Error() string { return e.msg }
-
-// reportedError is a failure already written to stderr: exit status 1, nothing more printed.
-type reportedError struct{ err error }
-
-func (e reportedError) Error() string { return e.err.Error() }
-func (e reportedError) Unwrap() error { return e.err }
-
-// exitCode reports err on stderr (unless already reported) and returns the exit status.
-func exitCode(err error, stderr io.Writer) int {
-	var ue usageError
-	var re reportedError
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.As(err, &ue):
-		fmt.Fprintln(stderr, "driver:", err)
-		return 2
-	case errors.As(err, &re):
-		return 1
-	default:
-		fmt.Fprintln(stderr, "driver:", err)
-		return 1
-	}
-}
-
-// newFlagSet returns a flag set for a subcommand that writes its help to w.
-func newFlagSet(name, synopsis string, w io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(w)
-	addLogFlags(fs)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: driver %s\n\nFlags:\n", synopsis)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parseArgs parses flags placed before, between or after the positional arguments, which it
-// returns. "--" ends flag parsing for the argument after it.
-func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, usageError{err.Error()}
-		}
-		if fs.NArg() == 0 {
-			return pos, nil
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-}
-
-// connectTimeout bounds how long a command keeps trying to reach NATS.
-const connectTimeout = 10 * time.Second

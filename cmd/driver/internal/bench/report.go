@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bufio"
@@ -6,15 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
-// benchRow is one benchmark's outcome, as printed and as written by -json.
-type benchRow struct {
+// Row is one benchmark's outcome, as printed and as written by -json.
+type Row struct {
 	Name      string    `json:"name"`
 	Shape     string    `json:"shape"`
 	Unit      string    `json:"unit"`
@@ -37,14 +35,14 @@ type benchRow struct {
 	SubCPUus float64   `json:"substrate_cpu_us_per_op,omitempty"` // the substrate's (with -paired: the run just before)
 	CPURatio float64   `json:"substrate_cpu_ratio,omitempty"`     // CPUus / SubCPUus
 	CPURuns  []float64 `json:"cpu_runs,omitempty"`                // CPUus of every run with -count
-	kind     benchKind
+	kind     rowKind
 }
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
 // fillRatios compares each row with the substrate row of its kind.
-func fillRatios(rows []benchRow) []benchRow {
-	var subSync, subAsync *benchRow
+func fillRatios(rows []Row) []Row {
+	var subSync, subAsync *Row
 	for i := range rows {
 		switch rows[i].kind {
 		case kindSubstrateSync:
@@ -67,7 +65,7 @@ func fillRatios(rows []benchRow) []benchRow {
 }
 
 // ratios sets r's ratios to the substrate row sub.
-func ratios(r, sub *benchRow) {
+func ratios(r, sub *Row) {
 	r.Substrate, r.SubRate, r.Ratio = sub.Name, sub.Rate, r.Rate/sub.Rate
 	if sub.P50us > 0 && r.P50us > 0 {
 		r.P50Ratio = r.P50us / sub.P50us
@@ -76,14 +74,14 @@ func ratios(r, sub *benchRow) {
 }
 
 // cpuRatios sets r's CPU-per-call figures compared with the substrate row sub.
-func cpuRatios(r, sub *benchRow) {
+func cpuRatios(r, sub *Row) {
 	if sub.CPUus > 0 && r.CPUus > 0 {
 		r.SubCPUus, r.CPURatio = sub.CPUus, r.CPUus/sub.CPUus
 	}
 }
 
 // writeTable prints rows as an aligned Markdown table.
-func writeTable(w io.Writer, rows []benchRow) {
+func writeTable(w io.Writer, rows []Row) {
 	header := []string{"benchmark", "jetray ops/s", "p50", "p99", "substrate ops/s", "% of substrate", "p50 / substrate p50",
 		"CPU/call", "substrate CPU/call", "CPU / substrate", "Ray 2.22 ops/s", "jetray / Ray"}
 	cells := [][]string{header}
@@ -178,7 +176,7 @@ func formatUS(v float64) string {
 }
 
 // formatCPU prints r's CPU time per call, or per round for a rounds/s row ("1.20 ms/round").
-func formatCPU(r benchRow) string {
+func formatCPU(r Row) string {
 	s := formatUS(r.CPUus)
 	if r.Unit != "calls/s" {
 		s += "/" + strings.TrimSuffix(r.Unit, "s/s")
@@ -186,54 +184,12 @@ func formatCPU(r benchRow) string {
 	return s
 }
 
-// machine describes where the run happened.
-type machine struct {
-	CPUs       int    `json:"cpus"`
-	GOMAXPROCS int    `json:"gomaxprocs"`
-	CPUModel   string `json:"cpu_model,omitempty"`
-	Go         string `json:"go"`
-	OSArch     string `json:"os_arch"`
-	Time       string `json:"time"`
-	LoadAvg    string `json:"loadavg,omitempty"` // /proc/loadavg when the run started: other load skews figures
-}
-
-func machineInfo() machine {
-	m := machine{CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), Go: runtime.Version(),
-		OSArch: runtime.GOOS + "/" + runtime.GOARCH, Time: time.Now().UTC().Format(time.RFC3339)}
-	if data, err := os.ReadFile("/proc/loadavg"); err == nil {
-		if f := strings.Fields(string(data)); len(f) >= 3 {
-			m.LoadAvg = strings.Join(f[:3], " ")
-		}
-	}
-	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for l := range strings.Lines(string(data)) {
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.CPUModel = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	return m
-}
-
-func (m machine) String() string {
-	model := m.CPUModel
-	if model == "" {
-		model = "unknown CPU"
-	}
-	s := fmt.Sprintf("%d CPUs (%s), GOMAXPROCS %d, %s %s", m.CPUs, model, m.GOMAXPROCS, m.Go, m.OSArch)
-	if m.LoadAvg != "" {
-		s += ", load average " + m.LoadAvg
-	}
-	return s
-}
-
 // writeJSON writes the run's machine, parameters and rows to path.
-func writeJSON(path string, m machine, p benchParams, rows []benchRow) error {
+func writeJSON(path string, m machine, p Params, rows []Row) error {
 	data, err := json.MarshalIndent(struct {
-		Machine machine     `json:"machine"`
-		Params  benchParams `json:"params"`
-		Results []benchRow  `json:"results"`
+		Machine machine `json:"machine"`
+		Params  Params  `json:"params"`
+		Results []Row   `json:"results"`
 	}{m, p, rows}, "", "  ")
 	if err != nil {
 		return err
@@ -242,80 +198,4 @@ func writeJSON(path string, m machine, p benchParams, rows []benchRow) error {
 		return fmt.Errorf("bench: %w", err)
 	}
 	return nil
-}
-
-// progress shows which benchmark runs: a bar redrawn in place on a terminal, one line per
-// finished benchmark otherwise.
-type progress struct {
-	w     io.Writer
-	tty   bool
-	total int
-	n     int
-	stop  chan struct{}
-	wg    sync.WaitGroup
-	mu    sync.Mutex // serialises writes of the bar goroutine and end
-}
-
-func newProgress(w io.Writer, total int) *progress {
-	return &progress{w: w, tty: isTerminal(w), total: total}
-}
-
-// isTerminal reports whether w is a character device (a terminal).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
-// begin starts benchmark name, expected to take about d plus its warm-up.
-func (p *progress) begin(name string, d time.Duration) {
-	p.n++
-	if !p.tty {
-		return
-	}
-	p.stop = make(chan struct{})
-	start := time.Now()
-	expect := d + d/10
-	n := p.n
-	draw := func() {
-		frac := min(1, float64(time.Since(start))/float64(expect))
-		const width = 30
-		fill := int(frac * width)
-		p.mu.Lock()
-		fmt.Fprintf(p.w, "\r\033[K[%s%s] %d/%d %s %.1fs", strings.Repeat("=", fill), strings.Repeat(" ", width-fill),
-			n, p.total, name, time.Since(start).Seconds())
-		p.mu.Unlock()
-	}
-	draw()
-	stop := p.stop
-	p.wg.Go(func() {
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				draw()
-			}
-		}
-	})
-}
-
-// end finishes the current benchmark with a result line.
-func (p *progress) end(line string) {
-	if p.stop != nil {
-		close(p.stop)
-		p.wg.Wait()
-		p.stop = nil
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.tty {
-		fmt.Fprint(p.w, "\r\033[K")
-	}
-	fmt.Fprintf(p.w, "[%d/%d] %s\n", p.n, p.total, line)
 }

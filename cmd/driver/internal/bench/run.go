@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -22,15 +22,15 @@ type runOptions struct {
 // Paired, each jetray benchmark's ratio is to the substrate run just before it, which keeps
 // the ratio honest on a machine whose load changes during the suite; the median run is then
 // the one with the median ratio, and the substrate rows show the median of all their runs.
-func runCases(ctx context.Context, env *benchEnv, cases []benchCase, o runOptions, prog *progress) ([]benchRow, error) {
-	runs := make([][]benchRow, len(cases))
-	subIdx := map[benchKind]int{}
+func runCases(ctx context.Context, env *env, cases []benchCase, o runOptions, prog *progress) ([]Row, error) {
+	runs := make([][]Row, len(cases))
+	subIdx := map[rowKind]int{}
 	for i, c := range cases {
 		if isSubstrate(c.kind) {
 			subIdx[c.kind] = i
 		}
 	}
-	run := func(i, rep int) (benchRow, error) {
+	run := func(i, rep int) (Row, error) {
 		c := cases[i]
 		label := c.name
 		if o.count > 1 {
@@ -55,7 +55,7 @@ loop:
 				}
 				o.beforeJetray = nil
 			}
-			var pair *benchRow
+			var pair *Row
 			if j, ok := subIdx[substrateKindOf(c.kind)]; ok && o.paired {
 				sub, perr := run(j, rep)
 				if err = perr; err != nil {
@@ -71,26 +71,26 @@ loop:
 			}
 		}
 	}
-	var rows []benchRow
+	var rows []Row
 	for i, rs := range runs {
 		if len(rs) == 0 {
 			continue
 		}
 		if o.paired && !isSubstrate(cases[i].kind) && rs[0].Ratio > 0 {
-			rows = append(rows, median(rs, func(r benchRow) float64 { return r.Ratio },
-				func(r benchRow) float64 { return r.CPURatio }))
+			rows = append(rows, median(rs, func(r Row) float64 { return r.Ratio },
+				func(r Row) float64 { return r.CPURatio }))
 		} else {
-			rows = append(rows, median(rs, func(r benchRow) float64 { return r.Rate },
-				func(r benchRow) float64 { return r.CPUus }))
+			rows = append(rows, median(rs, func(r Row) float64 { return r.Rate },
+				func(r Row) float64 { return r.CPUus }))
 		}
 	}
 	return fillRatios(rows), err
 }
 
-func isSubstrate(k benchKind) bool { return k == kindSubstrateSync || k == kindSubstrateAsync }
+func isSubstrate(k rowKind) bool { return k == kindSubstrateSync || k == kindSubstrateAsync }
 
 // substrateKindOf returns the kind of the substrate benchmark k is compared with, or -1.
-func substrateKindOf(k benchKind) benchKind {
+func substrateKindOf(k rowKind) rowKind {
 	switch k {
 	case kindSync:
 		return kindSubstrateSync
@@ -101,7 +101,7 @@ func substrateKindOf(k benchKind) benchKind {
 }
 
 // runCase runs c once and turns its measure into a row.
-func runCase(ctx context.Context, env *benchEnv, c benchCase, label string, prog *progress) (benchRow, error) {
+func runCase(ctx context.Context, env *env, c benchCase, label string, prog *progress) (Row, error) {
 	prog.begin(label, env.p.Duration)
 	var m measure
 	var err error
@@ -111,9 +111,9 @@ func runCase(ctx context.Context, env *benchEnv, c benchCase, label string, prog
 	}
 	if err != nil {
 		prog.end(fmt.Sprintf("%s: failed: %v", label, err))
-		return benchRow{}, fmt.Errorf("bench %q: %w", c.name, err)
+		return Row{}, fmt.Errorf("bench %q: %w", c.name, err)
 	}
-	r := benchRow{Name: c.name, Shape: c.shape(env.p), Unit: "calls/s", Ops: m.ops, Seconds: m.elapsed.Seconds(),
+	r := Row{Name: c.name, Shape: c.shape(env.p), Unit: "calls/s", Ops: m.ops, Seconds: m.elapsed.Seconds(),
 		Rate: m.rate(), Ray: c.ray, CPUus: m.cpuPerOp(), kind: c.kind}
 	if c.kind == kindRounds {
 		r.Unit = "rounds/s"
@@ -142,7 +142,7 @@ func runCase(ctx context.Context, env *benchEnv, c benchCase, label string, prog
 // median returns the run with the median key (the lower one of an even count), with the CPU
 // figures of the run with the median cpuKey, carrying every run's ops/s in Runs and CPU per
 // call in CPURuns.
-func median(rs []benchRow, key, cpuKey func(benchRow) float64) benchRow {
+func median(rs []Row, key, cpuKey func(Row) float64) Row {
 	m := medianBy(rs, key)
 	c := medianBy(rs, cpuKey)
 	m.CPUus, m.SubCPUus, m.CPURatio = c.CPUus, c.SubCPUus, c.CPURatio
@@ -157,9 +157,9 @@ func median(rs []benchRow, key, cpuKey func(benchRow) float64) benchRow {
 }
 
 // medianBy returns the run with the median key, the lower one of an even count.
-func medianBy(rs []benchRow, key func(benchRow) float64) benchRow {
+func medianBy(rs []Row, key func(Row) float64) Row {
 	sorted := slices.Clone(rs)
-	slices.SortFunc(sorted, func(a, b benchRow) int {
+	slices.SortFunc(sorted, func(a, b Row) int {
 		switch ka, kb := key(a), key(b); {
 		case ka < kb:
 			return -1

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -28,7 +28,7 @@ type substrate struct {
 }
 
 // substrateOf starts the substrate on e's server once and returns it.
-func substrateOf(ctx context.Context, e *benchEnv) (*substrate, error) {
+func substrateOf(ctx context.Context, e *env) (*substrate, error) {
 	if e.sub != nil {
 		return e.sub, nil
 	}
@@ -85,7 +85,7 @@ func (s *substrate) call(reply string) *nats.Msg {
 }
 
 // oneAtATime publishes a call, waits for its reply, and again, for p.Duration.
-func substrateOneAtATime(ctx context.Context, e *benchEnv) (measure, error) {
+func substrateOneAtATime(ctx context.Context, e *env) (measure, error) {
 	s, err := substrateOf(ctx, e)
 	if err != nil {
 		return measure{}, err
@@ -114,7 +114,7 @@ func substrateOneAtATime(ctx context.Context, e *benchEnv) (measure, error) {
 }
 
 // substratePipelined keeps p.Window calls in flight (async publish) for p.Duration.
-func substratePipelined(ctx context.Context, e *benchEnv) (measure, error) {
+func substratePipelined(ctx context.Context, e *env) (measure, error) {
 	s, err := substrateOf(ctx, e)
 	if err != nil {
 		return measure{}, err
