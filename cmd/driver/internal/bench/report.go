@@ -11,31 +11,37 @@ import (
 	"time"
 )
 
-// Row is one benchmark's outcome, as printed and as written by -json.
+// Row is one benchmark's outcome, as printed and as written to the JSON file (Config.JSON).
+// Figures that do not apply are zero and left out of the JSON.
 type Row struct {
-	Name      string    `json:"name"`
-	Shape     string    `json:"shape"`
-	Unit      string    `json:"unit"`
-	Ops       int       `json:"ops"`
-	Seconds   float64   `json:"seconds"`
-	Rate      float64   `json:"ops_per_sec"`
-	P50us     float64   `json:"p50_us,omitempty"`
-	P99us     float64   `json:"p99_us,omitempty"`
-	SlowestUS float64   `json:"slowest_us,omitempty"`            // the slowest call (one at a time) or round (batches)
-	Substrate string    `json:"substrate,omitempty"`             // the row compared with
-	SubRate   float64   `json:"substrate_ops_per_sec,omitempty"` // its ops/s (with -paired: the run just before)
-	Ratio     float64   `json:"substrate_ratio,omitempty"`       // Rate / the substrate's rate
-	P50Ratio  float64   `json:"substrate_p50_ratio,omitempty"`
-	Ray       float64   `json:"ray_ops_per_sec,omitempty"` // Ray 2.22, m5.16xlarge (64 vCPUs)
-	Runs      []float64 `json:"runs,omitempty"`            // ops/s of every run with -count; the row is the median run
-	// Process CPU time (getrusage user+sys; server, worker and driver share the process) per
-	// call, or per round for rounds/s, in microseconds, over the measured time. With -count
-	// it comes from the run with the median CPU ratio (paired) or the median CPU per call.
+	Name      string  `json:"name"`
+	Shape     string  `json:"shape"`       // how it runs
+	Unit      string  `json:"unit"`        // calls/s, or rounds/s for the wait benchmark
+	Ops       int     `json:"ops"`         // calls or rounds in the measured time
+	Seconds   float64 `json:"seconds"`     // the measured time
+	Rate      float64 `json:"ops_per_sec"` // Ops / Seconds
+	P50us     float64 `json:"p50_us,omitempty"`
+	P99us     float64 `json:"p99_us,omitempty"`
+	SlowestUS float64 `json:"slowest_us,omitempty"`            // the slowest call (one at a time) or round (batches)
+	Substrate string  `json:"substrate,omitempty"`             // the row compared with
+	SubRate   float64 `json:"substrate_ops_per_sec,omitempty"` // its ops/s (paired: the run just before)
+	Ratio     float64 `json:"substrate_ratio,omitempty"`       // Rate / the substrate's rate
+	P50Ratio  float64 `json:"substrate_p50_ratio,omitempty"`   // P50us / the substrate's
+	Ray       float64 `json:"ray_ops_per_sec,omitempty"`       // Ray 2.22, m5.16xlarge (64 vCPUs)
+	// Runs holds the ops/s of every run when the suite ran more than once; the row is the
+	// median run (for a paired jetray row, the run with the median Ratio).
+	Runs []float64 `json:"runs,omitempty"`
+
+	// CPUus is the process CPU time (getrusage, user plus system; the server, the worker and
+	// the driver share the process) per call, or per round for rounds/s, in microseconds, over
+	// the measured time. With more than one run, the CPU figures come from the run with the
+	// median CPURatio (a paired jetray row) or the median CPUus.
 	CPUus    float64   `json:"cpu_us_per_op,omitempty"`
-	SubCPUus float64   `json:"substrate_cpu_us_per_op,omitempty"` // the substrate's (with -paired: the run just before)
+	SubCPUus float64   `json:"substrate_cpu_us_per_op,omitempty"` // the substrate's (paired: the run just before)
 	CPURatio float64   `json:"substrate_cpu_ratio,omitempty"`     // CPUus / SubCPUus
-	CPURuns  []float64 `json:"cpu_runs,omitempty"`                // CPUus of every run with -count
-	kind     rowKind
+	CPURuns  []float64 `json:"cpu_runs,omitempty"`                // CPUus of every run, with Runs
+
+	kind rowKind
 }
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
