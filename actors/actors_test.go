@@ -167,13 +167,13 @@ func TestNamedGetIfExistsRace(t *testing.T) {
 	if err := dup.Ready(ctx); !errors.Is(err, actors.ErrNameTaken) {
 		t.Fatalf("duplicate name: %v", err)
 	}
-	if _, err := actors.Get(ctx, c, Counter, "nobody"); !errors.Is(err, actors.ErrActorNotFound) {
+	if _, err := actors.Get(ctx, c, Counter, "nobody"); !errors.Is(err, actors.ErrNotFound) {
 		t.Fatalf("Get unknown: %v", err)
 	}
 	if err := actors.Kill(ctx, h); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := actors.Get(ctx, c, Counter, "shared"); !errors.Is(err, actors.ErrActorNotFound) {
+	if _, err := actors.Get(ctx, c, Counter, "shared"); !errors.Is(err, actors.ErrNotFound) {
 		t.Fatalf("Get killed: %v", err)
 	}
 }

@@ -187,7 +187,7 @@ func (c *Class[A, In]) Bind(w *framework.Worker) error {
 		return err
 	}
 	h := hostOf(w)
-	return w.Handle(createName(c.name), func(ctx context.Context, call *framework.Call) ([]byte, error) {
+	return handle(w, createName(c.name), "actor", func(ctx context.Context, call *framework.Call) ([]byte, error) {
 		return c.create(ctx, h, call)
 	})
 }
@@ -213,7 +213,7 @@ func (c *Class[A, In]) create(ctx context.Context, h *host, call *framework.Call
 	}
 	lease, ok := h.waitLease(ctx)
 	if !ok {
-		return nil, framework.ErrNotOwner // no lease yet: leave the call to the broker
+		return nil, errNotOwner // no lease yet: leave the call to the broker
 	}
 	s, err := storeOf(ctx, h.w.Client())
 	if err != nil {
@@ -227,12 +227,12 @@ func (c *Class[A, In]) create(ctx context.Context, h *host, call *framework.Call
 			return nil, err
 		}
 		if rec == nil {
-			return nil, framework.NewCallError(framework.KindDied, fmt.Errorf("%w: actor %s has no record", ErrActorDied, id))
+			return nil, framework.NewCallError(KindDied, fmt.Errorf("%w: actor %s has no record", ErrActorDied, id))
 		}
 		if rec.terminal() {
 			epoch := rec.Epoch
 			h.spawn(func() { reap(h.w.Client(), h.log, id, epoch, rec.deathError(), false) })
-			return nil, framework.NewCallError(framework.KindDied, rec.deathError())
+			return nil, framework.NewCallError(KindDied, rec.deathError())
 		}
 		if rec.WorkerKey != "" || rec.State == StateAlive {
 			if rec.Epoch != callEpoch+1 {
@@ -246,10 +246,10 @@ func (c *Class[A, In]) create(ctx context.Context, h *host, call *framework.Call
 				}
 				return nil, nil
 			}
-			if stored, err := h.w.Client().ResultStored(ctx, call.ID); err == nil && stored {
+			if stored, err := resultStored(h.w.Client(), ctx, call.ID); err == nil && stored {
 				return nil, nil // answered: this answer is refused and the delivery acked
 			}
-			return nil, framework.ErrNotOwner // the claimant is still constructing
+			return nil, errNotOwner // the claimant is still constructing
 		}
 		if rec.Epoch != callEpoch {
 			return nil, nil // a superseded creation call
@@ -281,7 +281,7 @@ func (c *Class[A, In]) create(ctx context.Context, h *host, call *framework.Call
 	}
 	inst := newInstance(id, c.name, rec.Name, maxConc, c.methods.bind(obj))
 	if err := h.place(ctx, s, inst, lease, epoch, rec.Resume); err != nil {
-		if errors.Is(err, framework.ErrNotOwner) {
+		if errors.Is(err, errNotOwner) {
 			return nil, err
 		}
 		if errors.Is(err, errWorkerStopping) {
@@ -294,7 +294,7 @@ func (c *Class[A, In]) create(ctx context.Context, h *host, call *framework.Call
 				r.WorkerKey, r.Epoch, r.Worker, r.Control = "", epoch-1, "", ""
 				return true
 			})
-			return nil, framework.ErrNotOwner
+			return nil, errNotOwner
 		}
 		h.markFailed(ctx, s, id, lease, epoch, err)
 		return nil, err

@@ -6,12 +6,25 @@ import (
 	"github.com/jetray/jetray/framework"
 )
 
+// KindDied is the TaskError.Kind of a call to a dead actor. It keeps its identity across task
+// boundaries: a task that fails because an actor it called died fails with this kind too.
+const KindDied framework.Kind = "actor_died"
+
 var (
-	// ErrActorDied: the actor is dead: killed, its constructor failed, or its worker stopped.
-	// Remote errors match it through errors.Is. It is framework.ErrActorDied.
-	ErrActorDied = framework.ErrActorDied
-	// ErrActorNotFound: Get found no live actor of that name.
-	ErrActorNotFound = errors.New("jetray: actor not found")
+	// ErrDied: the actor is dead: killed, its constructor failed, or its worker died without
+	// restarts left. Remote errors of KindDied match it through errors.Is, across any number of
+	// task boundaries.
+	ErrDied = errors.New("jetray: actor died")
+	// ErrActorDied is ErrDied.
+	//
+	// Deprecated: use ErrDied.
+	ErrActorDied = ErrDied
+	// ErrNotFound: Get found no live actor of that name.
+	ErrNotFound = errors.New("jetray: actor not found")
+	// ErrNotFound is ErrNotFound.
+	//
+	// Deprecated: use ErrNotFound.
+	ErrActorNotFound = ErrNotFound
 	// ErrNameTaken: a named actor already exists and GetIfExists was not given.
 	ErrNameTaken = errors.New("jetray: actor name taken")
 	// ErrSelfDeadlock: a max_concurrency-1 actor called itself from inside a method; awaiting

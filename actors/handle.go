@@ -75,7 +75,7 @@ func (h *Handle[A]) Ready(ctx context.Context) error {
 		}
 		switch {
 		case rec == nil:
-			return fmt.Errorf("%w: %s", ErrActorNotFound, h.id)
+			return fmt.Errorf("%w: %s", ErrNotFound, h.id)
 		case rec.State == StateAlive:
 			return nil
 		case rec.terminal():
@@ -126,7 +126,7 @@ func clientFor(ctx context.Context, c *framework.Client) (*framework.Client, err
 }
 
 // Get returns a handle to the live actor named name (ray.get_actor). Errors:
-// ErrActorNotFound when no live actor has that name; an error when it is of another class.
+// ErrNotFound when no live actor has that name; an error when it is of another class.
 func Get[A, In any](ctx context.Context, cl *framework.Client, c *Class[A, In], name string) (*Handle[A], error) {
 	s, err := storeOf(ctx, cl)
 	if err != nil {
@@ -135,7 +135,7 @@ func Get[A, In any](ctx context.Context, cl *framework.Client, c *Class[A, In], 
 	e, err := s.kv.Get(ctx, nameKey(name))
 	if err != nil {
 		if isNotFound(err) {
-			return nil, fmt.Errorf("%w: %q", ErrActorNotFound, name)
+			return nil, fmt.Errorf("%w: %q", ErrNotFound, name)
 		}
 		return nil, err
 	}
@@ -144,7 +144,7 @@ func Get[A, In any](ctx context.Context, cl *framework.Client, c *Class[A, In], 
 		return nil, err
 	}
 	if rec == nil || rec.terminal() {
-		return nil, fmt.Errorf("%w: %q", ErrActorNotFound, name)
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, name)
 	}
 	if rec.Class != c.name {
 		return nil, fmt.Errorf("jetray: actor %q is a %s, not a %s", name, rec.Class, c.name)

@@ -113,7 +113,7 @@ func (h *host) handover(s *store, inst *instance, lonely *sync.Map) bool {
 	if cc != nil {
 		cc.Stop() // no more calls here; those already running finish
 	}
-	h.waitCalls(inst, min(handoverCallWait, h.w.DrainTimeout()))
+	h.waitCalls(inst, min(handoverCallWait, drainTimeout(h.w)))
 	// Calls still running past the wait are not counted as run: a drain is not a crash, so
 	// the next placement runs them again (at-least-once) and this host drops their answers.
 	started := inst.startedSeqs()

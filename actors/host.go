@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/jetray/jetray/internal/lease"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,7 +24,7 @@ import (
 // cleanup. It owns every goroutine it starts: Run's ctx ending stops them and waits for them.
 type host struct {
 	w     *framework.Worker
-	lease *framework.Lease
+	lease *lease.Lease
 	log   zerolog.Logger
 
 	mu     sync.Mutex
@@ -77,10 +78,10 @@ type runningCall struct {
 type hostKey struct{}
 
 func hostOf(w *framework.Worker) *host {
-	return w.Extension(hostKey{}, func() any {
-		h := &host{w: w, lease: w.Lease(), actors: map[string]*instance{}, log: w.Logger(),
+	return workerExtension(w, hostKey{}, func() any {
+		h := &host{w: w, lease: workerLease(w), actors: map[string]*instance{}, log: w.Logger(),
 			ctl: "jetray.ctl.actors." + strings.NewReplacer(".", "_", "*", "_", ">", "_", " ", "_").Replace(w.Name()) + "." + w.Client().ID()}
-		w.OnRun(h.run)
+		onRun(w, h.run)
 		return h
 	}).(*host)
 }
@@ -139,10 +140,10 @@ func (h *host) spawn(fn func()) {
 
 // waitLease waits (up to the lease period) until the worker holds a valid lease.
 func (h *host) waitLease(ctx context.Context) (string, bool) {
-	deadline := time.Now().Add(h.w.LeaseTTL())
+	deadline := time.Now().Add(h.lease.TTL())
 	for delay := 5 * time.Millisecond; ; delay = min(delay*2, 200*time.Millisecond) {
-		if h.w.LeaseValid() {
-			if k := h.w.LeaseKey(); k != "" {
+		if h.lease.Valid() {
+			if k := h.lease.Key(); k != "" {
 				return k, true
 			}
 		}
@@ -231,10 +232,10 @@ func (h *host) place(ctx context.Context, s *store, inst *instance, lease string
 	if rec.State != StateAlive || rec.WorkerKey != lease || rec.Epoch != epoch {
 		if rec.terminal() {
 			h.kill(inst, rec.deathError(), true)
-			return framework.NewCallError(framework.KindDied, rec.deathError())
+			return framework.NewCallError(KindDied, rec.deathError())
 		}
 		h.drop(inst, "placement taken over while starting")
-		return framework.ErrNotOwner
+		return errNotOwner
 	}
 	if inst.counted.CompareAndSwap(false, true) { // kill uncounts it; a kill that raced counts DEAD here
 		h.w.Metrics().ActorState(inst.class, "", StateAlive)
@@ -366,14 +367,14 @@ func (h *host) serve(inst *instance, epoch uint64, m jetstream.Msg, seq uint64) 
 			return nil, err
 		}
 		if check {
-			if stored, err := c.ResultStored(ctx, call.ID); err == nil && stored {
+			if stored, err := resultStored(c, ctx, call.ID); err == nil && stored {
 				return nil, framework.ErrAlreadyAnswered
 			}
 		}
 		if ran {
 			maxRetries, _ := strconv.Atoi(call.Header.Get(framework.HeaderMaxRetries))
 			if maxRetries >= 0 && call.Attempt+1 > maxRetries+1 {
-				return nil, framework.NewCallError(framework.KindDied,
+				return nil, framework.NewCallError(KindDied,
 					fmt.Errorf("%w: %s (%s): its worker was lost while the call ran", ErrActorDied, inst.class, inst.id))
 			}
 		}
@@ -389,24 +390,24 @@ func (h *host) serve(inst *instance, epoch uint64, m jetstream.Msg, seq uint64) 
 		failpoint.Hit("actors.before-publish") // tests stop the process here (SIGSTOP)
 		return out, err
 	}
-	h.w.Serve(m, inst.class+"."+method, run)
+	serve(h.w, m, inst.class+"."+method, run, ErrDied)
 }
 
 // errWorkerStopping: the actor could not be placed because its worker is stopping.
 var errWorkerStopping = errors.New("jetray: worker stopping")
 
 // servable says whether a call of placement epoch may run or be answered here: nil, an
-// actor_died error if the actor was killed, or framework.ErrNotOwner if another placement owns
+// actor_died error if the actor was killed, or errNotOwner if another placement owns
 // the actor now (the call is left to it).
 func (h *host) servable(inst *instance, epoch uint64) error {
 	if inst.dropped.Load() {
-		return framework.ErrNotOwner
+		return errNotOwner
 	}
 	if inst.dead.Load() {
-		return framework.NewCallError(framework.KindDied, inst.deathErr())
+		return framework.NewCallError(KindDied, inst.deathErr())
 	}
 	if !h.owns(inst, epoch) {
-		return framework.ErrNotOwner
+		return errNotOwner
 	}
 	return nil
 }
@@ -420,10 +421,10 @@ func (h *host) answerable(inst *instance, epoch uint64) error {
 	deadline := time.Now().Add(2 * h.lease.TTL())
 	for {
 		if inst.dropped.Load() {
-			return framework.ErrNotOwner
+			return errNotOwner
 		}
 		if inst.dead.Load() {
-			return framework.NewCallError(framework.KindDied, inst.deathErr())
+			return framework.NewCallError(KindDied, inst.deathErr())
 		}
 		key, valid := h.lease.Held()
 		inst.mu.Lock()
@@ -433,7 +434,7 @@ func (h *host) answerable(inst *instance, epoch uint64) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return framework.ErrNotOwner
+			return errNotOwner
 		}
 		<-time.After(50 * time.Millisecond)
 	}
@@ -650,7 +651,7 @@ func (h *host) control(m *nats.Msg) {
 	switch req.Op {
 	case "ping":
 		// A judge asks before taking actors over: the lease it saw lapse is still ours?
-		if h.w.LeaseValid() && (req.Lease == "" || req.Lease == h.w.LeaseKey()) {
+		if h.lease.Valid() && (req.Lease == "" || req.Lease == h.lease.Key()) {
 			_ = m.Respond([]byte(`{"ok":true}`))
 		} else {
 			_ = m.Respond([]byte(`{"error":"lease lost"}`))

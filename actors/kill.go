@@ -16,7 +16,7 @@ import (
 // ctx cancelled and fail with ErrActorDied, queued calls fail with ErrActorDied, later calls
 // fail fast, and its name is freed. Killing a dead actor is a no-op. It returns once the
 // actor's host has stopped it, or, if the host is gone, once this client has failed the
-// queued calls itself. Errors: ErrActorNotFound for an unknown ID, ErrNoClient, or a
+// queued calls itself. Errors: ErrNotFound for an unknown ID, ErrNoClient, or a
 // broker error.
 func Kill(ctx context.Context, h Ref) error {
 	d := h.ref()
@@ -137,8 +137,8 @@ func failStored(ctx context.Context, c *framework.Client, stream jetstream.Strea
 				continue
 			}
 			te := &framework.TaskError{Task: m.Headers().Get(framework.HeaderTask), TaskID: callID,
-				Kind: framework.KindDied, Message: cause.Error()}
-			if err := c.PublishFailure(ctx, te); err != nil {
+				Kind: KindDied, Message: cause.Error()}
+			if err := publishFailure(c, ctx, te); err != nil {
 				log.Warn().Err(err).Str("task_id", callID).Msg("reap: publish failure")
 			}
 		}

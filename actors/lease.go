@@ -12,7 +12,7 @@ import (
 // old lease and epoch nobody took the actor over, so the same object goes on serving under a
 // new epoch (its old consumer deleted first); otherwise the object is dropped here.
 func (h *host) checkLease(ctx context.Context) {
-	key, valid := h.w.LeaseKey(), h.w.LeaseValid()
+	key, valid := h.lease.Key(), h.lease.Valid()
 	h.mu.Lock()
 	var stale []*instance
 	for _, inst := range h.actors {

@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"fmt"
+	"github.com/jetray/jetray/internal/seam"
 	"strings"
 
 	"github.com/jetray/jetray/framework"
@@ -60,7 +61,7 @@ func (m *MethodDef[A, In, Out]) Remote(ctx context.Context, h *Handle[A], in In)
 	if err := m.check(ctx, c, h); err != nil {
 		return futures.Failed[Out](failedID(ctx, h), err)
 	}
-	req, err := h.request(m.full, m.name)
+	req, err := h.request(m.full, m.name, true)
 	if err != nil {
 		return futures.Failed[Out](failedID(ctx, h), err)
 	}
@@ -68,21 +69,22 @@ func (m *MethodDef[A, In, Out]) Remote(ctx context.Context, h *Handle[A], in In)
 }
 
 // request describes a call of method name on h, counting it against MaxPendingCalls.
-func (h *Handle[A]) request(full, name string) (framework.Request, error) {
+// Streams are not counted (counted false).
+func (h *Handle[A]) request(full, name string, counted bool) (framework.Request, error) {
 	req := framework.Request{
-		Name:       full,
-		Subject:    framework.ActorSubjectPrefix + h.id + "." + name,
-		Registered: "-",
-		Header:     nats.Header{HeaderActor: []string{h.id}},
-		Options:    []framework.TaskOption{framework.MaxRetries(h.maxTaskRetries)},
+		Name:    full,
+		Header:  nats.Header{HeaderActor: []string{h.id}},
+		Options: []framework.TaskOption{framework.MaxRetries(h.maxTaskRetries)},
 	}
-	if h.pending != nil {
+	route := seam.Route{Subject: framework.ActorSubjectPrefix + h.id + "." + name, Unregistered: true}
+	if h.pending != nil && counted {
 		if n := h.pending.Add(1); h.maxPending > 0 && n > int64(h.maxPending) {
 			h.pending.Add(-1)
 			return req, fmt.Errorf("%w: %d calls of %s (%s) unresolved", ErrPendingCallsLimit, h.maxPending, h.class, h.id)
 		}
-		req.OnDone = func() { h.pending.Add(-1) }
+		route.OnDone = func() { h.pending.Add(-1) }
 	}
+	setRoute(&req, route)
 	return req, nil
 }
 
@@ -105,7 +107,7 @@ func (m *MethodDef[A, In, Out]) RemoteFrom(ctx context.Context, h *Handle[A], de
 	if err := m.check(ctx, c, h); err != nil {
 		return futures.Failed[Out](failedID(ctx, h), err)
 	}
-	req, err := h.request(m.full, m.name)
+	req, err := h.request(m.full, m.name, true)
 	if err != nil {
 		return futures.Failed[Out](failedID(ctx, h), err)
 	}

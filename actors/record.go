@@ -113,7 +113,7 @@ type storeKey struct{}
 
 // storeOf returns the client's store, opening the bucket and starting the watch once.
 func storeOf(ctx context.Context, c *framework.Client) (*store, error) {
-	v, err := c.Extension(storeKey{}, func() (any, error) {
+	v, err := clientExtension(c, storeKey{}, func() (any, error) {
 		kctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		kv, err := c.JetStream().KeyValue(kctx, framework.ActorsBucket)
@@ -131,7 +131,7 @@ func storeOf(ctx context.Context, c *framework.Client) (*store, error) {
 		synced := make(chan struct{})
 		watchDone := make(chan struct{})
 		go func() { defer close(watchDone); s.watch(w, synced) }()
-		c.OnClose(func() { // the client owns the watch: Close stops it and waits for it
+		onClose(c, func() { // the client owns the watch: Close stops it and waits for it
 			stop()
 			select {
 			case <-watchDone:
@@ -232,7 +232,7 @@ func (s *store) update(ctx context.Context, id string, fn func(*Record) bool) (*
 			return nil, err
 		}
 		if rec == nil {
-			return nil, fmt.Errorf("%w: %s", ErrActorNotFound, id)
+			return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 		}
 		if !fn(rec) {
 			return rec, nil
@@ -257,7 +257,7 @@ func isConflict(err error) bool {
 }
 
 // Describe returns the record of actor id (Ray's state API get_actor): its state, owner,
-// epoch, restarts and error. Errors: ErrActorNotFound for an unknown ID, or a broker error.
+// epoch, restarts and error. Errors: ErrNotFound for an unknown ID, or a broker error.
 func Describe(ctx context.Context, c *framework.Client, id string) (*Record, error) {
 	s, err := storeOf(ctx, c)
 	if err != nil {
@@ -268,7 +268,7 @@ func Describe(ctx context.Context, c *framework.Client, id string) (*Record, err
 		return nil, err
 	}
 	if rec == nil {
-		return nil, fmt.Errorf("%w: %s", ErrActorNotFound, id)
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
 	return rec, nil
 }

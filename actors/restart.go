@@ -24,14 +24,14 @@ const HeaderEpoch = "Jetray-Actor-Epoch"
 // serves actors runs it every 2 s.
 func (h *host) checkLiveness(ctx context.Context) {
 	c := h.w.Client()
-	if !h.w.LeaseValid() || c.ConnectedFor() < h.w.LeaseTTL() {
+	if !h.lease.Valid() || connectedFor(c) < h.lease.TTL() {
 		return
 	}
 	s, err := storeOf(ctx, c)
 	if err != nil {
 		return
 	}
-	candidates := s.aliveElsewhere(h.w.LeaseKey())
+	candidates := s.aliveElsewhere(h.lease.Key())
 	if len(candidates) == 0 {
 		return
 	}

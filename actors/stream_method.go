@@ -53,15 +53,11 @@ func (m *StreamMethodDef[A, In, Out]) Remote(ctx context.Context, h *Handle[A], 
 		w.Close(err)
 		return st
 	}
-	req, err := h.request(m.full, m.name)
+	req, err := h.request(m.full, m.name, false) // streams are not counted against MaxPendingCalls
 	if err != nil {
 		st, w := futures.NewStream[Out](failedID(ctx, h))
 		w.Close(err)
 		return st
-	}
-	req.OnDone = nil // streams are not counted against MaxPendingCalls
-	if h.pending != nil && h.maxPending > 0 {
-		h.pending.Add(-1)
 	}
 	return framework.SubmitStream[Out](ctx, c, req, in)
 }

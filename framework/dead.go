@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/jetray/jetray/internal/seam"
 	"strconv"
 	"time"
 
@@ -95,7 +96,8 @@ func (c *Client) Replay(ctx context.Context, seq uint64) (*futures.Future[json.R
 		}
 	}
 	name := m.Header.Get(HeaderTask)
-	req := Request{Name: name, Subject: m.Header.Get(HeaderDeadSubject), Registered: "-", Header: hdr}
+	req := Request{Name: name, Header: hdr,
+		route: seam.Route{Subject: m.Header.Get(HeaderDeadSubject), Unregistered: true}}
 	f := Submit[json.RawMessage](ctx, c, req, json.RawMessage(m.Data))
 	if f.Resolved() && f.Err() != nil {
 		return f, nil // not accepted: keep the dead letter

@@ -21,21 +21,13 @@ var (
 	ErrRetriesExhausted = errors.New("jetray: retries exhausted")
 	// ErrWorkerLost: the worker running a call stopped acknowledging it (crashed, killed, or cut off).
 	ErrWorkerLost = errors.New("jetray: worker lost")
-	// ErrActorDied: the actor a call was sent to is dead (killed, constructor failed, or its
-	// worker died without restarts left). The actors package re-exports it.
-	ErrActorDied = errors.New("jetray: actor died")
 	// ErrCancelled: the call was cancelled with Cancel; it did not run, or its ctx was cancelled
 	// while it ran. Cancelled calls are not retried.
 	ErrCancelled = errors.New("jetray: cancelled")
-	// ErrNotOwner is returned by a runtime's handler (the actor host) that lost ownership of
-	// what the call runs on (its lease lapsed, another host took the actor over): the worker
-	// stores no result and neither acks nor hands the call back, so the broker gives it to the
-	// new owner. It is never seen by callers.
-	ErrNotOwner = errors.New("jetray: not the owner")
 	// ErrAlreadyAnswered means a result is already stored for the call: the first result stored
 	// on a call's result subject is its only one, for the results TTL, and later publishes are
 	// refused by the broker. A worker whose result is refused acks its call as answered;
-	// PublishFailure and Cancel treat it as "the call had finished" and return nil; Put returns
+	// Cancel treats it as "the call had finished" and return nil; Put returns
 	// it, wrapped, if its fresh ID was taken. A Handler that finds its call's result already
 	// stored (a runtime skipping a redelivery, such as the actor host) returns it: the delivery
 	// is acked without storing or counting anything.
@@ -50,20 +42,20 @@ var (
 // Kind says how a remote call failed: TaskError.Kind, a TaskEvent's ErrorKind and the kind
 // label of jetray_tasks_failed_total. On the wire it is the plain string ("error", "panic",
 // ...); it compares with untyped string constants and converts from a string (Kind(s)).
-// TaskError.Error reads an empty Kind as KindError.
+// TaskError.Error reads an empty Kind as KindError. Packages built on the framework add kinds
+// of their own (the actors package: "actor_died"), which travel the same way.
 type Kind string
 
 // Kinds of TaskError.
 const (
-	KindError     Kind = "error"      // the task returned an error
-	KindPanic     Kind = "panic"      // the task panicked; Stack holds the goroutine stack
-	KindDecode    Kind = "decode"     // the input did not decode into the task's input type
-	KindEncode    Kind = "encode"     // the output did not encode
-	KindTimeout   Kind = "timeout"    // the per-attempt Timeout passed
-	KindLost      Kind = "lost"       // attempts ran out after system failures (dead worker, lost ack)
-	KindBadCall   Kind = "badcall"    // the message itself was malformed (bad headers, unknown codec)
-	KindDied      Kind = "actor_died" // the actor is dead; errors.Is(err, ErrActorDied)
-	KindCancelled Kind = "cancelled"  // the call was cancelled; errors.Is(err, ErrCancelled)
+	KindError     Kind = "error"     // the task returned an error
+	KindPanic     Kind = "panic"     // the task panicked; Stack holds the goroutine stack
+	KindDecode    Kind = "decode"    // the input did not decode into the task's input type
+	KindEncode    Kind = "encode"    // the output did not encode
+	KindTimeout   Kind = "timeout"   // the per-attempt Timeout passed
+	KindLost      Kind = "lost"      // attempts ran out after system failures (dead worker, lost ack)
+	KindBadCall   Kind = "badcall"   // the message itself was malformed (bad headers, unknown codec)
+	KindCancelled Kind = "cancelled" // the call was cancelled; errors.Is(err, ErrCancelled)
 )
 
 // TaskError is the failure of a remote call as its caller sees it. Use errors.As to get it
@@ -100,20 +92,58 @@ func (e *TaskError) Error() string {
 	return b.String()
 }
 
-// Is matches context.DeadlineExceeded for timeouts and ErrRetriesExhausted, ErrWorkerLost
-// for calls that ran out of attempts.
+// Is matches context.DeadlineExceeded for timeouts, ErrRetriesExhausted for calls that used
+// all their attempts, and the sentinel of its kind: ErrWorkerLost for KindLost, ErrCancelled
+// for KindCancelled, and the sentinels other packages registered for their kinds (such as
+// actors.ErrActorDied for "actor_died").
 func (e *TaskError) Is(target error) bool {
 	switch target {
 	case context.DeadlineExceeded:
 		return e.Kind == KindTimeout
 	case ErrRetriesExhausted:
 		return e.Exhausted
-	case ErrWorkerLost:
-		return e.Kind == KindLost
-	case ErrActorDied:
-		return e.Kind == KindDied
-	case ErrCancelled:
-		return e.Kind == KindCancelled
 	}
-	return false
+	k, ok := kindOfSentinel(target)
+	return ok && e.Kind == k
+}
+
+// kindSentinel pairs a kind with the sentinel error a failure of that kind matches.
+type kindSentinel struct {
+	kind     Kind
+	sentinel error
+}
+
+// kinds holds the kinds that keep their identity across the wire: a handler error wrapping
+// a sentinel fails its call with the sentinel's kind, and the TaskError callers get matches
+// the sentinel, so the kind survives any number of task boundaries. Written at init only
+// (registerKind), read by every failing call.
+var kinds = []kindSentinel{
+	{KindCancelled, ErrCancelled},
+	{KindLost, ErrWorkerLost},
+}
+
+// registerKind adds a kind and its sentinel (package actors: "actor_died"). Call it at init
+// only: kinds is read without a lock.
+func registerKind(kind Kind, sentinel error) {
+	kinds = append(kinds, kindSentinel{kind, sentinel})
+}
+
+// kindOfSentinel returns the kind registered for sentinel itself.
+func kindOfSentinel(target error) (Kind, bool) {
+	for _, k := range kinds {
+		if k.sentinel == target {
+			return k.kind, true
+		}
+	}
+	return "", false
+}
+
+// kindOfError returns the kind of the first registered sentinel err wraps.
+func kindOfError(err error) (Kind, bool) {
+	for _, k := range kinds {
+		if errors.Is(err, k.sentinel) {
+			return k.kind, true
+		}
+	}
+	return "", false
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/jetray/jetray/futures"
+	"github.com/jetray/jetray/internal/seam"
 	"github.com/nats-io/nats.go"
 )
 
@@ -56,8 +57,11 @@ func (w *Worker) execute(d *delivery) {
 		w.callLog(d).Warn().Msg("attempts exhausted after system failures")
 		w.deadLetter(d, fmt.Sprintf("no result after %d attempts (worker died or lost the call)", attempt-1), attempt-1)
 		kind, msg := KindLost, fmt.Sprintf("%v: no result after %d attempts (worker died or lost the call)", ErrWorkerLost, attempt-1)
-		if hdr.Get(HeaderActor) != "" {
-			kind, msg = KindDied, fmt.Sprintf("%v: its worker was lost while the call ran (%d attempts)", ErrActorDied, attempt-1)
+		if d.lost != nil { // a runtime's own meaning of a lost call (an actor's: it died)
+			kind, msg = KindError, fmt.Sprintf("%v: its worker was lost while the call ran (%d attempts)", d.lost, attempt-1)
+			if k, ok := kindOfError(d.lost); ok {
+				kind = k
+			}
 		}
 		w.fail(d, kind, msg, func(te *TaskError) { te.Attempts = attempt - 1; te.Exhausted = true })
 		return
@@ -110,7 +114,7 @@ func (w *Worker) execute(d *delivery) {
 	if !d.state.CompareAndSwap(stateRunning, stateFinishing) {
 		return // abandoned at the drain deadline and handed back
 	}
-	if errors.Is(err, ErrNotOwner) {
+	if errors.Is(err, seam.ErrNotOwner) {
 		// A stale owner: the new owner answers the call, from its own consumer.
 		w.callLog(d).Warn().Msg("call's owner lost ownership; no result stored")
 		w.release(d)
@@ -144,8 +148,8 @@ func (w *Worker) execute(d *delivery) {
 		kind = ce.kind
 	} else if timeoutMS > 0 && errors.Is(ctxErr, context.DeadlineExceeded) {
 		kind = KindTimeout
-	} else if errors.Is(err, ErrActorDied) {
-		kind = KindDied // an actor the task used died: callers can still errors.Is it
+	} else if k, ok := kindOfError(err); ok {
+		kind = k // e.g. an actor the task used died: callers can still errors.Is it
 	}
 	retryErrors := hdr.Get(HeaderRetryErrors) == "1"
 	retryable := (kind == KindError || kind == KindTimeout) && retryErrors && !isPermanent(err)

@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
+	"github.com/jetray/jetray/internal/lease"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -34,84 +34,25 @@ type WorkerInfo struct {
 	Names   []string  `json:"names,omitempty"` // task and actor-class names it serves
 }
 
-// LivenessKey returns the worker's current lease key in WorkersBucket: its name made
-// subject-safe, its client ID and, after the first lease it lost, the lease's generation. It
-// is "" before Run has taken a lease. Runtimes record it on what the worker owns (actors).
-func (w *Worker) LivenessKey() string { return w.lease().Key() }
-
-// LeaseKey is LivenessKey under the name the ownership protocol uses.
-func (w *Worker) LeaseKey() string { return w.lease().Key() }
-
-// Lease returns the worker's lease, for runtimes that check it on every call (lock-free).
-func (w *Worker) Lease() *Lease { return w.lease() }
-
-// LeaseValid reports whether the worker can still prove its lease: it renewed it less than
-// the lease period (the bucket's TTL) minus a safety margin ago, by its own monotonic clock.
-// The broker expires the key no earlier than that, so a worker that stops serving when
-// LeaseValid turns false stops before anyone may judge it dead and take its work over.
-func (w *Worker) LeaseValid() bool { return w.lease().Valid() }
-
-// LeaseTTL returns the lease period of the worker's current lease bucket (LivenessTTL unless
-// the bucket was created with another TTL).
-func (w *Worker) LeaseTTL() time.Duration { return w.lease().TTL() }
-
 // leaseMargin is how much earlier than the broker a worker gives up its own lease: room for
 // clock-rate differences and for the time between a renewal's send and its storage.
 func leaseMargin(ttl time.Duration) time.Duration { return max(ttl/5, 500*time.Millisecond) }
 
-// Lease is a worker's lease on what it owns: a key in WorkersBucket that the worker renews
-// by compare-and-swap while it runs. Only the worker's liveness loop changes it; anyone may
-// read it concurrently.
-type Lease struct {
-	cur atomic.Value // leaseState
-	ttl atomic.Int64 // bucket TTL in nanoseconds
-}
-
-// Key returns the current lease key, "" while the worker holds none.
-func (l *Lease) Key() string {
-	k, _ := l.cur.Load().(leaseState)
-	return k.key
-}
-
-// Valid reports whether the current lease was renewed less than TTL minus a safety margin
-// ago (see Worker.LeaseValid).
-func (l *Lease) Valid() bool {
-	k, _ := l.cur.Load().(leaseState)
-	return k.key != "" && time.Now().Before(k.until)
-}
-
-// Held returns the current key and whether it is valid, read together.
-func (l *Lease) Held() (key string, valid bool) {
-	k, _ := l.cur.Load().(leaseState)
-	return k.key, k.key != "" && time.Now().Before(k.until)
-}
-
-// TTL returns the lease period: the TTL of the worker's lease bucket, LivenessTTL until the
-// bucket was read.
-func (l *Lease) TTL() time.Duration {
-	if d := time.Duration(l.ttl.Load()); d > 0 {
-		return d
-	}
-	return LivenessTTL
-}
-
+// leaseState is the liveness loop's own copy of the lease it holds.
 type leaseState struct {
 	key   string
 	until time.Time // monotonic: the lease is valid before this instant
 }
 
-type leaseExtKey struct{}
-
-func (w *Worker) lease() *Lease {
-	return w.Extension(leaseExtKey{}, func() any { return &Lease{} }).(*Lease)
-}
+// lease returns the worker's lease, which its liveness loop writes and runtimes read.
+func (w *Worker) lease() *lease.Lease { return w.ls }
 
 func (w *Worker) leaseBase() string {
 	return strings.NewReplacer(".", "_", "*", "_", ">", "_", " ", "_").Replace(w.cfg.name) + "-" + w.c.id
 }
 
 func (c *Client) workersBucket(ctx context.Context) (jetstream.KeyValue, error) {
-	v, err := c.Extension(workersBucketKey{}, func() (any, error) {
+	v, err := c.extension(workersBucketKey{}, func() (any, error) {
 		return c.ensureBucket(ctx, jetstream.KeyValueConfig{
 			Bucket:      WorkersBucket,
 			Description: "jetray: live workers (keys expire when a worker stops refreshing them)",
@@ -164,7 +105,7 @@ func (w *Worker) liveness(done <-chan struct{}) {
 			w.log.Warn().Err(why).Str("lease", cur.key).Msg("lease lost")
 		}
 		cur = leaseState{}
-		l.cur.Store(cur)
+		l.Clear()
 		rev = 0
 		gen++
 	}
@@ -179,7 +120,7 @@ func (w *Worker) liveness(done <-chan struct{}) {
 			}
 			kv = nkv
 			if st, err := kv.Status(pctx); err == nil && st.TTL() > 0 {
-				l.ttl.Store(int64(st.TTL()))
+				l.SetTTL(st.TTL())
 			}
 		}
 		ttl := l.TTL()
@@ -201,7 +142,7 @@ func (w *Worker) liveness(done <-chan struct{}) {
 				return
 			}
 			rev, cur = r, leaseState{key: key, until: sent.Add(ttl - leaseMargin(ttl))}
-			l.cur.Store(cur)
+			l.Set(cur.key, cur.until)
 			return
 		}
 		info, _ := json.Marshal(WorkerInfo{Key: cur.key, Name: w.cfg.name, Client: w.c.id, Started: started, Names: names})
@@ -210,7 +151,7 @@ func (w *Worker) liveness(done <-chan struct{}) {
 		case err == nil:
 			rev = r
 			cur.until = sent.Add(ttl - leaseMargin(ttl))
-			l.cur.Store(cur)
+			l.Set(cur.key, cur.until)
 		case w.c.bucketGone(err):
 			kv = nil
 			lose(err)
@@ -235,7 +176,7 @@ func (w *Worker) liveness(done <-chan struct{}) {
 				_ = kv.Delete(dctx, cur.key, jetstream.LastRevision(rev))
 				cancel()
 			}
-			l.cur.Store(leaseState{})
+			l.Clear()
 			return
 		case <-t.C:
 			step()

@@ -27,7 +27,7 @@ func (c *Client) bigValue(n int) bool {
 }
 
 func (c *Client) objectStore(ctx context.Context) (jetstream.ObjectStore, error) {
-	v, err := c.Extension(ObjectsBucket, func() (any, error) {
+	v, err := c.extension(ObjectsBucket, func() (any, error) {
 		ctx, cancel := c.apiContext(ctx)
 		defer cancel()
 		cfg := jetstream.ObjectStoreConfig{

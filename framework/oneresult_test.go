@@ -111,11 +111,11 @@ func TestSecondResultAfterDedupWindowLoses(t *testing.T) {
 	outliveDedupWindow(t, c)
 
 	// A late failure for the same call, as the actor reaper publishes: refused, not an error.
-	late := &framework.TaskError{Task: answer.Name(), TaskID: f.ID(), Kind: framework.KindDied, Message: "late"}
-	if err := c.PublishFailure(ctx, late); err != nil {
+	late := &framework.TaskError{Task: answer.Name(), TaskID: f.ID(), Kind: "actor_died", Message: "late"}
+	if err := framework.PublishFailure(ctx, c, late); err != nil {
 		t.Fatalf("PublishFailure on an answered call: %v", err)
 	}
-	if err := other.PublishFailure(ctx, late); err != nil {
+	if err := framework.PublishFailure(ctx, other, late); err != nil {
 		t.Fatalf("PublishFailure from another client: %v", err)
 	}
 	// A cancel of the finished call changes nothing either.
@@ -213,8 +213,8 @@ func TestPutValueIsFirstResult(t *testing.T) {
 		t.Fatal(err)
 	}
 	outliveDedupWindow(t, c)
-	late := &framework.TaskError{TaskID: p.ID(), Kind: framework.KindDied, Message: "late"}
-	if err := c.PublishFailure(ctx, late); err != nil {
+	late := &framework.TaskError{TaskID: p.ID(), Kind: "actor_died", Message: "late"}
+	if err := framework.PublishFailure(ctx, c, late); err != nil {
 		t.Fatal(err)
 	}
 	var v string

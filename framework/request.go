@@ -6,28 +6,24 @@ import (
 	"sync"
 
 	"github.com/jetray/jetray/futures"
+	"github.com/jetray/jetray/internal/seam"
 	"github.com/nats-io/nats.go"
 )
 
-// Request describes a call for runtimes built on the framework, such as actors. Most code
-// uses Task.Remote instead.
+// Request describes a call by name, without Go types for its input: a bridge from another
+// language, or a generic submitter. Most code uses Task.Remote instead.
 type Request struct {
-	// Name is the call's name in errors and logs, such as "Counter.incr".
+	// Name is the task name the call is published to (TaskSubject(Name)); a worker must have
+	// registered it (ErrUnknownTask otherwise).
 	Name string
-	// Subject is where the call is published. Default TaskSubject(Name).
-	Subject string
-	// Registered is the registry name that must exist for the call to be accepted
-	// (ErrUnknownTask otherwise). Default Name; "-" skips the check.
-	Registered string
 	// ID is the call ID. Default: a fresh ID of the client (Client.NewID).
 	ID string
 	// Header holds extra headers to send.
 	Header nats.Header
 	// Options apply to this call (retries, timeout).
 	Options []TaskOption
-	// OnDone, if set, runs once when the call's future resolves or fails (used to count
-	// pending calls per actor handle).
-	OnDone func()
+
+	route seam.Route // set by runtimes built on the framework (actor method calls)
 }
 
 // Submit encodes in with the client's codec, publishes the call described by req and returns
@@ -52,8 +48,8 @@ func submitInto[Out any](ctx context.Context, c *Client, req Request, in any, p 
 	for _, o := range req.Options {
 		o(&cfg)
 	}
-	spec := callSpec{name: req.Name, subject: req.Subject, id: req.ID, data: data, cfg: &cfg,
-		parent: parentID(ctx), header: req.Header, registered: req.Registered}
+	spec := callSpec{name: req.Name, subject: req.route.Subject, id: req.ID, data: data, cfg: &cfg,
+		parent: parentID(ctx), header: req.Header, unregistered: req.route.Unregistered}
 	if spec.subject == "" {
 		if err := ValidName(req.Name); err != nil {
 			p.Reject(err)
@@ -62,8 +58,8 @@ func submitInto[Out any](ctx context.Context, c *Client, req Request, in any, p 
 		spec.subject = TaskSubject(req.Name)
 	}
 	var s sink = promiseSink[Out]{p}
-	if req.OnDone != nil {
-		s = &doneSink{sink: s, done: req.OnDone}
+	if req.route.OnDone != nil {
+		s = &doneSink{sink: s, done: req.route.OnDone}
 	}
 	c.submit(ctx, spec, s)
 }

@@ -299,13 +299,13 @@ func (c *Client) resultsTTL() time.Duration {
 	return c.cfg.resultTTL
 }
 
-// PublishFailure stores a failed result for call id (te.TaskID) as a worker would, so the
+// publishFailure stores a failed result for call id (te.TaskID) as a worker would, so the
 // call's future fails with te. Runtimes use it to answer calls they cannot run (calls to a
 // dead actor). A call has one result: if one is already stored (for the results TTL), it wins,
 // nothing is stored and PublishFailure returns nil. Errors: te does not encode, or the broker
 // does not confirm the publish before ctx ends (or the client's request timeout, 10 s by
 // default, when ctx has no deadline).
-func (c *Client) PublishFailure(ctx context.Context, te *TaskError) error {
+func (c *Client) publishFailure(ctx context.Context, te *TaskError) error {
 	_, err := c.storeFailure(ctx, te, te.TaskID)
 	return err
 }

@@ -124,8 +124,8 @@ func SubmitStream[Out any](ctx context.Context, c *Client, req Request, in any) 
 	for _, o := range req.Options {
 		o(&cfg)
 	}
-	spec := callSpec{name: req.Name, subject: req.Subject, id: req.ID, data: data, cfg: &cfg,
-		parent: parentID(ctx), header: req.Header, registered: req.Registered}
+	spec := callSpec{name: req.Name, subject: req.route.Subject, id: req.ID, data: data, cfg: &cfg,
+		parent: parentID(ctx), header: req.Header, unregistered: req.route.Unregistered}
 	if spec.subject == "" {
 		spec.subject = TaskSubject(req.Name)
 	}

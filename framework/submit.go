@@ -16,16 +16,15 @@ import (
 
 // callSpec is everything submit needs to publish one call.
 type callSpec struct {
-	name    string
-	subject string
-	id      string
-	data    []byte
-	cfg     *taskConfig
-	parent  string
-	// header holds extra headers; registered overrides the registry name checked ("-": none).
-	header     nats.Header
-	registered string
-	childDone  bool // registerChild already called (RemoteFrom)
+	name         string
+	subject      string
+	id           string
+	data         []byte
+	cfg          *taskConfig
+	parent       string
+	header       nats.Header // extra headers
+	unregistered bool        // skip the registry check of name (actor methods)
+	childDone    bool        // registerChild already called (RemoteFrom)
 }
 
 // submit publishes a call and registers s to receive its result. It never waits for the
@@ -40,13 +39,11 @@ func (c *Client) submit(ctx context.Context, spec callSpec, s sink) {
 		s.fail(err)
 		return
 	}
-	reg := spec.registered
-	if reg == "" {
-		reg = spec.name
-	}
-	if err := c.checkRegistered(ctx, reg); err != nil {
-		c.failCall(spec.id, spec.name, err, s)
-		return
+	if !spec.unregistered {
+		if err := c.checkRegistered(ctx, spec.name); err != nil {
+			c.failCall(spec.id, spec.name, err, s)
+			return
+		}
 	}
 	msg := &nats.Msg{Subject: spec.subject, Data: spec.data, Header: make(nats.Header, 8)}
 	h := msg.Header
@@ -126,7 +123,7 @@ func (c *Client) failCall(id, name string, err error, s sink) {
 	c.bg.Go(func() {
 		ctx, cancel := context.WithTimeout(c.closeCtx, 5*time.Second)
 		defer cancel()
-		_ = c.PublishFailure(ctx, te)
+		_ = c.publishFailure(ctx, te)
 	})
 }
 
@@ -184,9 +181,6 @@ func (c *Client) onPublishError(_ jetstream.JetStream, m *nats.Msg, err error) {
 // checkRegistered fails fast for a name no worker has registered. Names seen once are cached;
 // a miss asks the registry bucket, so a worker that registered a moment ago is found.
 func (c *Client) checkRegistered(ctx context.Context, name string) error {
-	if name == "-" {
-		return nil
-	}
 	if _, ok := c.known.Load(name); ok {
 		return nil
 	}

@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/jetray/jetray/internal/lease"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -28,55 +28,6 @@ type Definition interface {
 	// Bind installs the definition's handlers on w; Worker.Register calls it.
 	Bind(w *Worker) error
 }
-
-// WorkerOption configures a Worker.
-type WorkerOption func(*workerConfig)
-
-type workerConfig struct {
-	concurrency  int
-	prefetch     int
-	ackWait      time.Duration
-	drainTimeout time.Duration
-	name         string
-	log          *zerolog.Logger
-	metrics      *Metrics
-	noTaskEvents bool // WithTaskEvents(false)
-}
-
-// WithConcurrency sets the task slots of the worker: how many task calls run at once.
-// Default runtime.NumCPU(). Values below 1 mean 1. Actor calls do not use task slots.
-func WithConcurrency(n int) WorkerOption {
-	return func(c *workerConfig) { c.concurrency = max(n, 1) }
-}
-
-// WithPrefetch sets how many calls per task name the worker asks the broker for at a time.
-// Calls it has received wait in a queue of WithConcurrency places, kept alive with progress
-// reports; calls beyond that wait in the client's buffer, where their AckWait runs. Default
-// max(concurrency, 32): a larger prefetch raises throughput of short calls, a smaller one
-// spreads long calls more evenly over workers. Values below 1 mean 1.
-func WithPrefetch(n int) WorkerOption { return func(c *workerConfig) { c.prefetch = max(n, 1) } }
-
-// WithAckWait sets how long the broker waits for a sign of life on a delivered call before
-// giving it to another worker, for the task consumers this worker creates (a consumer that
-// exists already keeps its AckWait, whoever set it). The worker sends progress for calls it
-// holds every third of the smallest AckWait among this value and the consumers it serves, read
-// from the broker at start and every 10 s, so long calls are fine. Default 6 s; minimum 1 s.
-func WithAckWait(d time.Duration) WorkerOption {
-	return func(c *workerConfig) { c.ackWait = max(d, time.Second) }
-}
-
-// WithDrainTimeout bounds how long Run waits, after its ctx ends, for running calls to
-// finish; then their contexts are cancelled and they are handed back to the broker for
-// another worker. Default 30 s.
-func WithDrainTimeout(d time.Duration) WorkerOption {
-	return func(c *workerConfig) { c.drainTimeout = d }
-}
-
-// WithWorkerName names the worker in logs, results and the registry. Default host.pid.
-func WithWorkerName(name string) WorkerOption { return func(c *workerConfig) { c.name = name } }
-
-// WithWorkerLogger sets the worker's logger. Default: the client's logger.
-func WithWorkerLogger(l zerolog.Logger) WorkerOption { return func(c *workerConfig) { c.log = &l } }
 
 // Worker executes the calls of the definitions registered on it. Create it with NewWorker,
 // Register definitions, then Run it. A worker never stops because of one bad call: undecodable
@@ -98,7 +49,8 @@ type Worker struct {
 	hooksMu   sync.Mutex
 	hooks     []func(ctx context.Context) error // extra components started by Run (actors)
 	extMu     sync.Mutex
-	ext       map[any]*extension
+	ext       map[any]*extValue
+	ls        *lease.Lease // written by the liveness loop only
 	stopHooks []func()
 
 	queue       chan *delivery
@@ -134,6 +86,7 @@ type delivery struct {
 	msg  jetstream.Msg
 	h    Handler
 	name string
+	lost error // the error of a call whose workers were all lost (nil: ErrWorkerLost)
 	// set by the runner
 	state       atomic.Int32 // stateQueued, stateRunning, stateFinishing or stateAbandoned
 	slot        bool         // runs in a task slot (not an actor call)
@@ -174,7 +127,7 @@ func NewWorker(c *Client, opts ...WorkerOption) *Worker {
 	}
 	w := &Worker{c: c, cfg: cfg, handlers: map[string]Handler{}, consumers: map[string]jetstream.ConsumeContext{},
 		taskCons: map[string]jetstream.Consumer{}, ackWaits: map[string]time.Duration{}, held: map[*delivery]struct{}{}, hbReset: make(chan struct{}, 1),
-		handBackSem: make(chan struct{}, maxParallelHandBacks)}
+		handBackSem: make(chan struct{}, maxParallelHandBacks), ls: lease.New(LivenessTTL)}
 	w.hbPeriod.Store(int64(cfg.ackWait / 3))
 	if cfg.log != nil {
 		w.log = cfg.log.With().Str("worker", cfg.name).Logger()
@@ -196,23 +149,23 @@ func NewWorker(c *Client, opts ...WorkerOption) *Worker {
 	return w
 }
 
-// extension is one value of Worker.Extension, made once.
-type extension struct {
+// extValue is one value of Worker.extension, made once.
+type extValue struct {
 	once sync.Once
 	v    any
 }
 
-// Extension returns the per-worker value stored under key, creating it with init on first
-// use; concurrent first uses wait for one init. init may itself call Extension with other
+// extension returns the per-worker value stored under key, creating it with init on first
+// use; concurrent first uses wait for one init. init may itself call extension with other
 // keys (not with key). Runtimes built on the worker (actor hosts) keep their state here.
-func (w *Worker) Extension(key any, init func() any) any {
+func (w *Worker) extension(key any, init func() any) any {
 	w.extMu.Lock()
 	e, ok := w.ext[key]
 	if !ok {
 		if w.ext == nil {
-			w.ext = map[any]*extension{}
+			w.ext = map[any]*extValue{}
 		}
-		e = &extension{}
+		e = &extValue{}
 		w.ext[key] = e
 	}
 	w.extMu.Unlock()
@@ -245,8 +198,18 @@ func (w *Worker) Register(defs ...Definition) error {
 	return nil
 }
 
-// Handle serves name with h: the low-level form of Register. Errors as for Register.
-func (w *Worker) Handle(name string, h Handler) error {
+// RegisterHandler serves name with h: the low-level form of Register, for calls without Go
+// types (a bridge to another language). Errors as for Register.
+func (w *Worker) RegisterHandler(name string, h Handler) error { return w.handle(name, "task", h) }
+
+// Handle is RegisterHandler.
+//
+// Deprecated: use RegisterHandler.
+func (w *Worker) Handle(name string, h Handler) error { return w.handle(name, "task", h) }
+
+// handle serves name with h and records it in the registry as kind ("task", or "actor" for
+// an actor class's creation calls).
+func (w *Worker) handle(name, kind string, h Handler) error {
 	if err := ValidName(name); err != nil {
 		return err
 	}
@@ -258,11 +221,7 @@ func (w *Worker) Handle(name string, h Handler) error {
 	w.handlers[name] = h
 	running := w.running && !w.stopping
 	w.mu.Unlock()
-	kind := "task"
-	if strings.HasPrefix(name, "_actor_") {
-		kind = "actor" // an actor class's creation calls
-	}
-	if err := w.RegisterName(name, kind); err != nil {
+	if err := w.registerName(name, kind); err != nil {
 		return err
 	}
 	if running {
@@ -271,9 +230,9 @@ func (w *Worker) Handle(name string, h Handler) error {
 	return nil
 }
 
-// RegisterName records name in the registry bucket so clients accept calls to it; kind says
-// what it is ("task" for everything Handle serves). Handle calls it.
-func (w *Worker) RegisterName(name, kind string) error {
+// registerName records name in the registry bucket so clients accept calls to it; kind says
+// what it is ("task", "actor").
+func (w *Worker) registerName(name, kind string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), w.c.cfg.callTimeout)
 	defer cancel()
 	val, _ := json.Marshal(map[string]string{"name": name, "kind": kind, "worker": w.cfg.name,
@@ -285,9 +244,9 @@ func (w *Worker) RegisterName(name, kind string) error {
 	return nil
 }
 
-// OnRun adds a component that Run starts in its own goroutine with Run's ctx and waits for
+// onRun adds a component that Run starts in its own goroutine with Run's ctx and waits for
 // before returning; actors use it. Must be called before Run.
-func (w *Worker) OnRun(run func(ctx context.Context) error) {
+func (w *Worker) onRun(run func(ctx context.Context) error) {
 	w.hooksMu.Lock()
 	w.hooks = append(w.hooks, run)
 	w.hooksMu.Unlock()
@@ -300,8 +259,17 @@ func (w *Worker) OnRun(run func(ctx context.Context) error) {
 // consumer cannot be created, when Run is already running, or when calls were still running
 // at the drain deadline. Whatever it returns, the goroutines it started have ended, except
 // those of calls that ignored cancellation past the drain deadline (they end when their code
-// returns). Components added with OnRun (the actor host's hand-over) get the drain timeout
-// and 30 s more to finish.
+// returns). Runtimes built on the worker (the actor host, which hands its actors over) get the
+// drain timeout and 30 s more to finish.
+//
+// Run composes the worker's components (one file each) in this order. Start: the hand-backs
+// bucket (handback.go), the cancel watch (cancel.go), the intake (intake.go: one consumer per
+// served name), the runners (runners.go), then the heartbeat (held.go), the AckWait refresh
+// (intake.go), the lease (liveness.go) and the runtimes built on the worker (the actor host).
+// Stop, once ctx ends: the intake, then the queue closes, the runners and runtimes drain (up
+// to the drain timeout), held calls settle (their results are published by publish.go and
+// acked), hand-backs end, and last the heartbeat, AckWait refresh and lease, so the worker is
+// seen alive until it holds nothing.
 func (w *Worker) Run(ctx context.Context) error {
 	w.mu.Lock()
 	if w.running {
@@ -425,498 +393,4 @@ func waitClosed(ch <-chan struct{}, d time.Duration) bool {
 	case <-t.C:
 		return false
 	}
-}
-
-// DrainTimeout returns how long Run lets running calls finish after its ctx ends (see
-// WithDrainTimeout). Components started with OnRun bound their own shutdown by it.
-func (w *Worker) DrainTimeout() time.Duration { return w.cfg.drainTimeout }
-
-// startConsumer opens the durable consumer for name, creating it if absent, and starts
-// consuming. An existing consumer keeps its AckWait, whoever set it: the heartbeat follows it.
-func (w *Worker) startConsumer(ctx context.Context, name string, h Handler) error {
-	cons, err := w.taskConsumer(ctx, name)
-	if err != nil {
-		return err
-	}
-	cc, err := cons.Consume(func(m jetstream.Msg) { w.receive(m, h, name) },
-		jetstream.PullMaxMessages(w.cfg.prefetch),
-		// Heartbeats every 2 s (default: 15 s) so that a pull lost with its consumer leader (a
-		// cluster node gone) is noticed and re-issued within 4 s, not 30 s.
-		jetstream.PullHeartbeat(2*time.Second),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			w.log.Debug().Err(err).Str("task", name).Msg("consume")
-		}))
-	if err != nil {
-		return fmt.Errorf("jetray: consume %s: %w", name, err)
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.stopping {
-		cc.Stop()
-		return nil
-	}
-	w.consumers[name] = cc
-	w.taskCons[name] = cons
-	w.setAckWait(name, cons.CachedInfo().Config.AckWait)
-	return nil
-}
-
-// taskConsumer returns the durable consumer task-<name>, created with this worker's settings
-// if absent. An existing one is used as it is, except for settings the worker needs (filter,
-// MaxAckPending, MaxDeliver), which are updated; its AckWait is never changed, since other
-// workers heartbeat for their calls of that consumer.
-func (w *Worker) taskConsumer(ctx context.Context, name string) (jetstream.Consumer, error) {
-	cctx, cancel := w.c.apiContext(ctx)
-	defer cancel()
-	want := jetstream.ConsumerConfig{
-		Durable:       taskConsumerName(name),
-		Description:   "jetray task " + name,
-		FilterSubject: TaskSubject(name),
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       w.cfg.ackWait,
-		MaxAckPending: 65536,
-		MaxDeliver:    -1,
-	}
-	cons, err := w.c.js.Consumer(cctx, TasksStream, want.Durable)
-	if errors.Is(err, jetstream.ErrConsumerNotFound) {
-		cons, err = w.c.js.CreateConsumer(cctx, TasksStream, want)
-		if errors.Is(err, jetstream.ErrConsumerExists) { // another worker created it meanwhile
-			cons, err = w.c.js.Consumer(cctx, TasksStream, want.Durable)
-		}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("jetray: consumer for %s: %w", name, err)
-	}
-	cfg := cons.CachedInfo().Config
-	if cfg.FilterSubject != want.FilterSubject || len(cfg.FilterSubjects) > 0 ||
-		cfg.MaxAckPending != want.MaxAckPending || cfg.MaxDeliver != want.MaxDeliver {
-		cfg.FilterSubject, cfg.FilterSubjects = want.FilterSubject, nil
-		cfg.MaxAckPending, cfg.MaxDeliver = want.MaxAckPending, want.MaxDeliver
-		if cons, err = w.c.js.UpdateConsumer(cctx, TasksStream, cfg); err != nil {
-			return nil, fmt.Errorf("jetray: update consumer for %s: %w", name, err)
-		}
-	}
-	if aw := cons.CachedInfo().Config.AckWait; aw != w.cfg.ackWait {
-		w.log.Info().Str("task", name).Dur("consumer_ack_wait", aw).Dur("ack_wait", w.cfg.ackWait).
-			Msg("task consumer exists with another AckWait; heartbeats follow the consumer's")
-	}
-	return cons, nil
-}
-
-// ackWaitRefresh is how often a running worker rereads the AckWait of its task consumers, in
-// case an operator changed one. A variable for tests.
-var ackWaitRefresh = 10 * time.Second
-
-// setAckWait records the AckWait of consumer name and sets the heartbeat period to a third of
-// the smallest AckWait among the worker's own and its task consumers'. Called with w.mu held.
-func (w *Worker) setAckWait(name string, ackWait time.Duration) {
-	if ackWait > 0 {
-		w.ackWaits[name] = ackWait
-	}
-	p := w.cfg.ackWait
-	for n, aw := range w.ackWaits {
-		if _, ok := w.taskCons[n]; ok {
-			p = min(p, aw)
-		}
-	}
-	p /= 3
-	if old := time.Duration(w.hbPeriod.Swap(int64(p))); p < old {
-		w.log.Debug().Str("task", name).Dur("period", p).Msg("heartbeat period follows a consumer's AckWait")
-		select {
-		case w.hbReset <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// refreshAckWait rereads the AckWait of every task consumer served every ackWaitRefresh (an
-// operator may change it) and adjusts the heartbeat period, until done closes. A consumer
-// whose info cannot be read keeps its last known AckWait.
-func (w *Worker) refreshAckWait(done <-chan struct{}) {
-	t := time.NewTicker(ackWaitRefresh)
-	defer t.Stop()
-	for {
-		select {
-		case <-done:
-			return
-		case <-t.C:
-		}
-		w.mu.Lock()
-		cons := make(map[string]jetstream.Consumer, len(w.taskCons))
-		for n, c := range w.taskCons {
-			cons[n] = c
-		}
-		w.mu.Unlock()
-		for n, c := range cons {
-			ctx, cancel := context.WithTimeout(context.Background(), min(w.c.cfg.callTimeout, ackWaitRefresh))
-			info, err := c.Info(ctx)
-			cancel()
-			if err != nil {
-				w.log.Debug().Err(err).Str("task", n).Msg("consumer info")
-				continue
-			}
-			w.mu.Lock()
-			w.setAckWait(n, info.Config.AckWait)
-			w.mu.Unlock()
-		}
-	}
-}
-
-// receive is the consume handler: it holds the message (progress reports start) and queues it
-// for a runner, blocking while the queue is full, which bounds what the worker pulls.
-func (w *Worker) receive(m jetstream.Msg, h Handler, name string) {
-	d := &delivery{msg: m, h: h, name: name}
-	w.hold(d)
-	w.queueMu.RLock()
-	defer w.queueMu.RUnlock()
-	if w.queueClosed {
-		w.handBackUnstartedAsync(d)
-		return
-	}
-	select {
-	case w.queue <- d:
-	case <-w.stopCh:
-		w.handBackUnstartedAsync(d)
-	}
-}
-
-// Serve runs one message of a consumer the caller owns (an actor's) through the worker's
-// call path: headers checked, h run with panics caught, the result stored, then the message
-// acked; progress is reported while it runs. It returns when h has returned; the ack follows
-// once the broker has stored the result. It must be called while Run runs; otherwise the
-// message is handed back (Nak) at once.
-func (w *Worker) Serve(m jetstream.Msg, name string, h Handler) {
-	d := &delivery{msg: m, h: h, name: name}
-	w.hold(d)
-	w.mu.Lock()
-	ok := w.running && w.taskCtx != nil
-	w.mu.Unlock()
-	if !ok {
-		w.handBackUnstarted(d)
-		return
-	}
-	w.execute(d)
-}
-
-// stopIntake stops every consumer and waits until their handlers have returned.
-func (w *Worker) stopIntake() {
-	w.mu.Lock()
-	if w.stopping {
-		w.mu.Unlock()
-		return
-	}
-	w.stopping = true
-	close(w.stopCh)
-	ccs := make([]jetstream.ConsumeContext, 0, len(w.consumers))
-	for n, cc := range w.consumers {
-		ccs = append(ccs, cc)
-		delete(w.consumers, n)
-	}
-	w.mu.Unlock()
-	for _, cc := range ccs {
-		cc.Drain()
-	}
-	for _, cc := range ccs {
-		select {
-		case <-cc.Closed():
-		case <-time.After(5 * time.Second):
-			cc.Stop()
-		}
-	}
-}
-
-// runCalls is a runner: it takes a slot token, then runs calls from the queue one at a time
-// until the queue closes or stop closes (a lent runner; nil for the regular ones). It keeps
-// its token between calls, but gives it to a call that stops waiting (unblock) while it is
-// idle, then takes another before it takes the next call. A call that blocks gives up the
-// token it runs with and takes one back before it continues (block), so a runner holds a
-// token whenever it runs a call that is not blocked.
-func (w *Worker) runCalls(stop <-chan struct{}) {
-	for {
-		select {
-		case w.slots <- struct{}{}:
-		case <-stop:
-			return
-		}
-	idle:
-		for {
-			select {
-			case d, ok := <-w.queue:
-				if !ok {
-					<-w.slots
-					return
-				}
-				d.slot = true
-				w.execute(d)
-				d.settle(w)
-				select {
-				case <-stop:
-					<-w.slots
-					return
-				default:
-				}
-			case w.handoff <- struct{}{}: // the token now belongs to an unblocked call
-				break idle
-			case <-stop:
-				<-w.slots
-				return
-			}
-		}
-	}
-}
-
-// acquire takes a slot token for a call that stopped waiting: a free one, or one an idle
-// runner hands over; it waits while every token is held by a running call.
-func (w *Worker) acquire() {
-	select {
-	case w.slots <- struct{}{}:
-	case <-w.handoff:
-	}
-}
-
-// block is the block hook (futures.WithBlockHook) of a call run in a task slot: called when
-// the call starts to wait on other work, it gives the call's slot token up and starts a lent
-// runner, which runs calls from the queue with a token (so tasks waiting on tasks cannot take
-// every slot). The func it returns, called when the wait ends, stops the lent runner (after
-// the call it is running, if any) and takes a token back, waiting while every token is held
-// by a running call: a call that stopped waiting continues only with a slot. So the calls
-// running, not counting those blocked, never exceed WithConcurrency, and a call blocked any
-// number of times, or from several goroutines at once, has at most one lent runner at a time.
-func (d *delivery) block(w *Worker) func() {
-	d.blockMu.Lock()
-	if d.finished { // a goroutine of the call outlived it: no slot to lend
-		d.blockMu.Unlock()
-		return func() {}
-	}
-	d.blocked++
-	if d.blocked == 1 {
-		<-w.slots // the call's token
-		d.lendStop = make(chan struct{})
-		w.runners.Add(1) // the blocked call's runner is counted, so the count is above zero
-		go func(stop <-chan struct{}) {
-			defer w.runners.Done()
-			w.runCalls(stop)
-		}(d.lendStop)
-	}
-	d.blockMu.Unlock()
-	var once sync.Once
-	return func() { once.Do(func() { d.unblock(w) }) }
-}
-
-func (d *delivery) unblock(w *Worker) {
-	d.blockMu.Lock()
-	defer d.blockMu.Unlock() // held while waiting for a token: a new block of this call waits
-	if d.finished || d.blocked == 0 {
-		return
-	}
-	d.blocked--
-	if d.blocked == 0 {
-		close(d.lendStop)
-		w.acquire()
-	}
-}
-
-// settle ends slot lending for a call that returned: if a goroutine of it is still blocked,
-// its lent runner is stopped and the runner takes a token back for its next call.
-func (d *delivery) settle(w *Worker) {
-	d.blockMu.Lock()
-	d.finished = true
-	blocked := d.blocked > 0
-	if blocked {
-		d.blocked = 0
-		close(d.lendStop)
-	}
-	d.blockMu.Unlock()
-	if blocked {
-		w.acquire()
-	}
-}
-
-// abandonRunning hands back every call still running after the drain deadline.
-func (w *Worker) abandonRunning() {
-	w.heldMu.Lock()
-	var running []*delivery
-	for d := range w.held {
-		if d.state.CompareAndSwap(stateRunning, stateAbandoned) {
-			running = append(running, d)
-		}
-	}
-	w.heldMu.Unlock()
-	for _, d := range running {
-		w.callLog(d).Warn().Msg("call ignored cancellation past the drain deadline; handed back")
-		w.handBack(d)
-	}
-}
-
-// handBack returns a call that did not finish here to the broker for another worker. The
-// call started running here, so its delivery counts as an attempt.
-func (w *Worker) handBack(d *delivery) {
-	if err := d.msg.Nak(); err != nil {
-		w.callLog(d).Debug().Err(err).Msg("nak")
-	}
-	w.release(d)
-}
-
-// handBackUnstarted hands back a call that never started running here: the hand-back is
-// recorded in HandbacksBucket first, so that the next delivery does not count it as an
-// attempt (JetStream counts it in NumDelivered).
-func (w *Worker) handBackUnstarted(d *delivery) {
-	if id := d.msg.Headers().Get(HeaderID); validCallID(id) {
-		if err := w.c.recordHandBack(id); err != nil {
-			w.callLog(d).Warn().Err(err).Msg("hand-back not recorded; it will count as an attempt")
-		}
-	}
-	w.handBack(d)
-}
-
-// maxParallelHandBacks bounds the hand-backs being recorded at once at shutdown.
-const maxParallelHandBacks = 32
-
-// handBackUnstartedAsync is handBackUnstarted on its own goroutine (up to
-// maxParallelHandBacks at once, then it waits), so a stopping worker records the hand-backs
-// of its buffered calls in parallel. Only for Run's own paths (the consume callback and the
-// runners): Run waits for these goroutines once both have ended.
-func (w *Worker) handBackUnstartedAsync(d *delivery) {
-	w.handBackSem <- struct{}{}
-	w.handBacks.Go(func() {
-		defer func() { <-w.handBackSem }()
-		w.handBackUnstarted(d)
-	})
-}
-
-// HandbacksBucket is the KV bucket where workers count, per call ID, the deliveries they
-// handed back without running them (at shutdown): a call's attempt number is its delivery
-// count less its hand-backs. Entries live for the results TTL; the bucket is created by the
-// first worker that runs.
-const HandbacksBucket = "jetray_handbacks"
-
-type handbacksKey struct{}
-
-// handbacksBucket opens (or creates) HandbacksBucket.
-func (c *Client) handbacksBucket(ctx context.Context) (jetstream.KeyValue, error) {
-	v, err := c.Extension(handbacksKey{}, func() (any, error) {
-		return c.ensureBucket(ctx, jetstream.KeyValueConfig{
-			Bucket:      HandbacksBucket,
-			Description: "jetray: deliveries of each call handed back without running (not attempts)",
-			TTL:         c.cfg.resultTTL,
-			Storage:     c.storage(),
-			Replicas:    c.cfg.replicas,
-		})
-	})
-	if err != nil {
-		return nil, err
-	}
-	return v.(jetstream.KeyValue), nil
-}
-
-// handbackTimeout bounds each read or write of HandbacksBucket.
-const handbackTimeout = 2 * time.Second
-
-// recordHandBack adds one to the hand-backs of call id (compare-and-swap, retried on
-// conflicts with other workers).
-func (c *Client) recordHandBack(id string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), min(c.cfg.callTimeout, handbackTimeout))
-	defer cancel()
-	kv, err := c.handbacksBucket(ctx)
-	if err != nil {
-		return err
-	}
-	for range 10 {
-		if _, err = kv.Create(ctx, id, []byte("1")); !errors.Is(err, jetstream.ErrKeyExists) {
-			return err
-		}
-		e, gerr := kv.Get(ctx, id)
-		if errors.Is(gerr, jetstream.ErrKeyNotFound) {
-			continue // expired meanwhile
-		}
-		if gerr != nil {
-			return gerr
-		}
-		n, _ := strconv.Atoi(string(e.Value()))
-		_, err = kv.Update(ctx, id, []byte(strconv.Itoa(n+1)), e.Revision())
-		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) && !errors.Is(err, jetstream.ErrKeyExists) {
-			return err
-		}
-	}
-	return fmt.Errorf("jetray: record hand-back of %s: %w", id, err)
-}
-
-// handBacks returns how many deliveries of call id were handed back without running.
-func (c *Client) handBacks(id string) (int, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), min(c.cfg.callTimeout, handbackTimeout))
-	defer cancel()
-	kv, err := c.handbacksBucket(ctx)
-	if err != nil {
-		return 0, err
-	}
-	e, err := kv.Get(ctx, id)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	return strconv.Atoi(string(e.Value()))
-}
-
-func (w *Worker) hold(d *delivery) {
-	w.heldMu.Lock()
-	w.held[d] = struct{}{}
-	w.heldMu.Unlock()
-}
-
-func (w *Worker) release(d *delivery) {
-	w.heldMu.Lock()
-	delete(w.held, d)
-	w.heldMu.Unlock()
-}
-
-// heartbeat tells the broker every AckWait/3 (hbPeriod: the smallest AckWait of the worker
-// and its task consumers) that held calls are still being worked on.
-func (w *Worker) heartbeat(done <-chan struct{}) {
-	period := time.Duration(w.hbPeriod.Load())
-	t := time.NewTimer(period)
-	defer t.Stop()
-	last := time.Now()
-	var batch []*delivery
-	for {
-		select {
-		case <-done:
-			return
-		case <-w.hbReset: // the period shrank: the next beat may be due already
-			period = time.Duration(w.hbPeriod.Load())
-			if wait := period - time.Since(last); wait > 0 {
-				t.Reset(wait)
-				continue
-			}
-		case <-t.C:
-		}
-		period = time.Duration(w.hbPeriod.Load())
-		last = time.Now()
-		t.Reset(period)
-		batch = batch[:0]
-		w.heldMu.Lock()
-		for d := range w.held {
-			batch = append(batch, d)
-		}
-		w.heldMu.Unlock()
-		for _, d := range batch {
-			_ = d.msg.InProgress()
-		}
-	}
-}
-
-// waitHeld waits until every held call was acked, termed or handed back, or until timeout.
-func (w *Worker) waitHeld(timeout time.Duration) {
-	deadline := time.Now().Add(timeout)
-	for delay := time.Millisecond; time.Now().Before(deadline); delay = min(delay*2, 50*time.Millisecond) {
-		w.heldMu.Lock()
-		n := len(w.held)
-		w.heldMu.Unlock()
-		if n == 0 {
-			return
-		}
-		time.Sleep(delay)
-	}
-	w.log.Warn().Msg("results still unacknowledged at shutdown; the broker will redeliver them")
 }

@@ -1,0 +1,159 @@
+// Stream set-up: the streams, buckets and their configuration that one jetray deployment
+// uses, created or checked by Connect (setup). Owner: Connect, once per client; nothing else
+// creates or updates a stream's configuration.
+
+package framework
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// maxConsumers lifts the server's default of 1,000 consumers per stream on the streams that
+// get one consumer per client (results) or per actor (actors); -1 does not lift it.
+const maxConsumers = 10_000_000
+
+func (c *Client) storage() jetstream.StorageType {
+	if c.cfg.memory {
+		return jetstream.MemoryStorage
+	}
+	return jetstream.FileStorage
+}
+
+// setup creates or checks the streams and buckets and starts the results subscription.
+func (c *Client) setup(ctx context.Context) error {
+	tasks := jetstream.StreamConfig{
+		Name:        TasksStream,
+		Description: "jetray task calls, one durable consumer per task name",
+		Subjects:    []string{TaskSubjectPrefix + ">"},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     c.storage(),
+		Replicas:    c.cfg.replicas,
+		Duplicates:  2 * time.Minute,
+	}
+	if _, err := c.ensureStream(ctx, tasks); err != nil {
+		return err
+	}
+	results := jetstream.StreamConfig{
+		Name:         ResultsStream,
+		Description:  "jetray call results, kept until MaxAge",
+		Subjects:     []string{ResultSubjectPrefix + ">"},
+		Retention:    jetstream.LimitsPolicy,
+		Storage:      c.storage(),
+		Replicas:     c.cfg.replicas,
+		MaxAge:       c.cfg.resultTTL,
+		Duplicates:   2 * time.Minute,
+		AllowDirect:  true,
+		MaxConsumers: maxConsumers,
+	}
+	rs, err := c.ensureStream(ctx, results)
+	if err != nil {
+		return err
+	}
+	actors := jetstream.StreamConfig{
+		Name:         ActorsStream,
+		Description:  "jetray actor calls; acked calls are purged per actor, MaxAge is a backstop",
+		Subjects:     []string{ActorSubjectPrefix + ">"},
+		Retention:    jetstream.LimitsPolicy,
+		Storage:      c.storage(),
+		Replicas:     c.cfg.replicas,
+		MaxAge:       24 * time.Hour,
+		Duplicates:   2 * time.Minute,
+		MaxConsumers: maxConsumers,
+	}
+	if _, err := c.ensureStream(ctx, actors); err != nil {
+		return err
+	}
+	dead := jetstream.StreamConfig{
+		Name:        DeadStream,
+		Description: "jetray dead letters: calls that used up their attempts",
+		Subjects:    []string{DeadSubjectPrefix + ">"},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     c.storage(),
+		Replicas:    c.cfg.replicas,
+		MaxAge:      7 * 24 * time.Hour,
+	}
+	if _, err := c.ensureStream(ctx, dead); err != nil {
+		return err
+	}
+	if _, err := c.ensureStream(ctx, c.eventsStreamConfig()); err != nil {
+		return err
+	}
+	if _, err := c.ensureBucket(ctx, jetstream.KeyValueConfig{
+		Bucket:      ActorsBucket,
+		Description: "jetray: actor records (a.<id>) and names (n.<name>)",
+		Storage:     c.storage(),
+		Replicas:    c.cfg.replicas,
+		History:     1,
+	}); err != nil {
+		return err
+	}
+	cancels, err := c.ensureBucket(ctx, jetstream.KeyValueConfig{
+		Bucket:      CancelBucket,
+		Description: "jetray: cancelled call IDs",
+		Storage:     c.storage(),
+		Replicas:    c.cfg.replicas,
+		TTL:         c.cfg.resultTTL,
+	})
+	if err != nil {
+		return err
+	}
+	c.cancels = cancels
+	kv, err := c.ensureBucket(ctx, jetstream.KeyValueConfig{
+		Bucket:      RegistryBucket,
+		Description: "jetray: names served by workers",
+		Storage:     c.storage(),
+		Replicas:    c.cfg.replicas,
+	})
+	if err != nil {
+		return err
+	}
+	c.registry = kv
+	c.results, err = startResults(ctx, c, rs)
+	return err
+}
+
+// ensureStream creates cfg's stream, or checks that the existing one has the same retention
+// and covers the same subjects.
+func (c *Client) ensureStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	ctx, cancel := c.apiContext(ctx)
+	defer cancel()
+	// Look up first: users without create rights can use streams an admin made.
+	s, err := c.js.Stream(ctx, cfg.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		s, err = c.js.CreateStream(ctx, cfg)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) { // created meanwhile
+			s, err = c.js.Stream(ctx, cfg.Name)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("jetray: stream %s: %w", cfg.Name, err)
+	}
+	have := s.CachedInfo().Config
+	if have.Retention != cfg.Retention || !slices.Equal(have.Subjects, cfg.Subjects) {
+		return nil, fmt.Errorf("jetray: stream %s exists with retention %s subjects %v; want %s %v",
+			cfg.Name, have.Retention, have.Subjects, cfg.Retention, cfg.Subjects)
+	}
+	return s, nil
+}
+
+func (c *Client) ensureBucket(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	ctx, cancel := c.apiContext(ctx)
+	defer cancel()
+	kv, err := c.js.KeyValue(ctx, cfg.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = c.js.CreateKeyValue(ctx, cfg)
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = c.js.KeyValue(ctx, cfg.Bucket)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("jetray: bucket %s: %w", cfg.Bucket, err)
+	}
+	return kv, nil
+}
