@@ -21,15 +21,12 @@ const substrateSync = "substrate: one at a time"
 // -no-worker" that relies on it, as on a real deployment.
 func TestBenchExternalWorkers(t *testing.T) {
 	srv := testsupport.Embedded(t, framework.EmbeddedConfig{})
-	ctx, cancel := context.WithCancel(testCtx(t))
-	served := make(chan error, 1)
-	var serveOut strings.Builder
-	go func() {
-		served <- run(ctx, []string{"bench", "-serve", "-nats", srv.ClientURL()}, &serveOut, &serveOut)
-	}()
+	var serveOut testsupport.Buffer
+	stop := testsupport.Background(t, func(ctx context.Context) error {
+		return run(ctx, []string{"bench", "-serve", "-nats", srv.ClientURL()}, &serveOut, &serveOut)
+	})
 	t.Cleanup(func() {
-		cancel()
-		if err := <-served; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("bench -serve: %v\n%s", err, serveOut.String())
 		}
 	})

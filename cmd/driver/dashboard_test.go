@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/jetray/jetray/framework"
+	"github.com/jetray/jetray/internal/testsupport"
 )
 
 var updateScreenshot = flag.Bool("update-screenshot", false, "TestDashboard writes its screenshot to docs/dashboard.png")
@@ -28,12 +29,9 @@ func startDashboard(t *testing.T, c *framework.Client) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- serveDashboard(ctx, ln, c) }()
+	stop := testsupport.Background(t, func(ctx context.Context) error { return serveDashboard(ctx, ln, c) })
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("dashboard: %v", err)
 		}
 	})
