@@ -50,8 +50,23 @@ type DeadLetter struct {
 	Header   nats.Header
 }
 
-// DeadLetters lists up to limit dead letters, oldest first (limit <= 0: all).
+// DeadLetters is the function DeadLetters.
+//
+// Deprecated: use DeadLetters(ctx, c, limit); queries are functions of the client.
 func (c *Client) DeadLetters(ctx context.Context, limit int) ([]DeadLetter, error) {
+	return DeadLetters(ctx, c, limit)
+}
+
+// Replay is ReplayDeadLetter.
+//
+// Deprecated: use ReplayDeadLetter(ctx, c, seq).
+func (c *Client) Replay(ctx context.Context, seq uint64) (*futures.Future[json.RawMessage], error) {
+	return ReplayDeadLetter(ctx, c, seq)
+}
+
+// DeadLetters lists up to limit dead letters of c's deployment, oldest first (limit <= 0:
+// all). Errors: the dead-letter stream cannot be read.
+func DeadLetters(ctx context.Context, c *Client, limit int) ([]DeadLetter, error) {
 	s, err := c.js.Stream(ctx, DeadStream)
 	if err != nil {
 		return nil, fmt.Errorf("jetray: %s: %w", DeadStream, err)
@@ -77,10 +92,12 @@ func (c *Client) DeadLetters(ctx context.Context, limit int) ([]DeadLetter, erro
 	return out, nil
 }
 
-// Replay submits the dead letter at seq again as a new call of this client (a new ID and a
-// fresh set of attempts, same subject, input and options) and removes it from JETRAY_DEAD
-// once the call is accepted. The returned future resolves with the result as raw JSON.
-func (c *Client) Replay(ctx context.Context, seq uint64) (*futures.Future[json.RawMessage], error) {
+// ReplayDeadLetter submits the dead letter at seq again as a new call of client c (a new ID
+// and a fresh set of attempts, same subject, input and options) and removes it from
+// JETRAY_DEAD once the call is accepted. The returned future resolves with the result as raw
+// JSON. Errors: no dead letter at seq, or the stream cannot be read; a call that is not
+// accepted fails the future and keeps the dead letter.
+func ReplayDeadLetter(ctx context.Context, c *Client, seq uint64) (*futures.Future[json.RawMessage], error) {
 	s, err := c.js.Stream(ctx, DeadStream)
 	if err != nil {
 		return nil, err

@@ -32,7 +32,7 @@ func TestDeadLettersAndReplay(t *testing.T) {
 	if !strings.Contains(err.Error(), "2 attempt") {
 		t.Fatalf("error text lacks the attempt count: %v", err)
 	}
-	dead, err := c.DeadLetters(ctx, 0)
+	dead, err := framework.DeadLetters(ctx, c, 0)
 	if err != nil || len(dead) != 1 {
 		t.Fatalf("dead letters = %v, %v", dead, err)
 	}
@@ -41,7 +41,7 @@ func TestDeadLettersAndReplay(t *testing.T) {
 		t.Fatalf("dead letter = %+v", d)
 	}
 	healthy.Store(true)
-	f, err := c.Replay(ctx, d.Seq)
+	f, err := framework.ReplayDeadLetter(ctx, c, d.Seq)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestDeadLettersAndReplay(t *testing.T) {
 	if err != nil || json.Unmarshal(raw, &v) != nil || v != 40 {
 		t.Fatalf("replay = %s, %v", raw, err)
 	}
-	if dead, _ := c.DeadLetters(ctx, 0); len(dead) != 0 {
+	if dead, _ := framework.DeadLetters(ctx, c, 0); len(dead) != 0 {
 		t.Fatalf("dead letter kept after replay: %+v", dead)
 	}
 }
