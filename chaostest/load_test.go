@@ -166,30 +166,26 @@ func wantEqual[T comparable](want T) func(any) string {
 // counterLoop calls incr on one ChaosCounter, one call at a time.
 func (r *chaos) counterLoop(n int, h *actors.Handle[counter]) {
 	rng := r.rng(uint64(300 + n))
-	for r.loadCtx.Err() == nil {
-		c := &call{kind: "counter", actor: h.ID(), submitted: time.Now()}
-		f := Incr.Remote(r.awaitCtx, h, 1)
-		c.id = f.ID()
-		r.record(c)
-		v, err := f.Await(r.awaitCtx)
-		r.finish(c, v, err)
-		if !r.pace(rng, 10, 40) {
-			return
-		}
-	}
+	r.actorLoop("counter", h.ID(), rng, 10, 40, func() *futures.Future[Answer] { return Incr.Remote(r.awaitCtx, h, 1) })
 }
 
 // asyncLoop calls work on one ChaosAsync, one call at a time (several loops per actor).
 func (r *chaos) asyncLoop(n int, h *actors.Handle[asyncActor]) {
 	rng := r.rng(uint64(400 + n))
+	r.actorLoop("async", h.ID(), rng, 5, 40, func() *futures.Future[Answer] { return Work.Remote(r.awaitCtx, h, 2+rng.IntN(30)) })
+}
+
+// actorLoop makes the calls of one caller of actor id until the load stops: each submitted
+// by submit, awaited and recorded, then a pause of lo to hi ms.
+func (r *chaos) actorLoop(kind, id string, rng *rand.Rand, lo, hi int, submit func() *futures.Future[Answer]) {
 	for r.loadCtx.Err() == nil {
-		c := &call{kind: "async", actor: h.ID(), submitted: time.Now()}
-		f := Work.Remote(r.awaitCtx, h, 2+rng.IntN(30))
+		c := &call{kind: kind, actor: id, submitted: time.Now()}
+		f := submit()
 		c.id = f.ID()
 		r.record(c)
 		v, err := f.Await(r.awaitCtx)
 		r.finish(c, v, err)
-		if !r.pace(rng, 5, 40) {
+		if !r.pace(rng, lo, hi) {
 			return
 		}
 	}

@@ -96,12 +96,9 @@ func leaderKilled(t *testing.T, bin string, driverOnLeader bool) {
 	if err := w.Register(task); err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stop := context.WithCancel(context.Background())
-	runErr := make(chan error, 1)
-	go func() { runErr <- w.Run(runCtx) }()
+	stopWorker := testsupport.Background(t, w.Run)
 	t.Cleanup(func() {
-		stop()
-		if err := <-runErr; err != nil {
+		if err := stopWorker(); err != nil {
 			t.Logf("worker: %v", err)
 		}
 	})

@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jetray/jetray/examples/demo"
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/futures"
 	"github.com/jetray/jetray/internal/testsupport"
@@ -20,12 +19,7 @@ func TestWorkerCrash(t *testing.T) {
 
 	const n, ms = 200, 2000
 	a := testsupport.StartWorker(t, url, "crash-a", "-concurrency", "100")
-	fs := make([]*futures.Future[int], n)
-	ids := make([]string, n)
-	for i := range fs {
-		fs[i] = demo.Sleep.Remote(ctx, c, demo.SleepInput{MS: ms})
-		ids[i] = fs[i].ID()
-	}
+	fs, ids := sleeps(ctx, c, n, ms)
 	// A holds all n: 100 running, 100 in its queue.
 	a.WaitFor(t, 30*time.Second, "worker A holding every call", func() bool {
 		ci, err := taskConsumer(ctx, c, "sleep")
@@ -33,12 +27,7 @@ func TestWorkerCrash(t *testing.T) {
 	})
 	b := testsupport.StartWorker(t, url, "crash-b", "-concurrency", "100")
 
-	doneBefore := 0
-	for _, f := range fs {
-		if f.Resolved() {
-			doneBefore++
-		}
-	}
+	doneBefore := resolved(fs)
 	a.Kill(t)
 	killed := time.Now()
 	t.Logf("worker A killed with %d of %d futures resolved", doneBefore, n)

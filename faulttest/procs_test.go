@@ -6,7 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jetray/jetray/examples/demo"
 	"github.com/jetray/jetray/framework"
+	"github.com/jetray/jetray/futures"
 	"github.com/jetray/jetray/internal/testsupport"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -21,6 +23,36 @@ func startBroker(t *testing.T, d time.Duration, opts ...framework.Option) (url s
 	t.Helper()
 	url = testsupport.StartNATS(t, testsupport.NATSConfig{}).URL
 	return url, testsupport.Connect(t, url, opts...), testsupport.Context(t, d)
+}
+
+// sleeps submits n calls of demo.Sleep, ms milliseconds each, and returns their futures and
+// call IDs.
+func sleeps(ctx context.Context, c *framework.Client, n, ms int) ([]*futures.Future[int], []string) {
+	fs := make([]*futures.Future[int], n)
+	for i := range fs {
+		fs[i] = demo.Sleep.Remote(ctx, c, demo.SleepInput{MS: ms})
+	}
+	return fs, callIDs(fs)
+}
+
+// callIDs returns the call ID of each of fs.
+func callIDs[T any](fs []*futures.Future[T]) []string {
+	ids := make([]string, len(fs))
+	for i, f := range fs {
+		ids[i] = f.ID()
+	}
+	return ids
+}
+
+// resolved counts the futures of fs that have resolved.
+func resolved[T any](fs []*futures.Future[T]) int {
+	n := 0
+	for _, f := range fs {
+		if f.Resolved() {
+			n++
+		}
+	}
+	return n
 }
 
 // taskConsumer returns the info of the durable consumer serving task name.

@@ -60,13 +60,7 @@ func testBrokerRestart(t *testing.T, sig syscall.Signal, downFor time.Duration, 
 	srv.Signal(t, sig, 30*time.Second)
 	down := time.Now()
 	at := submitted.Load()
-	resolved := 0
-	for _, f := range fs[:at] {
-		if f.Resolved() {
-			resolved++
-		}
-	}
-	t.Logf("nats-server stopped (%s) with %d calls submitted, %d futures resolved", sig, at, resolved)
+	t.Logf("nats-server stopped (%s) with %d calls submitted, %d futures resolved", sig, at, resolved(fs[:at]))
 	time.Sleep(downFor - time.Since(down)) // the broker stays down: clients see the disconnect
 	srv.Restart(t)
 	t.Logf("nats-server back after %s", time.Since(down).Round(time.Millisecond))
@@ -86,10 +80,7 @@ func testBrokerRestart(t *testing.T, sig syscall.Signal, downFor time.Duration, 
 			t.Errorf("future %d = %d, want %d", i, v, i+1)
 		}
 	}
-	ids := make([]string, n)
-	for i, f := range fs {
-		ids[i] = f.ID()
-	}
+	ids := callIDs(fs)
 	results := checkOneResultEach(t, ctx, c, ids)
 	if p := c.Pending(); p != 0 {
 		t.Errorf("client has %d pending calls after every future resolved", p)

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jetray/jetray/examples/demo"
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/futures"
 	"github.com/jetray/jetray/internal/testsupport"
@@ -20,28 +19,14 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 
 	const n, ms, drain = 1000, 5, 10 * time.Second
 	a := testsupport.StartWorker(t, url, "drain-a", "-concurrency", "4", "-drain", drain.String())
-	fs := make([]*futures.Future[int], n)
-	ids := make([]string, n)
-	for i := range fs {
-		fs[i] = demo.Sleep.Remote(ctx, c, demo.SleepInput{MS: ms})
-		ids[i] = fs[i].ID()
-	}
-	resolved := func() int {
-		k := 0
-		for _, f := range fs {
-			if f.Resolved() {
-				k++
-			}
-		}
-		return k
-	}
-	a.WaitFor(t, 30*time.Second, "50 calls done by worker A", func() bool { return resolved() >= 50 })
+	fs, ids := sleeps(ctx, c, n, ms)
+	a.WaitFor(t, 30*time.Second, "50 calls done by worker A", func() bool { return resolved(fs) >= 50 })
 	ci, err := taskConsumer(ctx, c, "sleep")
 	if err != nil {
 		t.Fatal(err)
 	}
 	err, took := a.Term(t, drain+5*time.Second)
-	doneByA := resolved()
+	doneByA := resolved(fs)
 	t.Logf("worker A held %d calls (%d not yet delivered) at SIGTERM; exited after %s (-drain %s) with %d of %d done",
 		ci.NumAckPending, ci.NumPending, took.Round(time.Millisecond), drain, doneByA, n)
 	if err != nil {
@@ -51,7 +36,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 		t.Errorf("worker A took %s to exit, past its -drain %s", took, drain)
 	}
 	if s := a.Stderr.String(); !strings.Contains(s, `"message":"worker stopped"`) || strings.Contains(s, "drain timeout") {
-		t.Errorf("worker A did not stop cleanly; its log ends:\n%s", s[max(0, len(s)-2000):])
+		t.Errorf("worker A did not stop cleanly; its log ends:\n%s", testsupport.Tail(s, 2000))
 	}
 	if doneByA >= n {
 		t.Fatalf("worker A finished all %d calls before stopping; want it stopped mid-way", n)
