@@ -32,7 +32,7 @@ func actorHandle(ctx context.Context, c *framework.Client, class, name, create s
 	cls := rawClass(class)
 	if create == "" {
 		h, err := actors.Get(ctx, c, cls, name)
-		if errors.Is(err, actors.ErrActorNotFound) {
+		if errors.Is(err, actors.ErrNotFound) {
 			return nil, fmt.Errorf("no live actor named %q (create it with -create JSON): %w", name, err)
 		}
 		return h, err

@@ -224,7 +224,7 @@ func (d *dashboard) failures(ctx context.Context) (any, error) {
 			tasks = append(tasks, e)
 		}
 	}
-	dls, err := d.c.DeadLetters(ctx, 0)
+	dls, err := framework.DeadLetters(ctx, d.c, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -33,7 +33,7 @@ func runDead(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer cancel()
 	if *replay > 0 {
-		f, err := c.Replay(ctx, *replay)
+		f, err := framework.ReplayDeadLetter(ctx, c, *replay)
 		if err != nil {
 			return fmt.Errorf("dead: replay %d: %w", *replay, err)
 		}
@@ -46,7 +46,7 @@ func runDead(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintln(stdout, string(raw))
 		return nil
 	}
-	dead, err := c.DeadLetters(ctx, *limit)
+	dead, err := framework.DeadLetters(ctx, c, *limit)
 	if err != nil {
 		return fmt.Errorf("dead: %w", err)
 	}

@@ -37,7 +37,7 @@ func TestDeadListAndReplay(t *testing.T) {
 		!strings.Contains(out.String(), "1 dead letter") {
 		t.Fatalf("dead output:\n%s", out.String())
 	}
-	dead, err := env.Client.DeadLetters(ctx, 0)
+	dead, err := framework.DeadLetters(ctx, env.Client, 0)
 	if err != nil || len(dead) != 1 {
 		t.Fatal(dead, err)
 	}

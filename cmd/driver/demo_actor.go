@@ -71,12 +71,12 @@ func stepCounterActor(ctx context.Context, c *framework.Client, t *tour) error {
 		return err
 	}
 	_, err = demo.CounterIncr.Remote(ctx, h, demo.IncrInput{By: 1}).Await(ctx)
-	if !errors.Is(err, actors.ErrActorDied) {
-		return fmt.Errorf("incr after Kill: got %v, want ErrActorDied", err)
+	if !errors.Is(err, actors.ErrDied) {
+		return fmt.Errorf("incr after Kill: got %v, want ErrDied", err)
 	}
 	t.result(start, "after actors.Kill, incr fails: %v", err)
-	if _, err := actors.Get(ctx, c, demo.CounterClass, demoCounter); !errors.Is(err, actors.ErrActorNotFound) {
-		return fmt.Errorf("Get after Kill: got %v, want ErrActorNotFound", err)
+	if _, err := actors.Get(ctx, c, demo.CounterClass, demoCounter); !errors.Is(err, actors.ErrNotFound) {
+		return fmt.Errorf("Get after Kill: got %v, want ErrNotFound", err)
 	}
 	t.note("errors.Is(err, actors.ErrActorDied) == true; the name is free again (Get: ErrActorNotFound)")
 	return nil
@@ -93,7 +93,7 @@ func placement(ctx context.Context, c *framework.Client, id string) (string, err
 			return r.Worker, nil
 		}
 	}
-	return "", actors.ErrActorNotFound
+	return "", actors.ErrNotFound
 }
 
 // stepAsyncActor plays Ray's async actor example (examples/asyncactor/seed) on the demo's

@@ -64,7 +64,7 @@ func runKill(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return err
 }
 
-// classOf returns the class of the live actor named name. Errors: actors.ErrActorNotFound.
+// classOf returns the class of the live actor named name. Errors: actors.ErrNotFound.
 func classOf(ctx context.Context, c *framework.Client, name string) (string, error) {
 	recs, err := actors.List(ctx, c)
 	if err != nil {
@@ -75,5 +75,5 @@ func classOf(ctx context.Context, c *framework.Client, name string) (string, err
 			return r.Class, nil
 		}
 	}
-	return "", fmt.Errorf("no live actor named %q: %w", name, actors.ErrActorNotFound)
+	return "", fmt.Errorf("no live actor named %q: %w", name, actors.ErrNotFound)
 }

@@ -97,8 +97,8 @@ func TestMultiProcessActors(t *testing.T) {
 
 	// Stopping the workers stops their actors.
 	d.stopWorkers(t)
-	if _, err := demo.CounterGet.Remote(ctx, handles[0], nil).Await(ctx); !errors.Is(err, actors.ErrActorDied) {
-		t.Errorf("call after the workers stopped: err = %v, want ErrActorDied", err)
+	if _, err := demo.CounterGet.Remote(ctx, handles[0], nil).Await(ctx); !errors.Is(err, actors.ErrDied) {
+		t.Errorf("call after the workers stopped: err = %v, want ErrDied", err)
 	}
 	recs, err := actors.List(ctx, c)
 	if err != nil {
