@@ -2,8 +2,10 @@
 // run real processes or several clients: it builds the programs the tests run (once per test
 // binary, with the race detector when the test binary has it), starts nats-server and worker
 // processes and waits until they are ready, keeps their output in buffers safe to read while
-// they write, stops them with signals, picks free ports, connects clients with retries, and
-// waits for conditions with a deadline instead of sleeping.
+// they write, stops and suspends them with signals, puts TCP proxies in front of servers,
+// picks free ports, connects clients with retries, runs in-process workers and commands in the
+// background until the test ends, and waits for conditions with a deadline instead of
+// sleeping.
 //
 // Every helper fails the test through t on a setup error and registers its own cleanup with
 // t.Cleanup; a package that builds programs calls Main (or RemoveBinaries) from its TestMain
