@@ -13,23 +13,10 @@ import (
 
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/futures"
+	"github.com/jetray/jetray/internal/wire"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
-
-// Headers of actor messages.
-const (
-	// HeaderActor carries the actor ID on creation and method calls.
-	HeaderActor = framework.HeaderActor
-	// HeaderMaxConcurrency carries max_concurrency on creation calls.
-	HeaderMaxConcurrency = "Jetray-Max-Concurrency"
-	// HeaderName carries the actor's name on creation calls.
-	HeaderName = "Jetray-Actor-Name"
-)
-
-// createName is the task name of class's creation calls. Names starting with "_" are the
-// runtime's.
-func createName(class string) string { return "_actor_" + class }
 
 // Class is an actor class: a constructor with a stable wire name and the methods defined on
 // it with Method. It is a framework.Definition: worker.Register(class) serves it.
@@ -123,13 +110,13 @@ func (c *Class[A, In]) Remote(ctx context.Context, cl *framework.Client, in In) 
 		}
 	}
 	hdr := nats.Header{
-		HeaderActor:          []string{id},
-		HeaderMaxConcurrency: []string{strconv.Itoa(h.maxConc)},
+		wire.HeaderActor:          []string{id},
+		wire.HeaderMaxConcurrency: []string{strconv.Itoa(h.maxConc)},
 	}
 	if c.cfg.name != "" {
-		hdr[HeaderName] = []string{c.cfg.name}
+		hdr[wire.HeaderActorName] = []string{c.cfg.name}
 	}
-	h.ready = framework.Submit[struct{}](ctx, cl, framework.Request{Name: createName(c.name), ID: id, Header: hdr}, in)
+	h.ready = framework.Submit[struct{}](ctx, cl, framework.Request{Name: wire.ActorCreationName(c.name), ID: id, Header: hdr}, in)
 	if err := h.ready.Err(); err != nil {
 		// Not submitted (unknown class, encoding error): nothing will ever place it.
 		dctx := context.WithoutCancel(ctx)
@@ -187,7 +174,7 @@ func (c *Class[A, In]) Bind(w *framework.Worker) error {
 		return err
 	}
 	h := hostOf(w)
-	return handle(w, createName(c.name), "actor", func(ctx context.Context, call *framework.Call) ([]byte, error) {
+	return handle(w, wire.ActorCreationName(c.name), wire.RegistryKindActor, func(ctx context.Context, call *framework.Call) ([]byte, error) {
 		return c.create(ctx, h, call)
 	})
 }
@@ -197,16 +184,16 @@ func (c *Class[A, In]) Bind(w *framework.Worker) error {
 // worker's lease and the new epoch), so a creation call delivered twice, here or on another
 // worker, never constructs a second instance.
 func (c *Class[A, In]) create(ctx context.Context, h *host, call *framework.Call) ([]byte, error) {
-	id := call.Header.Get(HeaderActor) // the creator's call ID, or a restarter's
+	id := call.Header.Get(wire.HeaderActor) // the creator's call ID, or a restarter's
 	if id == "" {
-		return nil, framework.NewCallError(framework.KindBadCall, fmt.Errorf("creation call %s without %s", call.ID, HeaderActor))
+		return nil, framework.NewCallError(framework.KindBadCall, fmt.Errorf("creation call %s without %s", call.ID, wire.HeaderActor))
 	}
-	maxConc, err := strconv.Atoi(call.Header.Get(HeaderMaxConcurrency))
+	maxConc, err := strconv.Atoi(call.Header.Get(wire.HeaderMaxConcurrency))
 	if err != nil || maxConc < 1 {
-		return nil, framework.NewCallError(framework.KindBadCall, fmt.Errorf("bad max concurrency %q", call.Header.Get(HeaderMaxConcurrency)))
+		return nil, framework.NewCallError(framework.KindBadCall, fmt.Errorf("bad max concurrency %q", call.Header.Get(wire.HeaderMaxConcurrency)))
 	}
 	var callEpoch uint64
-	if v := call.Header.Get(HeaderEpoch); v != "" {
+	if v := call.Header.Get(wire.HeaderActorEpoch); v != "" {
 		if callEpoch, err = strconv.ParseUint(v, 10, 64); err != nil {
 			return nil, framework.NewCallError(framework.KindBadCall, fmt.Errorf("bad actor epoch %q", v))
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jetray/jetray/framework"
+	"github.com/jetray/jetray/internal/wire"
 )
 
 // Hand-over bounds at a graceful stop.
@@ -153,7 +154,7 @@ func (h *host) handover(s *store, inst *instance, lonely *sync.Map) bool {
 		return false
 	}
 	h.retireLocal(inst)
-	_ = h.w.Client().JetStream().DeleteConsumer(ctx, framework.ActorsStream, consumerName(inst.id, epoch))
+	_ = h.w.Client().JetStream().DeleteConsumer(ctx, h.names.ActorsStream(), consumerName(inst.id, epoch))
 	h.resubmit(ctx, s, rec)
 	h.log.Info().Str("actor_id", inst.id).Str("class", inst.class).Msg("actor handed over")
 	if _, seen := lonely.Load(inst.class); !seen && !h.otherWorkerServes(ctx, inst.class) {
@@ -183,7 +184,7 @@ func (h *host) otherWorkerServes(ctx context.Context, class string) bool {
 	}
 	self := h.w.Client().ID()
 	for _, wi := range live {
-		if wi.Client != self && slices.Contains(wi.Names, createName(class)) {
+		if wi.Client != self && slices.Contains(wi.Names, wire.ActorCreationName(class)) {
 			return true
 		}
 	}

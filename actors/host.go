@@ -5,13 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/jetray/jetray/internal/lease"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/jetray/jetray/internal/lease"
+	"github.com/jetray/jetray/internal/wire"
 
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/internal/failpoint"
@@ -25,6 +26,7 @@ import (
 type host struct {
 	w     *framework.Worker
 	lease *lease.Lease
+	names wire.Names // the worker's namespace
 	log   zerolog.Logger
 
 	mu     sync.Mutex
@@ -79,8 +81,9 @@ type hostKey struct{}
 
 func hostOf(w *framework.Worker) *host {
 	return workerExtension(w, hostKey{}, func() any {
-		h := &host{w: w, lease: workerLease(w), actors: map[string]*instance{}, log: w.Logger(),
-			ctl: "jetray.ctl.actors." + strings.NewReplacer(".", "_", "*", "_", ">", "_", " ", "_").Replace(w.Name()) + "." + w.Client().ID()}
+		names := namesOf(w.Client())
+		h := &host{w: w, lease: workerLease(w), actors: map[string]*instance{}, log: w.Logger(), names: names,
+			ctl: names.ActorControlSubject(w.Name(), w.Client().ID())}
 		onRun(w, h.run)
 		return h
 	}).(*host)
@@ -96,17 +99,10 @@ const (
 	leaseCheckEvery = 250 * time.Millisecond
 )
 
-// consumerName is the durable consumer of an actor's placement epoch. Epoch 0 is the name
-// records without epochs used.
-func consumerName(id string, epoch uint64) string {
-	n := "actor-" + strings.ReplaceAll(id, ".", "-")
-	if epoch > 0 {
-		n += "-" + strconv.FormatUint(epoch, 10)
-	}
-	return n
-}
-
-func actorSubject(id string) string { return framework.ActorSubjectPrefix + id + ".>" }
+// consumerName is the durable consumer of an actor's placement epoch (consumer names live in
+// the namespace's stream, so they carry no namespace). Epoch 0 is the name records without
+// epochs used.
+func consumerName(id string, epoch uint64) string { return wire.Names{}.ActorConsumer(id, epoch, "") }
 
 func newInstance(id, class, name string, maxConc int, methods map[string]framework.Handler) *instance {
 	inst := &instance{id: id, class: class, name: name, maxConc: maxConc, methods: methods,
@@ -176,7 +172,7 @@ func (h *host) owns(inst *instance, epoch uint64) bool {
 // count as run. Without the consumer, every stored call is checked for a result first.
 func (h *host) retire(ctx context.Context, id string, epoch uint64, crash bool) *Resume {
 	js := h.w.Client().JetStream()
-	stream, err := js.Stream(ctx, framework.ActorsStream)
+	stream, err := js.Stream(ctx, h.names.ActorsStream())
 	if err != nil {
 		return nil
 	}
@@ -254,7 +250,7 @@ func (h *host) bind(ctx context.Context, inst *instance, lease string, epoch uin
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if epoch > 0 {
-		if err := js.DeleteConsumer(cctx, framework.ActorsStream, consumerName(inst.id, epoch-1)); err != nil &&
+		if err := js.DeleteConsumer(cctx, h.names.ActorsStream(), consumerName(inst.id, epoch-1)); err != nil &&
 			!errors.Is(err, jetstream.ErrConsumerNotFound) {
 			return fmt.Errorf("jetray: fence actor's previous consumer: %w", err)
 		}
@@ -262,7 +258,7 @@ func (h *host) bind(ctx context.Context, inst *instance, lease string, epoch uin
 	cfg := jetstream.ConsumerConfig{
 		Durable:       consumerName(inst.id, epoch),
 		Description:   "jetray actor " + inst.class + " " + inst.id,
-		FilterSubject: actorSubject(inst.id),
+		FilterSubject: h.names.ActorFilter(inst.id),
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       h.w.AckWait(),
 		MaxAckPending: inst.maxConc,
@@ -272,7 +268,7 @@ func (h *host) bind(ctx context.Context, inst *instance, lease string, epoch uin
 	if resume != nil && resume.From > 1 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, resume.From
 	}
-	cons, err := js.CreateOrUpdateConsumer(cctx, framework.ActorsStream, cfg)
+	cons, err := js.CreateOrUpdateConsumer(cctx, h.names.ActorsStream(), cfg)
 	if err != nil {
 		return fmt.Errorf("jetray: actor consumer: %w", err)
 	}
@@ -327,7 +323,7 @@ func (h *host) receive(inst *instance, epoch uint64, m jetstream.Msg) {
 // stall: the broker's MaxAckPending bounds only what it believes is outstanding.
 func (h *host) serve(inst *instance, epoch uint64, m jetstream.Msg, seq uint64) {
 	hdr := m.Headers()
-	callID := hdr.Get(framework.HeaderID)
+	callID := hdr.Get(wire.HeaderID)
 	subj := m.Subject()
 	method := subj[strings.LastIndexByte(subj, '.')+1:]
 	inst.mu.Lock()
@@ -372,8 +368,8 @@ func (h *host) serve(inst *instance, epoch uint64, m jetstream.Msg, seq uint64) 
 			}
 		}
 		if ran {
-			maxRetries, _ := strconv.Atoi(call.Header.Get(framework.HeaderMaxRetries))
-			if maxRetries >= 0 && call.Attempt+1 > maxRetries+1 {
+			opts, err := wire.DecodeCallOptions(call.Header)
+			if err == nil && opts.MaxRetries >= 0 && call.Attempt+1 > opts.MaxRetries+1 {
 				return nil, framework.NewCallError(KindDied,
 					fmt.Errorf("%w: %s (%s): its worker was lost while the call ran", ErrActorDied, inst.class, inst.id))
 			}
@@ -635,40 +631,45 @@ func (h *host) ensureControl() error {
 	return nil
 }
 
-type controlMsg struct {
-	Op    string `json:"op"`
-	ID    string `json:"id,omitempty"`
-	Lease string `json:"lease,omitempty"`
-	Cause string `json:"cause,omitempty"`
-}
-
 func (h *host) control(m *nats.Msg) {
-	var req controlMsg
+	var req wire.ControlRequest
 	if err := json.Unmarshal(m.Data, &req); err != nil {
-		_ = m.Respond([]byte(`{"error":"bad control message"}`))
+		respond(m, wire.ControlReply{Error: "bad control message"})
 		return
 	}
 	switch req.Op {
-	case "ping":
+	case wire.ControlPing:
 		// A judge asks before taking actors over: the lease it saw lapse is still ours?
 		if h.lease.Valid() && (req.Lease == "" || req.Lease == h.lease.Key()) {
-			_ = m.Respond([]byte(`{"ok":true}`))
+			respond(m, wire.ControlReply{OK: true})
 		} else {
-			_ = m.Respond([]byte(`{"error":"lease lost"}`))
+			respond(m, wire.ControlReply{Error: "lease lost"})
 		}
-	case "kill":
+	case wire.ControlKill:
 		inst := h.get(req.ID)
 		if inst == nil {
-			_ = m.Respond([]byte(`{"error":"not here"}`))
+			respond(m, wire.ControlReply{Error: "not here"})
 			return
 		}
 		h.spawn(func() {
 			h.kill(inst, fmt.Errorf("%w: %s (%s): %s", ErrActorDied, inst.class, inst.id, req.Cause), true)
-			_ = m.Respond([]byte(`{"ok":true}`))
+			respond(m, wire.ControlReply{OK: true})
 		})
 	default:
-		_ = m.Respond([]byte(`{"error":"bad control message"}`))
+		respond(m, wire.ControlReply{Error: "bad control message"})
 	}
+}
+
+// respond answers a control request.
+func respond(m *nats.Msg, r wire.ControlReply) {
+	b, _ := json.Marshal(r)
+	_ = m.Respond(b)
+}
+
+// controlOK reports whether a control reply says the request was done.
+func controlOK(data []byte) bool {
+	var r wire.ControlReply
+	return json.Unmarshal(data, &r) == nil && r.OK
 }
 
 // run is the host's part of Worker.Run: it keeps placements in step with the worker's lease,
@@ -714,7 +715,7 @@ func (h *host) purge(ctx context.Context) {
 		return
 	}
 	js := h.w.Client().JetStream()
-	stream, err := js.Stream(ctx, framework.ActorsStream)
+	stream, err := js.Stream(ctx, h.names.ActorsStream())
 	if err != nil {
 		return
 	}
@@ -736,7 +737,7 @@ func (h *host) purge(ctx context.Context) {
 				inst.dirty.Store(true)
 				continue
 			}
-			err = stream.Purge(pctx, jetstream.WithPurgeSubject(actorSubject(inst.id)), jetstream.WithPurgeSequence(info.AckFloor.Stream+1))
+			err = stream.Purge(pctx, jetstream.WithPurgeSubject(h.names.ActorFilter(inst.id)), jetstream.WithPurgeSequence(info.AckFloor.Stream+1))
 			if err == nil {
 				inst.purged, inst.purgedCalls, inst.purgedAt = info.AckFloor.Stream, info.AckFloor.Consumer, time.Now()
 			}

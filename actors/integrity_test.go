@@ -14,6 +14,7 @@ import (
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/framework/frameworktest"
 	"github.com/jetray/jetray/internal/testsupport"
+	"github.com/jetray/jetray/internal/wire"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -102,12 +103,12 @@ func TestCreationDeliveredTwiceBuildsOnce(t *testing.T) {
 	data, _ := drv.Codec().Marshal(IdentSpec{Tag: tag, Delay: 300 * time.Millisecond})
 	for i := range 3 {
 		m := &nats.Msg{Subject: framework.TaskSubject("_actor_Ident"), Data: data, Header: nats.Header{
-			jetstream.MsgIDHeader:       []string{fmt.Sprintf("%s-again-%d", h.ID(), i)},
-			framework.HeaderID:          []string{h.ID()},
-			framework.HeaderReply:       []string{framework.ResultSubject(h.ID())},
-			framework.HeaderTask:        []string{"_actor_Ident"},
-			actors.HeaderActor:          []string{h.ID()},
-			actors.HeaderMaxConcurrency: []string{"1"},
+			jetstream.MsgIDHeader:     []string{fmt.Sprintf("%s-again-%d", h.ID(), i)},
+			wire.HeaderID:             []string{h.ID()},
+			wire.HeaderReply:          []string{framework.ResultSubject(h.ID())},
+			wire.HeaderTask:           []string{"_actor_Ident"},
+			wire.HeaderActor:          []string{h.ID()},
+			wire.HeaderMaxConcurrency: []string{"1"},
 		}}
 		if _, err := drv.JetStream().PublishMsg(ctx, m); err != nil {
 			t.Fatal(err)

@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/jetray/jetray/framework"
+	"github.com/jetray/jetray/internal/wire"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
@@ -44,11 +44,11 @@ func Kill(ctx context.Context, h Ref) error {
 		return nil // already dead or failed
 	}
 	if owned && rec.Control != "" {
-		req, _ := json.Marshal(controlMsg{Op: "kill", ID: d.id, Cause: "killed"})
+		req, _ := json.Marshal(wire.ControlRequest{Op: wire.ControlKill, ID: d.id, Cause: "killed"})
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		resp, err := c.Conn().RequestWithContext(rctx, rec.Control, req)
 		cancel()
-		if err == nil && strings.Contains(string(resp.Data), `"ok"`) {
+		if err == nil && controlOK(resp.Data) {
 			return nil
 		}
 	}
@@ -64,7 +64,7 @@ func reap(c *framework.Client, log zerolog.Logger, id string, epoch uint64, caus
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	js := c.JetStream()
-	stream, err := js.Stream(ctx, framework.ActorsStream)
+	stream, err := js.Stream(ctx, namesOf(c).ActorsStream())
 	if err != nil {
 		log.Warn().Err(err).Str("actor_id", id).Msg("reap: actors stream")
 		return
@@ -93,7 +93,7 @@ func reap(c *framework.Client, log zerolog.Logger, id string, epoch uint64, caus
 		}
 		next = failStored(ctx, c, stream, id, next, cause, log)
 	}
-	_ = stream.Purge(ctx, jetstream.WithPurgeSubject(actorSubject(id)))
+	_ = stream.Purge(ctx, jetstream.WithPurgeSubject(namesOf(c).ActorFilter(id)))
 	if s, err := storeOf(ctx, c); err == nil {
 		if rec, _, err := s.get(ctx, id); err == nil && rec != nil && rec.Name != "" {
 			if e, err := s.kv.Get(ctx, nameKey(rec.Name)); err == nil && string(e.Value()) == id {
@@ -107,7 +107,7 @@ func reap(c *framework.Client, log zerolog.Logger, id string, epoch uint64, caus
 // after the last one seen.
 func failStored(ctx context.Context, c *framework.Client, stream jetstream.Stream, id string, start uint64, cause error, log zerolog.Logger) uint64 {
 	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{actorSubject(id)},
+		FilterSubjects: []string{namesOf(c).ActorFilter(id)},
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:    start,
 	})
@@ -132,11 +132,11 @@ func failStored(ctx context.Context, c *framework.Client, stream jetstream.Strea
 			if meta, err := m.Metadata(); err == nil {
 				next = meta.Sequence.Stream + 1
 			}
-			callID := m.Headers().Get(framework.HeaderID)
+			callID := m.Headers().Get(wire.HeaderID)
 			if callID == "" {
 				continue
 			}
-			te := &framework.TaskError{Task: m.Headers().Get(framework.HeaderTask), TaskID: callID,
+			te := &framework.TaskError{Task: m.Headers().Get(wire.HeaderTask), TaskID: callID,
 				Kind: KindDied, Message: cause.Error()}
 			if err := publishFailure(c, ctx, te); err != nil {
 				log.Warn().Err(err).Str("task_id", callID).Msg("reap: publish failure")

@@ -5,6 +5,7 @@ import (
 
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/framework/frameworktest"
+	"github.com/jetray/jetray/internal/wire"
 	"github.com/nats-io/nats.go"
 )
 
@@ -24,8 +25,8 @@ func TestMalformedMessagesOnActorSubject(t *testing.T) {
 	js, _ := nc.JetStream()
 	for _, m := range []*nats.Msg{
 		{Subject: framework.ActorSubjectPrefix + h.ID() + ".incr", Data: []byte("garbage")},
-		{Subject: framework.ActorSubjectPrefix + h.ID() + ".nosuch", Header: nats.Header{framework.HeaderID: {"z.1"}, framework.HeaderReply: {"jetray.result.z.1"}}},
-		{Subject: framework.ActorSubjectPrefix + h.ID() + ".incr", Header: nats.Header{framework.HeaderID: {"z.2"}, framework.HeaderReply: {"jetray.result.z.2"}},
+		{Subject: framework.ActorSubjectPrefix + h.ID() + ".nosuch", Header: nats.Header{wire.HeaderID: {"z.1"}, wire.HeaderReply: {"jetray.result.z.1"}}},
+		{Subject: framework.ActorSubjectPrefix + h.ID() + ".incr", Header: nats.Header{wire.HeaderID: {"z.2"}, wire.HeaderReply: {"jetray.result.z.2"}},
 			Data: []byte(`"not a number"`)},
 	} {
 		if _, err := js.PublishMsg(m); err != nil {

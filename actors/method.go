@@ -3,8 +3,9 @@ package actors
 import (
 	"context"
 	"fmt"
+
 	"github.com/jetray/jetray/internal/seam"
-	"strings"
+	"github.com/jetray/jetray/internal/wire"
 
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/futures"
@@ -61,7 +62,7 @@ func (m *MethodDef[A, In, Out]) Remote(ctx context.Context, h *Handle[A], in In)
 	if err := m.check(ctx, c, h); err != nil {
 		return futures.Failed[Out](failedID(ctx, h), err)
 	}
-	req, err := h.request(m.full, m.name, true)
+	req, err := h.request(c, m.full, m.name, true)
 	if err != nil {
 		return futures.Failed[Out](failedID(ctx, h), err)
 	}
@@ -70,13 +71,13 @@ func (m *MethodDef[A, In, Out]) Remote(ctx context.Context, h *Handle[A], in In)
 
 // request describes a call of method name on h, counting it against MaxPendingCalls.
 // Streams are not counted (counted false).
-func (h *Handle[A]) request(full, name string, counted bool) (framework.Request, error) {
+func (h *Handle[A]) request(c *framework.Client, full, name string, counted bool) (framework.Request, error) {
 	req := framework.Request{
 		Name:    full,
-		Header:  nats.Header{HeaderActor: []string{h.id}},
+		Header:  nats.Header{wire.HeaderActor: []string{h.id}},
 		Options: []framework.TaskOption{framework.MaxRetries(h.maxTaskRetries)},
 	}
-	route := seam.Route{Subject: framework.ActorSubjectPrefix + h.id + "." + name, Unregistered: true}
+	route := seam.Route{Subject: namesOf(c).ActorSubject(h.id, "", name), Unregistered: true}
 	if h.pending != nil && counted {
 		if n := h.pending.Add(1); h.maxPending > 0 && n > int64(h.maxPending) {
 			h.pending.Add(-1)
@@ -107,7 +108,7 @@ func (m *MethodDef[A, In, Out]) RemoteFrom(ctx context.Context, h *Handle[A], de
 	if err := m.check(ctx, c, h); err != nil {
 		return futures.Failed[Out](failedID(ctx, h), err)
 	}
-	req, err := h.request(m.full, m.name, true)
+	req, err := h.request(c, m.full, m.name, true)
 	if err != nil {
 		return futures.Failed[Out](failedID(ctx, h), err)
 	}
@@ -145,9 +146,15 @@ func checkCall(ctx context.Context, c *framework.Client, h *handleData, maxConc 
 	if err := s.deadErr(h.id); err != nil {
 		return err
 	}
-	if call := framework.CallFromContext(ctx); call != nil && maxConc == 1 && call.Header.Get(HeaderActor) == h.id &&
-		!strings.HasPrefix(call.Name, "_actor_") {
+	if call := framework.CallFromContext(ctx); call != nil && maxConc == 1 && call.Header.Get(wire.HeaderActor) == h.id &&
+		!isCreation(call.Name) {
 		return fmt.Errorf("%w: %s calls itself from %s", ErrSelfDeadlock, full, call.Name)
 	}
 	return nil
+}
+
+// isCreation reports whether name is an actor creation call's.
+func isCreation(name string) bool {
+	_, ok := wire.ActorClassOf(name)
+	return ok
 }

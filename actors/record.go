@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jetray/jetray/framework"
+	"github.com/jetray/jetray/internal/wire"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -89,8 +90,8 @@ func (r *Record) deathError() error {
 	return fmt.Errorf("%w: %s (%s): %s", ErrActorDied, r.Class, r.ID, r.Error)
 }
 
-func recordKey(id string) string { return "a." + id }
-func nameKey(name string) string { return "n." + name }
+func recordKey(id string) string { return wire.ActorRecordKey(id) }
+func nameKey(name string) string { return wire.ActorNameKey(name) }
 
 // store is the per-client view of the actors bucket: the KV handle and a cache of actors
 // known to be dead, fed by one watch, so calls to them fail without a round trip.
@@ -116,13 +117,13 @@ func storeOf(ctx context.Context, c *framework.Client) (*store, error) {
 	v, err := clientExtension(c, storeKey{}, func() (any, error) {
 		kctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		kv, err := c.JetStream().KeyValue(kctx, framework.ActorsBucket)
+		kv, err := c.JetStream().KeyValue(kctx, namesOf(c).ActorsBucket())
 		if err != nil {
 			return nil, fmt.Errorf("jetray: actors bucket: %w", err)
 		}
 		s := &store{kv: kv, dead: map[string]error{}, alive: map[string]aliveRef{}}
 		wctx, stop := context.WithCancel(context.Background())
-		w, err := kv.Watch(wctx, "a.>")
+		w, err := kv.Watch(wctx, wire.ActorRecordKeys)
 		if err != nil {
 			stop()
 			return nil, fmt.Errorf("jetray: watch actors: %w", err)
@@ -279,7 +280,7 @@ func List(ctx context.Context, c *framework.Client) ([]Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	lister, err := s.kv.ListKeysFiltered(ctx, "a.>")
+	lister, err := s.kv.ListKeysFiltered(ctx, wire.ActorRecordKeys)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrNoKeysFound) {
 			return nil, nil
@@ -288,7 +289,7 @@ func List(ctx context.Context, c *framework.Client) ([]Record, error) {
 	}
 	var out []Record
 	for k := range lister.Keys() {
-		rec, _, err := s.get(ctx, strings.TrimPrefix(k, "a."))
+		rec, _, err := s.get(ctx, strings.TrimPrefix(k, wire.ActorRecordKey("")))
 		if err == nil && rec != nil {
 			out = append(out, *rec)
 		}

@@ -8,13 +8,9 @@ import (
 	"time"
 
 	"github.com/jetray/jetray/framework"
+	"github.com/jetray/jetray/internal/wire"
 	"github.com/nats-io/nats.go"
 )
-
-// HeaderEpoch carries, on an actor creation call, the record's epoch the call is meant for:
-// a creation call for an older epoch (a duplicate delivery, a superseded restart) never
-// constructs anything.
-const HeaderEpoch = "Jetray-Actor-Epoch"
 
 // checkLiveness judges the owners of other hosts' actors: an actor whose owner's lease key is
 // gone from jetray_workers, while this host has been connected for a full lease period (a
@@ -61,9 +57,9 @@ func (h *host) hostAnswers(ctx context.Context, s *store, id, lease string) bool
 	}
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	req, _ := json.Marshal(controlMsg{Op: "ping", Lease: lease})
+	req, _ := json.Marshal(wire.ControlRequest{Op: wire.ControlPing, Lease: lease})
 	resp, err := h.w.Client().Conn().RequestWithContext(pctx, rec.Control, req)
-	return err == nil && string(resp.Data) == `{"ok":true}`
+	return err == nil && controlOK(resp.Data)
 }
 
 // recoverActor restarts or buries actor id, whose owner (a.workerKey, a.epoch) is gone. The
@@ -96,7 +92,7 @@ func (h *host) recoverActor(ctx context.Context, s *store, id string, a aliveRef
 		return
 	}
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	_ = h.w.Client().JetStream().DeleteConsumer(dctx, framework.ActorsStream, consumerName(id, a.epoch))
+	_ = h.w.Client().JetStream().DeleteConsumer(dctx, h.names.ActorsStream(), consumerName(id, a.epoch))
 	cancel()
 	h.log.Warn().Str("actor_id", id).Str("class", rec.Class).Int("restart", rec.Restarts).Msg("restarting actor whose worker died")
 	h.resubmit(ctx, s, rec)
@@ -106,14 +102,14 @@ func (h *host) recoverActor(ctx context.Context, s *store, id string, a aliveRef
 // worker serving its class places it again. If the call cannot be submitted the actor dies.
 func (h *host) resubmit(ctx context.Context, s *store, rec *Record) {
 	hdr := nats.Header{
-		HeaderActor:          []string{rec.ID},
-		HeaderMaxConcurrency: []string{strconv.Itoa(rec.MaxConcurrency)},
-		HeaderEpoch:          []string{strconv.FormatUint(rec.Epoch, 10)},
+		wire.HeaderActor:          []string{rec.ID},
+		wire.HeaderMaxConcurrency: []string{strconv.Itoa(rec.MaxConcurrency)},
+		wire.HeaderActorEpoch:     []string{strconv.FormatUint(rec.Epoch, 10)},
 	}
 	if rec.Name != "" {
-		hdr[HeaderName] = []string{rec.Name}
+		hdr[wire.HeaderActorName] = []string{rec.Name}
 	}
-	f := framework.Submit[struct{}](ctx, h.w.Client(), framework.Request{Name: createName(rec.Class), Header: hdr},
+	f := framework.Submit[struct{}](ctx, h.w.Client(), framework.Request{Name: wire.ActorCreationName(rec.Class), Header: hdr},
 		json.RawMessage(rec.Input))
 	if err := f.Err(); err != nil {
 		id, epoch := rec.ID, rec.Epoch

@@ -53,7 +53,7 @@ func (m *StreamMethodDef[A, In, Out]) Remote(ctx context.Context, h *Handle[A], 
 		w.Close(err)
 		return st
 	}
-	req, err := h.request(m.full, m.name, false) // streams are not counted against MaxPendingCalls
+	req, err := h.request(c, m.full, m.name, false) // streams are not counted against MaxPendingCalls
 	if err != nil {
 		st, w := futures.NewStream[Out](failedID(ctx, h))
 		w.Close(err)

@@ -18,6 +18,7 @@ import (
 	"github.com/jetray/jetray/actors"
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/internal/testsupport"
+	"github.com/jetray/jetray/internal/wire"
 )
 
 // overlapping counts the faults that overlapped [from, to].
@@ -245,8 +246,8 @@ func (r *chaos) checkStored(calls []*call) map[string]int {
 			got++
 			id := strings.TrimPrefix(m.Subject(), framework.ResultSubjectPrefix)
 			count[id]++
-			st := m.Headers().Get(framework.HeaderStatus)
-			if w := m.Headers().Get(framework.HeaderWorker); w != "" {
+			st := m.Headers().Get(wire.HeaderStatus)
+			if w := m.Headers().Get(wire.HeaderWorker); w != "" {
 				st += " from " + w
 			}
 			status[id] = append(status[id], st)

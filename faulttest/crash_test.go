@@ -4,9 +4,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/futures"
 	"github.com/jetray/jetray/internal/testsupport"
+	"github.com/jetray/jetray/internal/wire"
 )
 
 // Requirement 1: a worker process killed with SIGKILL while it holds 200 two-second calls.
@@ -63,7 +63,7 @@ func TestWorkerCrash(t *testing.T) {
 	by := map[string]int{}
 	for _, id := range ids {
 		h := results[id]
-		w, att := h.Get(framework.HeaderWorker), h.Get(framework.HeaderAttempt)
+		w, att := h.Get(wire.HeaderWorker), h.Get(wire.HeaderAttempt)
 		by[w+" attempt "+att]++
 		if (w == "crash-a" && att != "1") || (w == "crash-b" && att != "2") || (w != "crash-a" && w != "crash-b") {
 			t.Errorf("call %s: result from %q on attempt %s", id, w, att)

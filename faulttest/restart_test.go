@@ -11,6 +11,7 @@ import (
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/futures"
 	"github.com/jetray/jetray/internal/testsupport"
+	"github.com/jetray/jetray/internal/wire"
 	"github.com/rs/zerolog"
 )
 
@@ -88,7 +89,7 @@ func testBrokerRestart(t *testing.T, sig syscall.Signal, downFor time.Duration, 
 	// Calls whose result came from a later attempt ran again after the restart.
 	rerun := 0
 	for _, id := range ids {
-		if results[id].Get(framework.HeaderAttempt) != "1" {
+		if results[id].Get(wire.HeaderAttempt) != "1" {
 			rerun++
 		}
 	}

@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/futures"
 	"github.com/jetray/jetray/internal/testsupport"
+	"github.com/jetray/jetray/internal/wire"
 )
 
 // Requirement 9: SIGTERM to a worker process serving 1,000 queued 5 ms calls with
@@ -59,7 +59,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 	by := map[string]int{}
 	for _, id := range ids {
 		h := results[id]
-		by[h.Get(framework.HeaderWorker)+" attempt "+h.Get(framework.HeaderAttempt)]++
+		by[h.Get(wire.HeaderWorker)+" attempt "+h.Get(wire.HeaderAttempt)]++
 	}
 	t.Logf("results: %v", by)
 	if by["drain-a attempt 1"] != doneByA {

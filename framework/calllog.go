@@ -1,6 +1,9 @@
 package framework
 
-import "github.com/rs/zerolog"
+import (
+	"github.com/jetray/jetray/internal/wire"
+	"github.com/rs/zerolog"
+)
 
 // callLog returns the worker's logger with the fields of d's call: task, and once the call is
 // decoded task_id, attempt and actor_id (actor calls); worker is on every worker log line.
@@ -9,7 +12,7 @@ func (w *Worker) callLog(d *delivery) *zerolog.Logger {
 	ctx := w.log.With().Str("task", d.name)
 	if call := d.call; call != nil {
 		ctx = ctx.Str("task_id", call.ID).Int("attempt", call.Attempt)
-		if actor := call.Header.Get(HeaderActor); actor != "" {
+		if actor := call.Header.Get(wire.HeaderActor); actor != "" {
 			ctx = ctx.Str("actor_id", actor)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jetray/jetray/futures"
+	"github.com/jetray/jetray/internal/wire"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -89,7 +90,7 @@ func (c *Client) cancelID(ctx context.Context, id, why string) (won bool, err er
 // storedCancellation reports whether the result stored for call id is a cancellation.
 func (c *Client) storedCancellation(ctx context.Context, id string) bool {
 	hdr, data, found, err := c.fetchResult(ctx, id)
-	if err != nil || !found || hdr.Get(HeaderStatus) != statusError {
+	if err != nil || !found || hdr.Get(wire.HeaderStatus) != wire.StatusError {
 		return false
 	}
 	var te *TaskError

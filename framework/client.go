@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jetray/jetray/internal/wire"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -22,6 +23,7 @@ type Client struct {
 	js     jetstream.JetStream // submissions; its async handlers belong to the client
 	id     string
 	ids    idGen
+	names  wire.Names // every stream, bucket and subject name of the client's namespace
 	log    zerolog.Logger
 	codecs codecSet
 
@@ -63,7 +65,11 @@ func Connect(ctx context.Context, url string, opts ...Option) (*Client, error) {
 	} else if err := ValidName(id); err != nil {
 		return nil, fmt.Errorf("jetray: client id: %w", err)
 	}
-	c := &Client{cfg: cfg, id: id, log: cfg.log.With().Str("client", id).Logger(), done: make(chan struct{})}
+	names, err := wire.For(cfg.namespace)
+	if err != nil {
+		return nil, fmt.Errorf("jetray: namespace: %w", err)
+	}
+	c := &Client{cfg: cfg, id: id, names: names, log: cfg.log.With().Str("client", id).Logger(), done: make(chan struct{})}
 	c.closeCtx, c.closeCancel = context.WithCancel(context.Background())
 	c.ids.prefix = id
 	if cfg.clientID != "" {

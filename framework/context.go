@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/jetray/jetray/futures"
+	"github.com/jetray/jetray/internal/wire"
 
 	"github.com/nats-io/nats.go"
 )
@@ -64,5 +65,6 @@ func parentID(ctx context.Context) string {
 	return ""
 }
 
-// ResultSubject returns the subject the call's result is published to.
-func (c *Call) ResultSubject() string { return ResultSubject(c.ID) }
+// ResultSubject returns the subject the call's result is published to (its Jetray-Reply
+// header, checked against the call ID and the worker's namespace before the handler runs).
+func (c *Call) ResultSubject() string { return c.Header.Get(wire.HeaderReply) }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/jetray/jetray/internal/seam"
 	"strconv"
 	"time"
+
+	"github.com/jetray/jetray/internal/seam"
+	"github.com/jetray/jetray/internal/wire"
 
 	"github.com/jetray/jetray/futures"
 	"github.com/nats-io/nats.go"
@@ -23,16 +25,16 @@ func (w *Worker) deadLetter(d *delivery, reason string, attempts int) {
 			h[k] = v
 		}
 	}
-	h[HeaderDeadReason] = []string{reason}
-	h[HeaderDeadAttempts] = []string{strconv.Itoa(attempts)}
-	h[HeaderDeadSubject] = []string{d.msg.Subject()}
+	h[wire.HeaderDeadReason] = []string{reason}
+	h[wire.HeaderDeadAttempts] = []string{strconv.Itoa(attempts)}
+	h[wire.HeaderDeadSubject] = []string{d.msg.Subject()}
 	if d.call != nil {
 		h[jetstream.MsgIDHeader] = []string{"dead." + d.call.ID}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	w.cfg.metrics.deadLettered(d.name)
-	if _, err := w.js.PublishMsg(ctx, &nats.Msg{Subject: DeadSubjectPrefix + d.name, Header: h, Data: d.msg.Data()}); err != nil {
+	if _, err := w.js.PublishMsg(ctx, &nats.Msg{Subject: w.c.names.DeadSubject(d.name), Header: h, Data: d.msg.Data()}); err != nil {
 		w.callLog(d).Error().Err(err).Msg("dead letter not stored")
 	}
 }
@@ -67,9 +69,9 @@ func (c *Client) Replay(ctx context.Context, seq uint64) (*futures.Future[json.R
 // DeadLetters lists up to limit dead letters of c's deployment, oldest first (limit <= 0:
 // all). Errors: the dead-letter stream cannot be read.
 func DeadLetters(ctx context.Context, c *Client, limit int) ([]DeadLetter, error) {
-	s, err := c.js.Stream(ctx, DeadStream)
+	s, err := c.js.Stream(ctx, c.names.DeadStream())
 	if err != nil {
-		return nil, fmt.Errorf("jetray: %s: %w", DeadStream, err)
+		return nil, fmt.Errorf("jetray: %s: %w", c.names.DeadStream(), err)
 	}
 	info, err := s.Info(ctx)
 	if err != nil {
@@ -84,9 +86,9 @@ func DeadLetters(ctx context.Context, c *Client, limit int) ([]DeadLetter, error
 		if err != nil {
 			continue // deleted
 		}
-		att, _ := strconv.Atoi(m.Header.Get(HeaderDeadAttempts))
-		out = append(out, DeadLetter{Seq: m.Sequence, Name: m.Header.Get(HeaderTask), ID: m.Header.Get(HeaderID),
-			Subject: m.Header.Get(HeaderDeadSubject), Reason: m.Header.Get(HeaderDeadReason), Attempts: att,
+		att, _ := strconv.Atoi(m.Header.Get(wire.HeaderDeadAttempts))
+		out = append(out, DeadLetter{Seq: m.Sequence, Name: m.Header.Get(wire.HeaderTask), ID: m.Header.Get(wire.HeaderID),
+			Subject: m.Header.Get(wire.HeaderDeadSubject), Reason: m.Header.Get(wire.HeaderDeadReason), Attempts: att,
 			Time: m.Time, Data: m.Data, Header: m.Header})
 	}
 	return out, nil
@@ -98,7 +100,7 @@ func DeadLetters(ctx context.Context, c *Client, limit int) ([]DeadLetter, error
 // JSON. Errors: no dead letter at seq, or the stream cannot be read; a call that is not
 // accepted fails the future and keeps the dead letter.
 func ReplayDeadLetter(ctx context.Context, c *Client, seq uint64) (*futures.Future[json.RawMessage], error) {
-	s, err := c.js.Stream(ctx, DeadStream)
+	s, err := c.js.Stream(ctx, c.names.DeadStream())
 	if err != nil {
 		return nil, err
 	}
@@ -107,14 +109,14 @@ func ReplayDeadLetter(ctx context.Context, c *Client, seq uint64) (*futures.Futu
 		return nil, fmt.Errorf("jetray: dead letter %d: %w", seq, err)
 	}
 	hdr := nats.Header{}
-	for _, k := range []string{HeaderMaxRetries, HeaderRetryErrors, HeaderTimeout, HeaderBackoff, HeaderCodec, "Jetray-Actor"} {
+	for _, k := range []string{wire.HeaderMaxRetries, wire.HeaderRetryErrors, wire.HeaderTimeout, wire.HeaderBackoff, wire.HeaderCodec, "Jetray-Actor"} {
 		if v := m.Header.Get(k); v != "" {
 			hdr.Set(k, v)
 		}
 	}
-	name := m.Header.Get(HeaderTask)
+	name := m.Header.Get(wire.HeaderTask)
 	req := Request{Name: name, Header: hdr,
-		route: seam.Route{Subject: m.Header.Get(HeaderDeadSubject), Unregistered: true}}
+		route: seam.Route{Subject: m.Header.Get(wire.HeaderDeadSubject), Unregistered: true}}
 	f := Submit[json.RawMessage](ctx, c, req, json.RawMessage(m.Data))
 	if f.Resolved() && f.Err() != nil {
 		return f, nil // not accepted: keep the dead letter

@@ -5,13 +5,23 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/jetray/jetray/internal/wire"
 )
 
 var (
 	// ErrUnknownTask: no worker has registered the task name. The call is not queued.
 	ErrUnknownTask = errors.New("jetray: unknown task")
 	// ErrInvalidName: a task or actor name that cannot be used on the wire (see ValidName).
-	ErrInvalidName = errors.New("jetray: invalid name")
+	ErrInvalidName = wire.ErrInvalidName
+	// ErrInvalidNamespace: WithNamespace was given a namespace that cannot be used (see
+	// WithNamespace). Connect returns it, wrapped.
+	ErrInvalidNamespace = wire.ErrInvalidNamespace
+	// ErrWireVersion: Connect found a stream, bucket or object store made by a build that
+	// speaks another wire version; the error names the resource and both versions. Connect
+	// never changes such a resource: upgrade every process of the deployment, or use another
+	// namespace.
+	ErrWireVersion = wire.ErrWireVersion
 	// ErrClosed: the client was closed before the call could be submitted or resolved.
 	ErrClosed = errors.New("jetray: client closed")
 	// ErrDuplicateName: Register was given two definitions with the same name.

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/jetray/jetray/internal/wire"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -62,9 +63,9 @@ func WithTaskEvents(on bool) WorkerOption { return func(c *workerConfig) { c.noT
 // eventsStreamConfig is JETRAY_EVENTS as Connect creates it.
 func (c *Client) eventsStreamConfig() jetstream.StreamConfig {
 	return jetstream.StreamConfig{
-		Name:              EventsStream,
+		Name:              c.names.EventsStream(),
 		Description:       "jetray task state events: the latest per call, for listing and the dashboard",
-		Subjects:          []string{EventSubjectPrefix + ">"},
+		Subjects:          []string{c.names.EventsStreamSubject()},
 		Retention:         jetstream.LimitsPolicy,
 		Storage:           jetstream.MemoryStorage,
 		Replicas:          c.cfg.replicas,
@@ -122,9 +123,9 @@ func (w *Worker) taskEvent(d *delivery, state string, kind Kind, msg string) {
 
 // publishTaskEvent publishes d's event with core NATS; d.events.mu is held.
 func (w *Worker) publishTaskEvent(d *delivery, state string, kind Kind, msg string) {
-	b := appendTaskEvent(make([]byte, 0, 256), d.call.ID, d.name, d.msg.Headers().Get(HeaderActor), state,
+	b := appendTaskEvent(make([]byte, 0, 256), d.call.ID, d.name, d.msg.Headers().Get(wire.HeaderActor), state,
 		d.call.Attempt, w.cfg.name, kind, msg, d.events.started, time.Now())
-	if err := w.c.nc.Publish(EventSubjectPrefix+d.call.ID, b); err != nil {
+	if err := w.c.nc.Publish(w.c.names.EventSubject(d.call.ID), b); err != nil {
 		w.log.Debug().Err(err).Str("task_id", d.call.ID).Msg("task event not published")
 	}
 }
@@ -234,28 +235,28 @@ func shortError(msg string) string {
 // Calls recorded by workers with WithTaskEvents(false) and calls not started yet are absent.
 // Errors: JETRAY_EVENTS cannot be read.
 func TaskEvents(ctx context.Context, c *Client, limit int) ([]TaskEvent, error) {
-	s, err := c.js.Stream(ctx, EventsStream)
+	s, err := c.js.Stream(ctx, c.names.EventsStream())
 	if err != nil {
-		return nil, fmt.Errorf("jetray: %s: %w", EventsStream, err)
+		return nil, fmt.Errorf("jetray: %s: %w", c.names.EventsStream(), err)
 	}
 	st := s.CachedInfo().State
 	if st.Msgs == 0 {
 		return nil, nil
 	}
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{EventSubjectPrefix + ">"}}
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{c.names.EventsStreamSubject()}}
 	if limit > 0 && st.LastSeq >= uint64(limit) && st.LastSeq-uint64(limit)+1 > st.FirstSeq {
 		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 		cfg.OptStartSeq = st.LastSeq - uint64(limit) + 1
 	}
 	cons, err := s.OrderedConsumer(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("jetray: read %s: %w", EventsStream, err)
+		return nil, fmt.Errorf("jetray: read %s: %w", c.names.EventsStream(), err)
 	}
 	var out []TaskEvent
 	for {
 		batch, err := cons.FetchNoWait(512)
 		if err != nil {
-			return nil, fmt.Errorf("jetray: read %s: %w", EventsStream, err)
+			return nil, fmt.Errorf("jetray: read %s: %w", c.names.EventsStream(), err)
 		}
 		n := 0
 		var pending uint64
@@ -270,7 +271,7 @@ func TaskEvents(ctx context.Context, c *Client, limit int) ([]TaskEvent, error) 
 			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return nil, fmt.Errorf("jetray: read %s: %w", EventsStream, err)
+			return nil, fmt.Errorf("jetray: read %s: %w", c.names.EventsStream(), err)
 		}
 		if n == 0 || pending == 0 {
 			return out, nil

@@ -6,14 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/jetray/jetray/futures"
 	"github.com/jetray/jetray/internal/seam"
-	"github.com/nats-io/nats.go"
+	"github.com/jetray/jetray/internal/wire"
 )
 
 // execute runs one delivery to its end: a result published (then acked), a retry scheduled,
@@ -36,7 +34,7 @@ func (w *Worker) execute(d *delivery) {
 	if w.expired(d, queuedAt) {
 		return
 	}
-	dc := decodeCall(d.name, hdr, d.msg.Data(), attempt, w.c.codecs)
+	dc := decodeCall(w.c.names, d.name, hdr, d.msg.Data(), attempt, w.c.codecs)
 	if dc.outcome == decodeTerminate {
 		w.terminate(d, dc.reason)
 		return
@@ -47,12 +45,12 @@ func (w *Worker) execute(d *delivery) {
 		call.Attempt = attempt
 	}
 	d.call = call
-	d.inputObject = hdr.Get(HeaderObject) // deleted once the call is answered, whatever the answer
+	d.inputObject = hdr.Get(wire.HeaderObject) // deleted once the call is answered, whatever the answer
 	if dc.outcome == decodeBad {
 		w.fail(d, KindBadCall, dc.err.Error(), nil)
 		return
 	}
-	id, maxRetries, timeoutMS := call.ID, dc.params.maxRetries, dc.params.timeoutMS
+	id, maxRetries, timeout := call.ID, dc.opts.MaxRetries, dc.opts.Timeout
 	if maxRetries >= 0 && attempt > maxRetries+1 {
 		w.callLog(d).Warn().Msg("attempts exhausted after system failures")
 		w.deadLetter(d, fmt.Sprintf("no result after %d attempts (worker died or lost the call)", attempt-1), attempt-1)
@@ -71,7 +69,7 @@ func (w *Worker) execute(d *delivery) {
 		w.fail(d, KindCancelled, "cancelled before it ran", nil)
 		return
 	}
-	if name := hdr.Get(HeaderObject); name != "" {
+	if name := hdr.Get(wire.HeaderObject); name != "" {
 		octx, cancel := context.WithTimeout(w.taskCtx, 5*time.Minute)
 		data, err := w.c.getObject(octx, name)
 		cancel()
@@ -91,9 +89,9 @@ func (w *Worker) execute(d *delivery) {
 	w.cw.begin(id, cancelCause)
 	defer w.cw.end(id)
 	cancel := context.CancelFunc(func() { cancelCause(nil) })
-	if timeoutMS > 0 {
+	if timeout > 0 {
 		var cancelT context.CancelFunc
-		ctx, cancelT = context.WithTimeout(ctx, time.Duration(timeoutMS)*time.Millisecond)
+		ctx, cancelT = context.WithTimeout(ctx, timeout)
 		cancel = func() { cancelT(); cancelCause(nil) }
 	}
 	if !d.state.CompareAndSwap(stateQueued, stateRunning) {
@@ -129,7 +127,7 @@ func (w *Worker) execute(d *delivery) {
 	if err == nil {
 		w.cfg.metrics.succeededCall(d.name)
 		w.taskEvent(d, TaskFinished, "", "")
-		w.publishResult(d, w.resultMsg(d, statusOK, call.Codec.Name(), out))
+		w.publishResult(d, w.resultMsg(d, wire.StatusOK, call.Codec.Name(), out))
 		return
 	}
 	if cancelled {
@@ -146,15 +144,15 @@ func (w *Worker) execute(d *delivery) {
 	var ce *callError
 	if errors.As(err, &ce) {
 		kind = ce.kind
-	} else if timeoutMS > 0 && errors.Is(ctxErr, context.DeadlineExceeded) {
+	} else if timeout > 0 && errors.Is(ctxErr, context.DeadlineExceeded) {
 		kind = KindTimeout
 	} else if k, ok := kindOfError(err); ok {
 		kind = k // e.g. an actor the task used died: callers can still errors.Is it
 	}
-	retryErrors := hdr.Get(HeaderRetryErrors) == "1"
+	retryErrors := dc.opts.RetryErrors
 	retryable := (kind == KindError || kind == KindTimeout) && retryErrors && !isPermanent(err)
 	if retryable && (maxRetries < 0 || attempt <= maxRetries) {
-		delay := backoffDelay(hdr, attempt)
+		delay := backoffDelay(dc.opts, attempt)
 		w.callLog(d).Info().Err(err).Dur("delay", delay).Msg("retrying after error")
 		w.cfg.metrics.retriedCall(d.name)
 		w.taskEvent(d, TaskRetrying, kind, err.Error())
@@ -217,7 +215,7 @@ func (w *Worker) fail(d *delivery, kind Kind, message string, edit func(*TaskErr
 		edit(te)
 	}
 	data, _ := json.Marshal(te)
-	w.publishResult(d, w.resultMsg(d, statusError, "", data))
+	w.publishResult(d, w.resultMsg(d, wire.StatusError, "", data))
 }
 
 // terminate removes a message that cannot be answered (no usable ID or reply subject).
@@ -229,35 +227,10 @@ func (w *Worker) terminate(d *delivery, reason string) {
 	w.release(d)
 }
 
-func headerInt(h nats.Header, key string, def int) (int, error) {
-	v := h.Get(key)
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		return def, fmt.Errorf("header %s: %q is not an integer", key, v)
-	}
-	return n, nil
-}
-
 // backoffDelay is exponential from the call's Backoff min to max with full jitter in the
 // upper half.
-func backoffDelay(h nats.Header, attempt int) time.Duration {
-	lo, hi := 100*time.Millisecond, 10*time.Second
-	if v := h.Get(HeaderBackoff); v != "" {
-		if a, b, ok := strings.Cut(v, ","); ok {
-			if x, err := strconv.Atoi(a); err == nil && x > 0 {
-				lo = time.Duration(x) * time.Millisecond
-			}
-			if y, err := strconv.Atoi(b); err == nil && y > 0 {
-				hi = time.Duration(y) * time.Millisecond
-			}
-		}
-	}
-	if hi < lo {
-		hi = lo
-	}
+func backoffDelay(o wire.CallOptions, attempt int) time.Duration {
+	lo, hi := o.BackoffMin, max(o.BackoffMax, o.BackoffMin)
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval, b.MaxInterval, b.Multiplier, b.RandomizationFactor = lo, hi, 2, 0.5
 	b.MaxElapsedTime = 0 // never stop: MaxRetries decides

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/jetray/jetray/internal/wire"
 	"github.com/nats-io/nats.go"
 )
 
@@ -20,13 +21,13 @@ func FuzzDecodeCall(f *testing.F) {
 	codecs := codecSet{"json": JSONCodec{}}
 	f.Fuzz(func(t *testing.T, id, reply, retries, timeout, codec, backoff string, data []byte) {
 		h := nats.Header{}
-		for k, v := range map[string]string{HeaderID: id, HeaderReply: reply, HeaderMaxRetries: retries,
-			HeaderTimeout: timeout, HeaderCodec: codec, HeaderBackoff: backoff} {
+		for k, v := range map[string]string{wire.HeaderID: id, wire.HeaderReply: reply, wire.HeaderMaxRetries: retries,
+			wire.HeaderTimeout: timeout, wire.HeaderCodec: codec, wire.HeaderBackoff: backoff} {
 			if v != "" {
 				h.Set(k, v)
 			}
 		}
-		dc := decodeCall("fuzz", h, data, 1, codecs)
+		dc := decodeCall(wire.Names{}, "fuzz", h, data, 1, codecs)
 		call := dc.call
 		switch dc.outcome {
 		case decodeTerminate:
@@ -39,7 +40,7 @@ func FuzzDecodeCall(f *testing.F) {
 			}
 		case decodeRun:
 			if call == nil || dc.err != nil || dc.reason != "" ||
-				call.ResultSubject() != reply || !validCallID(call.ID) || dc.params.timeoutMS < 0 || call.Codec == nil {
+				call.ResultSubject() != reply || !wire.ValidCallID(call.ID) || dc.opts.Timeout < 0 || call.Codec == nil {
 				t.Fatalf("accepted inconsistent call %+v", dc)
 			}
 			var v struct{ A, B int }
@@ -47,7 +48,9 @@ func FuzzDecodeCall(f *testing.F) {
 		default:
 			t.Fatalf("unknown outcome %d", dc.outcome)
 		}
-		_ = backoffDelay(h, 1+len(data)%40)
+		if opts, err := wire.DecodeCallOptions(h); err == nil {
+			_ = backoffDelay(opts, 1+len(data)%40)
+		}
 	})
 }
 
@@ -58,7 +61,7 @@ func FuzzDecodeResult(f *testing.F) {
 	f.Add("..", []byte(`{`))
 	f.Add("abc", []byte(nil))
 	f.Fuzz(func(t *testing.T, rest string, data []byte) {
-		id, item, ok := splitResultSubject(rest)
+		id, item, ok := wire.Names{}.SplitResultSubject(ResultSubjectPrefix + rest)
 		if ok && (id == "" || len(id)+len(item) > len(rest)) {
 			t.Fatalf("split %q into %q %q", rest, id, item)
 		}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jetray/jetray/internal/wire"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -44,7 +45,7 @@ func (w *Worker) handBack(d *delivery) {
 // recorded in HandbacksBucket first, so that the next delivery does not count it as an
 // attempt (JetStream counts it in NumDelivered).
 func (w *Worker) handBackUnstarted(d *delivery) {
-	if id := d.msg.Headers().Get(HeaderID); validCallID(id) {
+	if id := d.msg.Headers().Get(wire.HeaderID); wire.ValidCallID(id) {
 		if err := w.c.recordHandBack(id); err != nil {
 			w.callLog(d).Warn().Err(err).Msg("hand-back not recorded; it will count as an attempt")
 		}
@@ -79,7 +80,7 @@ type handbacksKey struct{}
 func (c *Client) handbacksBucket(ctx context.Context) (jetstream.KeyValue, error) {
 	v, err := c.extension(handbacksKey{}, func() (any, error) {
 		return c.ensureBucket(ctx, jetstream.KeyValueConfig{
-			Bucket:      HandbacksBucket,
+			Bucket:      c.names.HandbacksBucket(),
 			Description: "jetray: deliveries of each call handed back without running (not attempts)",
 			TTL:         c.cfg.resultTTL,
 			Storage:     c.storage(),

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jetray/jetray/internal/wire"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -53,19 +54,19 @@ func (w *Worker) taskConsumer(ctx context.Context, name string) (jetstream.Consu
 	cctx, cancel := w.c.apiContext(ctx)
 	defer cancel()
 	want := jetstream.ConsumerConfig{
-		Durable:       taskConsumerName(name),
+		Durable:       w.c.names.TaskConsumer(name, wire.TaskRoute{}),
 		Description:   "jetray task " + name,
-		FilterSubject: TaskSubject(name),
+		FilterSubject: w.c.names.TaskSubject(name, wire.TaskRoute{}),
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       w.cfg.ackWait,
 		MaxAckPending: 65536,
 		MaxDeliver:    -1,
 	}
-	cons, err := w.c.js.Consumer(cctx, TasksStream, want.Durable)
+	cons, err := w.c.js.Consumer(cctx, w.c.names.TasksStream(), want.Durable)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
-		cons, err = w.c.js.CreateConsumer(cctx, TasksStream, want)
+		cons, err = w.c.js.CreateConsumer(cctx, w.c.names.TasksStream(), want)
 		if errors.Is(err, jetstream.ErrConsumerExists) { // another worker created it meanwhile
-			cons, err = w.c.js.Consumer(cctx, TasksStream, want.Durable)
+			cons, err = w.c.js.Consumer(cctx, w.c.names.TasksStream(), want.Durable)
 		}
 	}
 	if err != nil {
@@ -76,7 +77,7 @@ func (w *Worker) taskConsumer(ctx context.Context, name string) (jetstream.Consu
 		cfg.MaxAckPending != want.MaxAckPending || cfg.MaxDeliver != want.MaxDeliver {
 		cfg.FilterSubject, cfg.FilterSubjects = want.FilterSubject, nil
 		cfg.MaxAckPending, cfg.MaxDeliver = want.MaxAckPending, want.MaxDeliver
-		if cons, err = w.c.js.UpdateConsumer(cctx, TasksStream, cfg); err != nil {
+		if cons, err = w.c.js.UpdateConsumer(cctx, w.c.names.TasksStream(), cfg); err != nil {
 			return nil, fmt.Errorf("jetray: update consumer for %s: %w", name, err)
 		}
 	}

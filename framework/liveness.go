@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jetray/jetray/internal/lease"
+	"github.com/jetray/jetray/internal/wire"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -47,14 +47,10 @@ type leaseState struct {
 // lease returns the worker's lease, which its liveness loop writes and runtimes read.
 func (w *Worker) lease() *lease.Lease { return w.ls }
 
-func (w *Worker) leaseBase() string {
-	return strings.NewReplacer(".", "_", "*", "_", ">", "_", " ", "_").Replace(w.cfg.name) + "-" + w.c.id
-}
-
 func (c *Client) workersBucket(ctx context.Context) (jetstream.KeyValue, error) {
 	v, err := c.extension(workersBucketKey{}, func() (any, error) {
 		return c.ensureBucket(ctx, jetstream.KeyValueConfig{
-			Bucket:      WorkersBucket,
+			Bucket:      c.names.WorkersBucket(),
 			Description: "jetray: live workers (keys expire when a worker stops refreshing them)",
 			TTL:         LivenessTTL,
 			Storage:     jetstream.MemoryStorage,
@@ -126,10 +122,7 @@ func (w *Worker) liveness(done <-chan struct{}) {
 		ttl := l.TTL()
 		sent := time.Now()
 		if rev == 0 {
-			key := w.leaseBase()
-			if gen > 0 {
-				key += "-" + strconv.Itoa(gen)
-			}
+			key := wire.LeaseKey(w.cfg.name, w.c.id, gen)
 			info, _ := json.Marshal(WorkerInfo{Key: key, Name: w.cfg.name, Client: w.c.id, Started: started, Names: names})
 			r, err := kv.Create(pctx, key, info)
 			if err != nil {

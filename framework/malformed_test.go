@@ -6,6 +6,7 @@ import (
 
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/framework/frameworktest"
+	"github.com/jetray/jetray/internal/wire"
 	"github.com/nats-io/nats.go"
 )
 
@@ -28,14 +29,14 @@ func TestMalformedMessagesOnTaskSubject(t *testing.T) {
 	}
 	bad := []*nats.Msg{
 		{Subject: framework.TaskSubject("add"), Data: []byte("garbage")},
-		{Subject: framework.TaskSubject("add"), Header: nats.Header{framework.HeaderID: {"x.1"}}, Data: []byte("{}")},
-		{Subject: framework.TaskSubject("add"), Header: nats.Header{framework.HeaderID: {"*.>"}, framework.HeaderReply: {"jetray.result.*.>"}}},
-		{Subject: framework.TaskSubject("add"), Header: nats.Header{framework.HeaderID: {"x.2"}, framework.HeaderReply: {"elsewhere"}}},
-		{Subject: framework.TaskSubject("add"), Header: nats.Header{framework.HeaderID: {"x.3"}, framework.HeaderReply: {"jetray.result.x.3"},
-			framework.HeaderMaxRetries: {"lots"}}},
-		{Subject: framework.TaskSubject("add"), Header: nats.Header{framework.HeaderID: {"x.4"}, framework.HeaderReply: {"jetray.result.x.4"},
-			framework.HeaderCodec: {"klingon"}}},
-		{Subject: framework.TaskSubject("add"), Header: nats.Header{framework.HeaderID: {"x.5"}, framework.HeaderReply: {"jetray.result.x.5"}},
+		{Subject: framework.TaskSubject("add"), Header: nats.Header{wire.HeaderID: {"x.1"}}, Data: []byte("{}")},
+		{Subject: framework.TaskSubject("add"), Header: nats.Header{wire.HeaderID: {"*.>"}, wire.HeaderReply: {"jetray.result.*.>"}}},
+		{Subject: framework.TaskSubject("add"), Header: nats.Header{wire.HeaderID: {"x.2"}, wire.HeaderReply: {"elsewhere"}}},
+		{Subject: framework.TaskSubject("add"), Header: nats.Header{wire.HeaderID: {"x.3"}, wire.HeaderReply: {"jetray.result.x.3"},
+			wire.HeaderMaxRetries: {"lots"}}},
+		{Subject: framework.TaskSubject("add"), Header: nats.Header{wire.HeaderID: {"x.4"}, wire.HeaderReply: {"jetray.result.x.4"},
+			wire.HeaderCodec: {"klingon"}}},
+		{Subject: framework.TaskSubject("add"), Header: nats.Header{wire.HeaderID: {"x.5"}, wire.HeaderReply: {"jetray.result.x.5"}},
 			Data: []byte{0xff, 0xfe}},
 	}
 	for _, m := range bad {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jetray/jetray/internal/wire"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -15,8 +16,8 @@ import (
 // carries the object's name in the Jetray-Object header and no payload.
 const ObjectsBucket = "jetray_objects"
 
-// HeaderObject names the object in ObjectsBucket that holds a message's payload.
-const HeaderObject = "Jetray-Object"
+// objectsKey keys the client's object store among its extensions.
+type objectsKey struct{}
 
 // objectHeadroom is kept free below max_payload for headers.
 const objectHeadroom = 64 << 10
@@ -27,25 +28,33 @@ func (c *Client) bigValue(n int) bool {
 }
 
 func (c *Client) objectStore(ctx context.Context) (jetstream.ObjectStore, error) {
-	v, err := c.extension(ObjectsBucket, func() (any, error) {
+	v, err := c.extension(objectsKey{}, func() (any, error) {
 		ctx, cancel := c.apiContext(ctx)
 		defer cancel()
 		cfg := jetstream.ObjectStoreConfig{
-			Bucket:      ObjectsBucket,
+			Bucket:      c.names.ObjectsBucket(),
 			Description: "jetray: values above the max payload (inputs deleted once consumed; results and Put values live until the results TTL)",
 			TTL:         c.cfg.resultTTL,
 			Storage:     c.storage(),
 			Replicas:    c.cfg.replicas,
+			Metadata:    c.names.Metadata(),
 		}
-		os, err := c.js.ObjectStore(ctx, ObjectsBucket)
+		os, err := c.js.ObjectStore(ctx, c.names.ObjectsBucket())
 		if errors.Is(err, jetstream.ErrBucketNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
 			os, err = c.js.CreateObjectStore(ctx, cfg)
 			if errors.Is(err, jetstream.ErrBucketExists) {
-				os, err = c.js.ObjectStore(ctx, ObjectsBucket)
+				os, err = c.js.ObjectStore(ctx, c.names.ObjectsBucket())
 			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("jetray: object store: %w", err)
+		}
+		st, err := os.Status(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("jetray: object store: %w", err)
+		}
+		if err := wire.CheckVersion("object store "+cfg.Bucket, st.Metadata()); err != nil {
+			return nil, err
 		}
 		return os, nil
 	})
@@ -103,14 +112,14 @@ func (c *Client) offload(ctx context.Context, m *nats.Msg, name string) error {
 	if err := c.putObject(ctx, name, m.Data); err != nil {
 		return err
 	}
-	m.Header[HeaderObject] = []string{name}
+	m.Header[wire.HeaderObject] = []string{name}
 	m.Data = nil
 	return nil
 }
 
 // payload returns the payload of a message, reading it from the object store if offloaded.
 func (c *Client) payload(ctx context.Context, hdr nats.Header, data []byte) ([]byte, error) {
-	name := hdr.Get(HeaderObject)
+	name := hdr.Get(wire.HeaderObject)
 	if name == "" {
 		return data, nil
 	}

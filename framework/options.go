@@ -20,6 +20,7 @@ type clientConfig struct {
 	resultTTL   time.Duration
 	maxPending  int
 	clientID    string
+	namespace   string
 	replicas    int
 	memory      bool
 	callTimeout time.Duration
@@ -41,6 +42,15 @@ func defaultClientConfig() clientConfig {
 		submitRetry: 2 * time.Minute,
 	}
 }
+
+// WithNamespace scopes the client to namespace ns: every stream, KV bucket, object store and
+// subject it uses carries ns (JETRAY_<NS>_TASKS, jetray_<ns>_registry, jetray_<ns>.task.<name>,
+// ...), so deployments or test suites in different namespaces share one NATS account without
+// seeing each other's tasks, actors, results or workers. A namespace is 1 to 32 of a-z, 0-9
+// and '-', starting and ending with a letter or digit. Default "": the names jetray has
+// always used. Drivers and workers of one deployment must use the same namespace. Connect
+// fails with an error wrapping ErrInvalidNamespace for an invalid namespace.
+func WithNamespace(ns string) Option { return func(c *clientConfig) { c.namespace = ns } }
 
 // WithLogger sets the logger. Default: silent (zerolog.Nop()).
 func WithLogger(l zerolog.Logger) Option { return func(c *clientConfig) { c.log = l } }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jetray/jetray/internal/wire"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -29,19 +30,19 @@ func (w *Worker) resultMsg(d *delivery, status, codec string, data []byte) *nats
 	h := make(nats.Header, 7)
 	h[jetstream.MsgIDHeader] = []string{d.call.ID}
 	onlyFirst(h)
-	h[HeaderID] = []string{d.call.ID}
-	h[HeaderStatus] = []string{status}
-	h[HeaderAttempt] = []string{strconv.Itoa(d.call.Attempt)}
-	h[HeaderWorker] = []string{w.cfg.name}
+	h[wire.HeaderID] = []string{d.call.ID}
+	h[wire.HeaderStatus] = []string{status}
+	h[wire.HeaderAttempt] = []string{strconv.Itoa(d.call.Attempt)}
+	h[wire.HeaderWorker] = []string{w.cfg.name}
 	if codec != "" && codec != "json" {
-		h[HeaderCodec] = []string{codec}
+		h[wire.HeaderCodec] = []string{codec}
 	}
-	return &nats.Msg{Subject: ResultSubject(d.call.ID), Header: h, Data: data}
+	return &nats.Msg{Subject: w.c.names.ResultSubject(d.call.ID), Header: h, Data: data}
 }
 
 // publishResult stores the result; onResultAck acks the call once the broker confirms.
 func (w *Worker) publishResult(d *delivery, m *nats.Msg) {
-	if w.c.bigValue(len(m.Data)) && m.Header.Get(HeaderObject) == "" {
+	if w.c.bigValue(len(m.Data)) && m.Header.Get(wire.HeaderObject) == "" {
 		octx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		err := w.c.offload(octx, m, d.call.ID+".out")
 		cancel()
@@ -165,7 +166,7 @@ func (w *Worker) expired(d *delivery, storedAt time.Time) bool {
 	if age <= ttl {
 		return false
 	}
-	w.callLog(d).Warn().Str("task_id", d.msg.Headers().Get(HeaderID)).Dur("age", age).Dur("ttl", ttl).
+	w.callLog(d).Warn().Str("task_id", d.msg.Headers().Get(wire.HeaderID)).Dur("age", age).Dur("ttl", ttl).
 		Msg("call older than the results TTL; terminated without running")
 	if err := d.msg.TermWithReason("older than the results TTL"); err != nil {
 		w.callLog(d).Debug().Err(err).Msg("term")

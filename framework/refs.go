@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jetray/jetray/futures"
+	"github.com/jetray/jetray/internal/wire"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -25,10 +26,10 @@ func (c *Client) Resolve(ctx context.Context, id string, into any) error {
 
 // decodeInto decodes a stored result into into, or returns its error.
 func (c *Client) decodeInto(ctx context.Context, id string, hdr nats.Header, data []byte, into any) error {
-	if hdr.Get(HeaderStatus) == statusError {
+	if hdr.Get(wire.HeaderStatus) == wire.StatusError {
 		return decodeTaskError(id, data)
 	}
-	codec, err := c.codecs.lookup(hdr.Get(HeaderCodec))
+	codec, err := c.codecs.lookup(hdr.Get(wire.HeaderCodec))
 	if err != nil {
 		return fmt.Errorf("jetray: result of %s: %w", id, err)
 	}
@@ -86,7 +87,7 @@ func (c *Client) awaitResultOnce(ctx context.Context, id string) (nats.Header, [
 		return hdr, data, err
 	}
 	cons, err := c.results.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{ResultSubject(id)},
+		FilterSubjects: []string{c.names.ResultSubject(id)},
 		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
 	})
 	if err != nil {
@@ -189,7 +190,7 @@ func (t *Task[In, Out]) submitWith(ctx context.Context, c *Client, id, parent st
 		p.Reject(fmt.Errorf("jetray: encode input of %s: %w", t.name, err))
 		return
 	}
-	c.submit(context.WithoutCancel(ctx), callSpec{name: t.name, subject: TaskSubject(t.name), id: id, data: data,
+	c.submit(context.WithoutCancel(ctx), callSpec{name: t.name, subject: c.names.TaskSubject(t.name, wire.TaskRoute{}), id: id, data: data,
 		cfg: &t.cfg, parent: parent, childDone: true}, promiseSink[Out]{p})
 }
 
@@ -217,14 +218,14 @@ func Put[T any](ctx context.Context, c *Client, v T) *futures.Future[T] {
 	}
 	h := nats.Header{
 		jetstream.MsgIDHeader: []string{id},
-		HeaderID:              []string{id},
-		HeaderStatus:          []string{statusOK},
+		wire.HeaderID:         []string{id},
+		wire.HeaderStatus:     []string{wire.StatusOK},
 	}
 	onlyFirst(h)
 	if n := c.cfg.codec.Name(); n != "json" {
-		h[HeaderCodec] = []string{n}
+		h[wire.HeaderCodec] = []string{n}
 	}
-	m := &nats.Msg{Subject: ResultSubject(id), Header: h, Data: data}
+	m := &nats.Msg{Subject: c.names.ResultSubject(id), Header: h, Data: data}
 	if err := c.offload(ctx, m, id+".put"); err != nil {
 		return futures.Failed[T](id, fmt.Errorf("jetray: put: %w", err))
 	}

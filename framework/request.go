@@ -7,6 +7,7 @@ import (
 
 	"github.com/jetray/jetray/futures"
 	"github.com/jetray/jetray/internal/seam"
+	"github.com/jetray/jetray/internal/wire"
 	"github.com/nats-io/nats.go"
 )
 
@@ -55,7 +56,7 @@ func submitInto[Out any](ctx context.Context, c *Client, req Request, in any, p 
 			p.Reject(err)
 			return
 		}
-		spec.subject = TaskSubject(req.Name)
+		spec.subject = c.names.TaskSubject(req.Name, wire.TaskRoute{})
 	}
 	var s sink = promiseSink[Out]{p}
 	if req.route.OnDone != nil {

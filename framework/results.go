@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jetray/jetray/futures"
+	"github.com/jetray/jetray/internal/wire"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -93,7 +94,7 @@ func startResults(ctx context.Context, c *Client, s jetstream.Stream) (*resultRo
 		return nil, fmt.Errorf("jetray: results stream info: %w", err)
 	}
 	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{ResultSubjectPrefix + c.id + ".>"},
+		FilterSubjects: []string{c.names.ClientResultsFilter(c.id)},
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:    info.State.LastSeq + 1,
 		// Bounded: each reset retries one consumer name, and a name the cluster placed on a
@@ -167,12 +168,9 @@ func (c *Client) Pending() int {
 }
 
 func (r *resultRouter) handle(m jetstream.Msg) {
-	subj := m.Subject()
-	if len(subj) <= len(ResultSubjectPrefix) {
-		return
-	}
-	// <client id>.<seq> is a result; <client id>.<seq>.<k> is item k of a stream.
-	rest, item, ok := splitResultSubject(subj[len(ResultSubjectPrefix):])
+	// <root>.result.<client id>.<seq> is a result; <root>.result.<client id>.<seq>.<k> is
+	// item k of a stream.
+	rest, item, ok := r.c.names.SplitResultSubject(m.Subject())
 	if !ok {
 		return
 	}
@@ -206,7 +204,7 @@ func (r *resultRouter) item(id, k string, m jetstream.Msg) {
 	if err != nil {
 		return
 	}
-	codec, err := r.c.codecs.lookup(m.Headers().Get(HeaderCodec))
+	codec, err := r.c.codecs.lookup(m.Headers().Get(wire.HeaderCodec))
 	if err != nil {
 		is.fail(fmt.Errorf("jetray: stream %s: %w", id, err))
 		return
@@ -216,16 +214,16 @@ func (r *resultRouter) item(id, k string, m jetstream.Msg) {
 
 // deliverResult decodes a result message into s.
 func deliverResult(c *Client, s sink, id string, hdr nats.Header, data []byte) {
-	if hdr.Get(HeaderStatus) == statusError {
+	if hdr.Get(wire.HeaderStatus) == wire.StatusError {
 		s.fail(decodeTaskError(id, data))
 		return
 	}
-	codec, err := c.codecs.lookup(hdr.Get(HeaderCodec))
+	codec, err := c.codecs.lookup(hdr.Get(wire.HeaderCodec))
 	if err != nil {
 		s.fail(fmt.Errorf("jetray: result of %s: %w", id, err))
 		return
 	}
-	if name := hdr.Get(HeaderObject); name != "" {
+	if name := hdr.Get(wire.HeaderObject); name != "" {
 		s.resolveObject(codec, func(ctx context.Context) ([]byte, error) { return c.getObject(ctx, name) })
 		return
 	}
@@ -274,7 +272,7 @@ func (r *resultRouter) failAll(err error) {
 func (c *Client) fetchResult(ctx context.Context, id string) (hdr nats.Header, data []byte, found bool, err error) {
 	ctx, cancel := c.apiContext(ctx)
 	defer cancel()
-	msg, err := c.results.stream.GetLastMsgForSubject(ctx, ResultSubject(id))
+	msg, err := c.results.stream.GetLastMsgForSubject(ctx, c.names.ResultSubject(id))
 	if err != nil {
 		if isNotFound(err) {
 			return nil, nil, false, nil
@@ -322,13 +320,13 @@ func (c *Client) storeFailure(ctx context.Context, te *TaskError, msgID string) 
 	}
 	h := nats.Header{
 		jetstream.MsgIDHeader: []string{msgID},
-		HeaderID:              []string{te.TaskID},
-		HeaderStatus:          []string{statusError},
+		wire.HeaderID:         []string{te.TaskID},
+		wire.HeaderStatus:     []string{wire.StatusError},
 	}
 	onlyFirst(h)
 	ctx, cancel := c.apiContext(ctx)
 	defer cancel()
-	_, err = c.js.PublishMsg(ctx, &nats.Msg{Subject: ResultSubject(te.TaskID), Data: data, Header: h})
+	_, err = c.js.PublishMsg(ctx, &nats.Msg{Subject: c.names.ResultSubject(te.TaskID), Data: data, Header: h})
 	if alreadyAnswered(err) {
 		return false, nil
 	}

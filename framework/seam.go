@@ -6,6 +6,7 @@ import (
 
 	"github.com/jetray/jetray/internal/lease"
 	"github.com/jetray/jetray/internal/seam"
+	"github.com/jetray/jetray/internal/wire"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -33,4 +34,5 @@ func init() {
 		return c.resultStored(ctx, id)
 	}
 	seam.SetRoute = func(req *Request, r seam.Route) { req.route = r }
+	seam.Names = func(c *Client) wire.Names { return c.names }
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/jetray/jetray/internal/wire"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -27,10 +28,11 @@ func (c *Client) storage() jetstream.StorageType {
 
 // setup creates or checks the streams and buckets and starts the results subscription.
 func (c *Client) setup(ctx context.Context) error {
+	n := c.names
 	tasks := jetstream.StreamConfig{
-		Name:        TasksStream,
+		Name:        n.TasksStream(),
 		Description: "jetray task calls, one durable consumer per task name",
-		Subjects:    []string{TaskSubjectPrefix + ">"},
+		Subjects:    []string{n.TasksStreamSubject()},
 		Retention:   jetstream.WorkQueuePolicy,
 		Storage:     c.storage(),
 		Replicas:    c.cfg.replicas,
@@ -40,9 +42,9 @@ func (c *Client) setup(ctx context.Context) error {
 		return err
 	}
 	results := jetstream.StreamConfig{
-		Name:         ResultsStream,
+		Name:         n.ResultsStream(),
 		Description:  "jetray call results, kept until MaxAge",
-		Subjects:     []string{ResultSubjectPrefix + ">"},
+		Subjects:     []string{n.ResultsStreamSubject()},
 		Retention:    jetstream.LimitsPolicy,
 		Storage:      c.storage(),
 		Replicas:     c.cfg.replicas,
@@ -56,9 +58,9 @@ func (c *Client) setup(ctx context.Context) error {
 		return err
 	}
 	actors := jetstream.StreamConfig{
-		Name:         ActorsStream,
+		Name:         n.ActorsStream(),
 		Description:  "jetray actor calls; acked calls are purged per actor, MaxAge is a backstop",
-		Subjects:     []string{ActorSubjectPrefix + ">"},
+		Subjects:     []string{n.ActorsStreamSubject()},
 		Retention:    jetstream.LimitsPolicy,
 		Storage:      c.storage(),
 		Replicas:     c.cfg.replicas,
@@ -70,9 +72,9 @@ func (c *Client) setup(ctx context.Context) error {
 		return err
 	}
 	dead := jetstream.StreamConfig{
-		Name:        DeadStream,
+		Name:        n.DeadStream(),
 		Description: "jetray dead letters: calls that used up their attempts",
-		Subjects:    []string{DeadSubjectPrefix + ">"},
+		Subjects:    []string{n.DeadStreamSubject()},
 		Retention:   jetstream.LimitsPolicy,
 		Storage:     c.storage(),
 		Replicas:    c.cfg.replicas,
@@ -85,7 +87,7 @@ func (c *Client) setup(ctx context.Context) error {
 		return err
 	}
 	if _, err := c.ensureBucket(ctx, jetstream.KeyValueConfig{
-		Bucket:      ActorsBucket,
+		Bucket:      n.ActorsBucket(),
 		Description: "jetray: actor records (a.<id>) and names (n.<name>)",
 		Storage:     c.storage(),
 		Replicas:    c.cfg.replicas,
@@ -94,7 +96,7 @@ func (c *Client) setup(ctx context.Context) error {
 		return err
 	}
 	cancels, err := c.ensureBucket(ctx, jetstream.KeyValueConfig{
-		Bucket:      CancelBucket,
+		Bucket:      n.CancelBucket(),
 		Description: "jetray: cancelled call IDs",
 		Storage:     c.storage(),
 		Replicas:    c.cfg.replicas,
@@ -105,7 +107,7 @@ func (c *Client) setup(ctx context.Context) error {
 	}
 	c.cancels = cancels
 	kv, err := c.ensureBucket(ctx, jetstream.KeyValueConfig{
-		Bucket:      RegistryBucket,
+		Bucket:      n.RegistryBucket(),
 		Description: "jetray: names served by workers",
 		Storage:     c.storage(),
 		Replicas:    c.cfg.replicas,
@@ -124,6 +126,7 @@ func (c *Client) ensureStream(ctx context.Context, cfg jetstream.StreamConfig) (
 	ctx, cancel := c.apiContext(ctx)
 	defer cancel()
 	// Look up first: users without create rights can use streams an admin made.
+	cfg.Metadata = c.names.Metadata()
 	s, err := c.js.Stream(ctx, cfg.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		s, err = c.js.CreateStream(ctx, cfg)
@@ -135,6 +138,9 @@ func (c *Client) ensureStream(ctx context.Context, cfg jetstream.StreamConfig) (
 		return nil, fmt.Errorf("jetray: stream %s: %w", cfg.Name, err)
 	}
 	have := s.CachedInfo().Config
+	if err := wire.CheckVersion("stream "+cfg.Name, have.Metadata); err != nil {
+		return nil, err
+	}
 	if have.Retention != cfg.Retention || !slices.Equal(have.Subjects, cfg.Subjects) {
 		return nil, fmt.Errorf("jetray: stream %s exists with retention %s subjects %v; want %s %v",
 			cfg.Name, have.Retention, have.Subjects, cfg.Retention, cfg.Subjects)
@@ -145,6 +151,7 @@ func (c *Client) ensureStream(ctx context.Context, cfg jetstream.StreamConfig) (
 func (c *Client) ensureBucket(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	ctx, cancel := c.apiContext(ctx)
 	defer cancel()
+	cfg.Metadata = c.names.Metadata()
 	kv, err := c.js.KeyValue(ctx, cfg.Bucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		kv, err = c.js.CreateKeyValue(ctx, cfg)
@@ -154,6 +161,13 @@ func (c *Client) ensureBucket(ctx context.Context, cfg jetstream.KeyValueConfig)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("jetray: bucket %s: %w", cfg.Bucket, err)
+	}
+	st, err := kv.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("jetray: bucket %s: %w", cfg.Bucket, err)
+	}
+	if err := wire.CheckVersion("bucket "+cfg.Bucket, st.Metadata()); err != nil {
+		return nil, err
 	}
 	return kv, nil
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/jetray/jetray/futures"
+	"github.com/jetray/jetray/internal/wire"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -27,7 +28,7 @@ type StreamTask[In, Out any] struct {
 // a new attempt re-yields from the start and values already delivered are skipped.
 func NewStreamTask[In, Out any](name string, fn func(ctx context.Context, in In, yield func(Out) error) error, opts ...TaskOption) *StreamTask[In, Out] {
 	t := &StreamTask[In, Out]{name: name, fn: fn, cfg: defaultTaskConfig()}
-	t.cfg.maxRetries = 0
+	t.cfg.MaxRetries = 0
 	for _, o := range opts {
 		o(&t.cfg)
 	}
@@ -63,7 +64,7 @@ func (t *StreamTask[In, Out]) Remote(ctx context.Context, c *Client, in In) *fut
 		s.fail(fmt.Errorf("jetray: encode input of %s: %w", t.name, err))
 		return st
 	}
-	c.submit(ctx, callSpec{name: t.name, subject: TaskSubject(t.name), id: id, data: data, cfg: &t.cfg,
+	c.submit(ctx, callSpec{name: t.name, subject: c.names.TaskSubject(t.name, wire.TaskRoute{}), id: id, data: data, cfg: &t.cfg,
 		parent: parentID(ctx)}, s)
 	return st
 }
@@ -120,14 +121,14 @@ func SubmitStream[Out any](ctx context.Context, c *Client, req Request, in any) 
 		return st
 	}
 	cfg := defaultTaskConfig()
-	cfg.maxRetries = 0
+	cfg.MaxRetries = 0
 	for _, o := range req.Options {
 		o(&cfg)
 	}
 	spec := callSpec{name: req.Name, subject: req.route.Subject, id: req.ID, data: data, cfg: &cfg,
 		parent: parentID(ctx), header: req.Header, unregistered: req.route.Unregistered}
 	if spec.subject == "" {
-		spec.subject = TaskSubject(req.Name)
+		spec.subject = c.names.TaskSubject(req.Name, wire.TaskRoute{})
 	}
 	c.submit(ctx, spec, s)
 	return st
@@ -135,16 +136,15 @@ func SubmitStream[Out any](ctx context.Context, c *Client, req Request, in any) 
 
 // publishItem stores item k of a streaming call and waits for the broker's acknowledgement.
 func (w *Worker) publishItem(ctx context.Context, call *Call, k uint64, data []byte) error {
-	ks := strconv.FormatUint(k, 10)
 	h := nats.Header{
-		jetstream.MsgIDHeader: []string{call.ID + "." + ks},
-		HeaderID:              []string{call.ID},
+		jetstream.MsgIDHeader: []string{wire.ItemMsgID(call.ID, k)},
+		wire.HeaderID:         []string{call.ID},
 	}
 	onlyFirst(h)
 	if n := call.Codec.Name(); n != "json" {
-		h[HeaderCodec] = []string{n}
+		h[wire.HeaderCodec] = []string{n}
 	}
-	_, err := w.js.PublishMsg(ctx, &nats.Msg{Subject: ResultSubject(call.ID) + "." + ks, Header: h, Data: data})
+	_, err := w.js.PublishMsg(ctx, &nats.Msg{Subject: w.c.names.ResultItemSubject(call.ID, k), Header: h, Data: data})
 	if alreadyAnswered(err) {
 		return nil // value k is stored already, by an earlier attempt: the first one stands
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jetray/jetray/internal/wire"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -51,16 +52,16 @@ func (c *Client) submit(ctx context.Context, spec callSpec, s sink) {
 		h[k] = v
 	}
 	h[jetstream.MsgIDHeader] = []string{spec.id}
-	h[HeaderID] = []string{spec.id}
-	h[HeaderTask] = []string{spec.name}
-	h[HeaderReply] = []string{ResultSubject(spec.id)}
+	h[wire.HeaderID] = []string{spec.id}
+	h[wire.HeaderTask] = []string{spec.name}
+	h[wire.HeaderReply] = []string{c.names.ResultSubject(spec.id)}
 	if n := c.cfg.codec.Name(); n != "json" {
-		h[HeaderCodec] = []string{n}
+		h[wire.HeaderCodec] = []string{n}
 	}
 	if spec.parent != "" {
-		h[HeaderParent] = []string{spec.parent}
+		h[wire.HeaderParent] = []string{spec.parent}
 	}
-	spec.cfg.writeHeaders(h)
+	spec.cfg.Encode(h)
 	if err := c.offload(ctx, msg, spec.id+".in"); err != nil {
 		s.fail(err)
 		return
@@ -129,7 +130,7 @@ func (c *Client) failCall(id, name string, err error, s sink) {
 
 // onPublishAck drops the copy kept for resubmission once the broker has stored the call.
 func (c *Client) onPublishAck(_ jetstream.JetStream, m *nats.Msg, _ *jetstream.PubAck) {
-	id := m.Header.Get(HeaderID)
+	id := m.Header.Get(wire.HeaderID)
 	var sentAt time.Time
 	c.results.update(id, func(pc *pendingCall) { pc.msg, sentAt = nil, pc.sentAt })
 	if cm := c.metrics.Load(); cm != nil && !sentAt.IsZero() {
@@ -141,7 +142,7 @@ func (c *Client) onPublishAck(_ jetstream.JetStream, m *nats.Msg, _ *jetstream.P
 // ack timeout) with exponential backoff and jitter; the Nats-Msg-Id header makes a publish
 // that did land a duplicate the broker drops. Past the WithSubmitRetry window the future fails.
 func (c *Client) onPublishError(_ jetstream.JetStream, m *nats.Msg, err error) {
-	id := m.Header.Get(HeaderID)
+	id := m.Header.Get(wire.HeaderID)
 	var tries int
 	var name string
 	var since time.Duration
@@ -186,7 +187,7 @@ func (c *Client) checkRegistered(ctx context.Context, name string) error {
 	}
 	ctx, cancel := c.apiContext(ctx)
 	defer cancel()
-	_, err := c.registry.Get(ctx, registryKey(name))
+	_, err := c.registry.Get(ctx, wire.RegistryKey(name))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return fmt.Errorf("%w: %q: no worker has registered it", ErrUnknownTask, name)
 	}
@@ -203,7 +204,5 @@ func brokenConn(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, nats.ErrReconnectBufExceeded)
 }
-
-func registryKey(name string) string { return "task." + name }
 
 func itoa(n int) string { return strconv.Itoa(n) }

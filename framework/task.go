@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/jetray/jetray/futures"
-	"github.com/nats-io/nats.go"
+	"github.com/jetray/jetray/internal/wire"
 )
 
 // Task is a remote function with a stable wire name, an input type and an output type.
@@ -61,7 +61,7 @@ func (t *Task[In, Out]) Remote(ctx context.Context, c *Client, in In) *futures.F
 		return p.Future()
 	}
 	c.submit(ctx, callSpec{
-		name: t.name, subject: TaskSubject(t.name), id: id, data: data, cfg: &t.cfg,
+		name: t.name, subject: c.names.TaskSubject(t.name, wire.TaskRoute{}), id: id, data: data, cfg: &t.cfg,
 		parent: parentID(ctx),
 	}, promiseSink[Out]{p})
 	return p.Future()
@@ -99,60 +99,53 @@ type callError struct {
 func (e *callError) Error() string { return e.err.Error() }
 func (e *callError) Unwrap() error { return e.err }
 
-// TaskOption configures a task's calls. Options travel with each call in its headers.
+// TaskOption configures a task's calls. Options travel with each call in its headers, as one
+// serialisable value (internal/wire.CallOptions, with its defaults in one place).
 type TaskOption func(*taskConfig)
 
-type taskConfig struct {
-	maxRetries  int
-	retryErrors bool
-	backoffMin  time.Duration
-	backoffMax  time.Duration
-	timeout     time.Duration
-}
+// taskConfig is the call options value the TaskOptions set.
+type taskConfig = wire.CallOptions
 
-func defaultTaskConfig() taskConfig {
-	return taskConfig{maxRetries: 3, backoffMin: 100 * time.Millisecond, backoffMax: 10 * time.Second}
-}
+// defaultTaskConfig returns the default call options: 3 retries, backoff 100 ms to 10 s, no
+// timeout.
+func defaultTaskConfig() taskConfig { return wire.DefaultCallOptions() }
 
 // MaxRetries sets how many times a call is retried after system failures (its worker died,
 // its ack was lost). Default 3; -1 retries forever; 0 runs at most one attempt to completion.
-func MaxRetries(n int) TaskOption { return func(c *taskConfig) { c.maxRetries = max(n, -1) } }
+func MaxRetries(n int) TaskOption { return func(c *taskConfig) { c.MaxRetries = max(n, -1) } }
 
 // RetryErrors makes application errors (the task returned an error) retried too, within
 // MaxRetries, waiting per Backoff. Default: application errors are never retried. An error
 // wrapped with Permanent is never retried.
-func RetryErrors() TaskOption { return func(c *taskConfig) { c.retryErrors = true } }
+func RetryErrors() TaskOption { return func(c *taskConfig) { c.RetryErrors = true } }
 
 // Backoff sets the wait between attempts after an application error: exponential from min
 // to max with jitter. Default 100 ms to 10 s.
 func Backoff(min, max time.Duration) TaskOption {
 	return func(c *taskConfig) {
 		if min > 0 {
-			c.backoffMin = min
+			c.BackoffMin = min
 		}
-		if max >= c.backoffMin {
-			c.backoffMax = max
+		if max >= c.BackoffMin {
+			c.BackoffMax = max
 		}
 	}
 }
 
 // Timeout bounds each attempt: the task's ctx carries the deadline and the call fails with a
 // TaskError of KindTimeout (errors.Is context.DeadlineExceeded) if the task has not returned
-// when it passes. Default: none.
-func Timeout(d time.Duration) TaskOption { return func(c *taskConfig) { c.timeout = max(d, 0) } }
-
-func (c *taskConfig) writeHeaders(h nats.Header) {
-	if c.maxRetries != 3 {
-		h[HeaderMaxRetries] = []string{itoa(c.maxRetries)}
-	}
-	if c.retryErrors {
-		h[HeaderRetryErrors] = []string{"1"}
-	}
-	if c.timeout > 0 {
-		h[HeaderTimeout] = []string{itoa(int(c.timeout / time.Millisecond))}
-	}
-	if c.retryErrors && (c.backoffMin != 100*time.Millisecond || c.backoffMax != 10*time.Second) {
-		h[HeaderBackoff] = []string{itoa(int(c.backoffMin/time.Millisecond)) + "," + itoa(int(c.backoffMax/time.Millisecond))}
+// when it passes. Default: none. The wire carries milliseconds: a positive d under 1 ms
+// counts as 1 ms.
+func Timeout(d time.Duration) TaskOption {
+	return func(c *taskConfig) {
+		switch {
+		case d <= 0:
+			c.Timeout = 0
+		case d < time.Millisecond:
+			c.Timeout = time.Millisecond
+		default:
+			c.Timeout = d
+		}
 	}
 }
 

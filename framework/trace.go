@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/jetray/jetray/internal/wire"
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -94,7 +95,7 @@ func (w *Worker) startExecuteSpans(ctx context.Context, call *Call, queuedAt tim
 		q.End()
 	}
 	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer), attrs}
-	if actor := call.Header.Get(HeaderActor); actor != "" {
+	if actor := call.Header.Get(wire.HeaderActor); actor != "" {
 		opts = append(opts, trace.WithAttributes(attribute.String("jetray.actor_id", actor)))
 	}
 	return tr.Start(ctx, "execute "+call.Name, opts...)

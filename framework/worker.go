@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jetray/jetray/internal/lease"
+	"github.com/jetray/jetray/internal/wire"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -200,12 +201,16 @@ func (w *Worker) Register(defs ...Definition) error {
 
 // RegisterHandler serves name with h: the low-level form of Register, for calls without Go
 // types (a bridge to another language). Errors as for Register.
-func (w *Worker) RegisterHandler(name string, h Handler) error { return w.handle(name, "task", h) }
+func (w *Worker) RegisterHandler(name string, h Handler) error {
+	return w.handle(name, wire.RegistryKindTask, h)
+}
 
 // Handle is RegisterHandler.
 //
 // Deprecated: use RegisterHandler.
-func (w *Worker) Handle(name string, h Handler) error { return w.handle(name, "task", h) }
+func (w *Worker) Handle(name string, h Handler) error {
+	return w.handle(name, wire.RegistryKindTask, h)
+}
 
 // handle serves name with h and records it in the registry as kind ("task", or "actor" for
 // an actor class's creation calls).
@@ -235,9 +240,8 @@ func (w *Worker) handle(name, kind string, h Handler) error {
 func (w *Worker) registerName(name, kind string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), w.c.cfg.callTimeout)
 	defer cancel()
-	val, _ := json.Marshal(map[string]string{"name": name, "kind": kind, "worker": w.cfg.name,
-		"at": time.Now().UTC().Format(time.RFC3339)})
-	if _, err := w.c.registry.Put(ctx, registryKey(name), val); err != nil {
+	val, _ := json.Marshal(wire.NewRegistryEntry(name, kind, w.cfg.name, time.Now()))
+	if _, err := w.c.registry.Put(ctx, wire.RegistryKey(name), val); err != nil {
 		return fmt.Errorf("jetray: registry put %q: %w", name, err)
 	}
 	w.c.known.Store(name, struct{}{})

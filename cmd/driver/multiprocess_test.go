@@ -9,6 +9,7 @@ import (
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/futures"
 	"github.com/jetray/jetray/internal/testsupport"
+	"github.com/jetray/jetray/internal/wire"
 )
 
 // TestMain removes the binaries the multi-process tests built.
@@ -86,7 +87,7 @@ func TestMultiProcess(t *testing.T) {
 		if err != nil {
 			t.Fatalf("result of %s: %v", f.ID(), err)
 		}
-		byWorker[msg.Header.Get(framework.HeaderWorker)]++
+		byWorker[msg.Header.Get(wire.HeaderWorker)]++
 	}
 	if byWorker["mp-w1"] == 0 || byWorker["mp-w2"] == 0 || byWorker["mp-w1"]+byWorker["mp-w2"] != n {
 		t.Errorf("results by worker = %v; want both workers, %d in all", byWorker, n)

@@ -93,4 +93,8 @@ var (
 
 	// SetRoute func(req *framework.Request, r Route): routes req as r says.
 	SetRoute any
+
+	// Names func(c *framework.Client) wire.Names: every stream, bucket and subject name of
+	// the client's namespace.
+	Names any
 )
