@@ -18,15 +18,14 @@ func connect(ctx context.Context, url string, timeout time.Duration, opts ...fra
 	return framework.Connect(cctx, url, append([]framework.Option{framework.WithName("jetray-driver")}, opts...)...)
 }
 
-// connectCmd connects a command to natsURL with its auth flags; cancel closes the client.
+// connectCmd connects a command to natsURL with its auth flags, trying for up to
+// connectTimeout; cancel closes the client.
 func connectCmd(ctx context.Context, cmd, natsURL string, auth *framework.Auth) (*framework.Client, func(), error) {
 	opts, err := authOptions(cmd, auth)
 	if err != nil {
 		return nil, nil, err
 	}
-	cctx, ccancel := context.WithTimeout(ctx, connectTimeout)
-	defer ccancel()
-	c, err := framework.Connect(cctx, natsURL, append([]framework.Option{framework.WithName("jetray-driver")}, opts...)...)
+	c, err := connect(ctx, natsURL, connectTimeout, opts...)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -16,27 +16,28 @@ type runOptions struct {
 	beforeJetray func() error
 }
 
-// runCases runs cases in order o.count times, reporting progress, and returns a row per case
-// that ran: its median run, with substrate ratios filled in. It stops at the first failure.
+// runCases runs the benchmarks cs in order o.count times, reporting progress, and returns a row
+// per benchmark that ran: its median run, with substrate ratios filled in. It stops at the
+// first failure.
 //
 // Paired, each jetray benchmark's ratio is to the substrate run just before it, which keeps
 // the ratio honest on a machine whose load changes during the suite; the median run is then
 // the one with the median ratio, and the substrate rows show the median of all their runs.
-func runCases(ctx context.Context, env *env, cases []benchCase, o runOptions, prog *progress) ([]Row, error) {
-	runs := make([][]Row, len(cases))
+func runCases(ctx context.Context, e *env, cs []benchCase, o runOptions, prog *progress) ([]Row, error) {
+	runs := make([][]Row, len(cs))
 	subIdx := map[rowKind]int{}
-	for i, c := range cases {
+	for i, c := range cs {
 		if isSubstrate(c.kind) {
 			subIdx[c.kind] = i
 		}
 	}
 	run := func(i, rep int) (Row, error) {
-		c := cases[i]
+		c := cs[i]
 		label := c.name
 		if o.count > 1 {
 			label = fmt.Sprintf("%s (run %d/%d)", c.name, rep+1, o.count)
 		}
-		r, err := runCase(ctx, env, c, label, prog)
+		r, err := runCase(ctx, e, c, label, prog)
 		if err == nil {
 			runs[i] = append(runs[i], r)
 		}
@@ -45,7 +46,7 @@ func runCases(ctx context.Context, env *env, cases []benchCase, o runOptions, pr
 	var err error
 loop:
 	for rep := range o.count {
-		for i, c := range cases {
+		for i, c := range cs {
 			if isSubstrate(c.kind) && o.paired {
 				continue // run beside each benchmark instead
 			}
@@ -76,7 +77,7 @@ loop:
 		if len(rs) == 0 {
 			continue
 		}
-		if o.paired && !isSubstrate(cases[i].kind) && rs[0].Ratio > 0 {
+		if o.paired && !isSubstrate(cs[i].kind) && rs[0].Ratio > 0 {
 			rows = append(rows, median(rs, func(r Row) float64 { return r.Ratio },
 				func(r Row) float64 { return r.CPURatio }))
 		} else {
@@ -101,11 +102,11 @@ func substrateKindOf(k rowKind) rowKind {
 }
 
 // runCase runs c once and turns its measure into a row.
-func runCase(ctx context.Context, env *env, c benchCase, label string, prog *progress) (Row, error) {
-	prog.begin(label, env.p.Duration)
+func runCase(ctx context.Context, e *env, c benchCase, label string, prog *progress) (Row, error) {
+	prog.begin(label, e.p.Duration)
 	var m measure
 	var err error
-	pprof.Do(ctx, pprof.Labels("bench", c.name), func(ctx context.Context) { m, err = c.run(ctx, env) })
+	pprof.Do(ctx, pprof.Labels("bench", c.name), func(ctx context.Context) { m, err = c.run(ctx, e) })
 	if err == nil && m.ops == 0 {
 		err = fmt.Errorf("no operation completed in %s", m.elapsed)
 	}
@@ -113,7 +114,7 @@ func runCase(ctx context.Context, env *env, c benchCase, label string, prog *pro
 		prog.end(fmt.Sprintf("%s: failed: %v", label, err))
 		return Row{}, fmt.Errorf("bench %q: %w", c.name, err)
 	}
-	r := Row{Name: c.name, Shape: c.shape(env.p), Unit: "calls/s", Ops: m.ops, Seconds: m.elapsed.Seconds(),
+	r := Row{Name: c.name, Shape: c.shape(e.p), Unit: "calls/s", Ops: m.ops, Seconds: m.elapsed.Seconds(),
 		Rate: m.rate(), Ray: c.ray, CPUus: m.cpuPerOp(), kind: c.kind}
 	if c.kind == kindRounds {
 		r.Unit = "rounds/s"
