@@ -43,6 +43,8 @@ type Auth struct {
 	// user's subscribe permission can be limited to its own inboxes ("<prefix>.>"). Default:
 	// "_INBOX.<ClientID>" when ClientID is set, otherwise nats.go's "_INBOX".
 	InboxPrefix string
+	// Namespace scopes the client to a deployment (see WithNamespace). Default "".
+	Namespace string
 }
 
 // Options returns the nats.go options for a: credentials (nats.Token, nats.UserInfo,
@@ -136,6 +138,9 @@ func (a Auth) ClientOptions() ([]Option, error) {
 	if a.ClientID != "" {
 		opts = append(opts, WithClientID(a.ClientID))
 	}
+	if a.Namespace != "" {
+		opts = append(opts, WithNamespace(a.Namespace))
+	}
 	return opts, nil
 }
 
@@ -150,6 +155,7 @@ func (a Auth) ClientOptions() ([]Option, error) {
 //	-tlscert FILE      client certificate, with -tlskey FILE, for mTLS
 //	-client-id ID      fixed client ID, for subject permissions per driver
 //	-inbox-prefix P    reply subject prefix (default _INBOX.<client id>, or _INBOX)
+//	-namespace NS      the deployment's namespace (default $JETRAY_NAMESPACE; see WithNamespace)
 //
 // The token and password may come from the environment ($NATS_TOKEN, $NATS_PASSWORD) so they
 // stay out of the process list; help output never shows them. A token from the environment
@@ -182,5 +188,6 @@ func AuthFlags(fs *flag.FlagSet) *Auth {
 	fs.StringVar(&a.KeyFile, "tlskey", "", "the key of -tlscert, in `FILE`")
 	fs.StringVar(&a.ClientID, "client-id", "", "fixed client `ID` (result subjects jetray.result.ID.>), for subject permissions")
 	fs.StringVar(&a.InboxPrefix, "inbox-prefix", "", "reply subject `PREFIX` (default _INBOX.<client-id>, or _INBOX)")
+	fs.StringVar(&a.Namespace, "namespace", os.Getenv("JETRAY_NAMESPACE"), "deployment `NAMESPACE`: its own streams, buckets and subjects on a shared NATS account (default $JETRAY_NAMESPACE, else none)")
 	return a
 }

@@ -148,6 +148,9 @@ func (c *Client) apiContext(ctx context.Context) (context.Context, context.Cance
 	return context.WithTimeout(ctx, c.cfg.callTimeout)
 }
 
+// Namespace returns the client's namespace (WithNamespace), "" for the default one.
+func (c *Client) Namespace() string { return c.names.Namespace() }
+
 // ID returns the client ID that prefixes this client's call IDs.
 func (c *Client) ID() string { return c.id }
 

@@ -3,6 +3,7 @@ package framework_test
 import (
 	"context"
 	"errors"
+	"flag"
 	"strings"
 	"testing"
 
@@ -106,5 +107,37 @@ func TestConnectRefusesOtherWireVersion(t *testing.T) {
 	}
 	if v := info.CachedInfo().Config.Metadata["jetray_wire"]; v != "99" {
 		t.Fatalf("Connect changed the stream's wire version to %q", v)
+	}
+}
+
+// TestNamespaceFlag checks the -namespace connection flag of both binaries and its
+// $JETRAY_NAMESPACE default.
+func TestNamespaceFlag(t *testing.T) {
+	srv := startServer(t, framework.EmbeddedConfig{})
+	for _, tc := range []struct {
+		name, env string
+		args      []string
+		want      string
+	}{
+		{"flag", "", []string{"-namespace", "blue"}, "blue"},
+		{"environment", "green", nil, "green"},
+		{"flag over environment", "green", []string{"-namespace", "blue"}, "blue"},
+		{"none", "", nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("JETRAY_NAMESPACE", tc.env)
+			fs := flag.NewFlagSet("test", flag.ContinueOnError)
+			a := framework.AuthFlags(fs)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			opts, err := a.ClientOptions()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c := connect(t, srv.ClientURL(), opts...); c.Namespace() != tc.want {
+				t.Fatalf("Namespace() = %q, want %q", c.Namespace(), tc.want)
+			}
+		})
 	}
 }
