@@ -46,3 +46,7 @@ fuzz: ## run each fuzz target for FUZZTIME (default 60s); new corpus entries lan
 	$(GO) test -run xxx -fuzz 'FuzzDecodeCall$$' -fuzztime $(FUZZTIME) ./framework
 	$(GO) test -run xxx -fuzz 'FuzzDecodeResult$$' -fuzztime $(FUZZTIME) ./framework
 	$(GO) test -run xxx -fuzz 'FuzzAppendTaskEvent$$' -fuzztime $(FUZZTIME) ./framework
+	$(GO) test -run xxx -fuzz 'FuzzCallOptions$$' -fuzztime $(FUZZTIME) ./internal/wire
+	$(GO) test -run xxx -fuzz 'FuzzDecodeCallOptions$$' -fuzztime $(FUZZTIME) ./internal/wire
+	$(GO) test -run xxx -fuzz 'FuzzTaskSubject$$' -fuzztime $(FUZZTIME) ./internal/wire
+	$(GO) test -run xxx -fuzz 'FuzzValidName$$' -fuzztime $(FUZZTIME) ./internal/wire
