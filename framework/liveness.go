@@ -27,11 +27,11 @@ const (
 
 // WorkerInfo is what a worker records about itself in WorkersBucket.
 type WorkerInfo struct {
-	Key     string    `json:"key"`
-	Name    string    `json:"name"`
-	Client  string    `json:"client"`
-	Started time.Time `json:"started"`
-	Names   []string  `json:"names,omitempty"` // task and actor-class names it serves
+	Key     string    `json:"key"`             // the worker's lease key
+	Name    string    `json:"name"`            // the worker's name (WithWorkerName)
+	Client  string    `json:"client"`          // the worker's client ID
+	Started time.Time `json:"started"`         // when the worker's Run took its first lease
+	Names   []string  `json:"names,omitempty"` // task names and actor classes' creation names it serves
 }
 
 // leaseMargin is how much earlier than the broker a worker gives up its own lease: room for
@@ -123,7 +123,7 @@ func (w *Worker) liveness(done <-chan struct{}) {
 		sent := time.Now()
 		if rev == 0 {
 			key := wire.LeaseKey(w.cfg.name, w.c.id, gen)
-			info, _ := json.Marshal(WorkerInfo{Key: key, Name: w.cfg.name, Client: w.c.id, Started: started, Names: names})
+			info, _ := json.Marshal(wire.WorkerInfo{Key: key, Name: w.cfg.name, Client: w.c.id, Started: started, Names: names})
 			r, err := kv.Create(pctx, key, info)
 			if err != nil {
 				if errors.Is(err, jetstream.ErrKeyExists) {
@@ -138,7 +138,7 @@ func (w *Worker) liveness(done <-chan struct{}) {
 			l.Set(cur.key, cur.until)
 			return
 		}
-		info, _ := json.Marshal(WorkerInfo{Key: cur.key, Name: w.cfg.name, Client: w.c.id, Started: started, Names: names})
+		info, _ := json.Marshal(wire.WorkerInfo{Key: cur.key, Name: w.cfg.name, Client: w.c.id, Started: started, Names: names})
 		r, err := kv.Update(pctx, cur.key, info, rev)
 		switch {
 		case err == nil:
@@ -212,9 +212,9 @@ func LiveWorkers(ctx context.Context, c *Client) (map[string]WorkerInfo, error) 
 		if err != nil {
 			continue
 		}
-		var wi WorkerInfo
+		var wi wire.WorkerInfo // the record as workers write it
 		if json.Unmarshal(e.Value(), &wi) == nil && time.Since(e.Created()) < LivenessTTL {
-			out[k] = wi
+			out[k] = WorkerInfo(wi)
 		}
 	}
 	return out, nil

@@ -141,3 +141,28 @@ func TestNamespaceFlag(t *testing.T) {
 		})
 	}
 }
+
+func TestRegistrations(t *testing.T) {
+	srv := startServer(t, framework.EmbeddedConfig{})
+	ctx := testCtx(t)
+	c := connect(t, srv.ClientURL(), framework.WithNamespace("reg"))
+	b := framework.NewTask("reg_b", func(context.Context, int) (int, error) { return 0, nil })
+	a := framework.NewTask("reg_a", func(context.Context, int) (int, error) { return 0, nil })
+	newWorker(t, c, []framework.WorkerOption{framework.WithWorkerName("regw")}, b, a)
+	got, err := framework.Registrations(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Name != "reg_a" || got[1].Name != "reg_b" {
+		t.Fatalf("Registrations = %+v, want reg_a and reg_b in order", got)
+	}
+	for _, r := range got {
+		if r.Kind != "task" || r.Worker != "regw" || r.At.IsZero() {
+			t.Errorf("registration %+v: want kind task, worker regw, a time", r)
+		}
+	}
+	other, err := framework.Registrations(ctx, connect(t, srv.ClientURL()))
+	if err != nil || len(other) != 0 {
+		t.Fatalf("Registrations in the default namespace = %+v, %v; want none", other, err)
+	}
+}
