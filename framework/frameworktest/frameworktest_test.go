@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jetray/jetray/actors"
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/framework/frameworktest"
 )
@@ -61,3 +62,23 @@ func TestAddWorker(t *testing.T) {
 		t.Fatal("extra worker's client still connected after Stop")
 	}
 }
+
+func TestWaitActor(t *testing.T) {
+	env := frameworktest.NewEnv(t, []framework.WorkerOption{framework.WithWorkerName("first")}, counter)
+	ctx := context.Background()
+	h := counter.Remote(ctx, env.Client, 0)
+	rec := frameworktest.WaitActorOn(t, env.Client, h.ID(), "first")
+	if rec.ID != h.ID() || rec.Class != "FTCounter" {
+		t.Fatalf("record %+v", rec)
+	}
+	if err := actors.Kill(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	if rec := frameworktest.WaitActorState(t, env.Client, h.ID(), actors.StateDead); rec.State != actors.StateDead {
+		t.Fatalf("record %+v", rec)
+	}
+}
+
+type ftCounter struct{ n int }
+
+var counter = actors.Define("FTCounter", func(context.Context, int) (*ftCounter, error) { return &ftCounter{}, nil })
