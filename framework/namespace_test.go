@@ -166,3 +166,28 @@ func TestRegistrations(t *testing.T) {
 		t.Fatalf("Registrations in the default namespace = %+v, %v; want none", other, err)
 	}
 }
+
+func TestClientNames(t *testing.T) {
+	srv := startServer(t, framework.EmbeddedConfig{})
+	def := connect(t, srv.ClientURL()).Names()
+	want := framework.Names{TasksStream: framework.TasksStream, ResultsStream: framework.ResultsStream,
+		ActorsStream: framework.ActorsStream, DeadStream: framework.DeadStream, EventsStream: framework.EventsStream,
+		RegistryBucket: framework.RegistryBucket, ActorsBucket: framework.ActorsBucket, CancelBucket: framework.CancelBucket,
+		WorkersBucket: framework.WorkersBucket, HandbacksBucket: framework.HandbacksBucket, ObjectsBucket: framework.ObjectsBucket,
+		TaskSubjectPrefix: framework.TaskSubjectPrefix, ResultSubjectPrefix: framework.ResultSubjectPrefix,
+		ActorSubjectPrefix: framework.ActorSubjectPrefix}
+	if def != want {
+		t.Fatalf("default names\n %+v\nwant\n %+v", def, want)
+	}
+	blue := connect(t, srv.ClientURL(), framework.WithNamespace("blue")).Names()
+	if blue.Namespace != "blue" || blue.TasksStream != "JETRAY_BLUE_TASKS" || blue.RegistryBucket != "jetray_blue_registry" ||
+		blue.ResultSubjectPrefix != "jetray_blue.result." {
+		t.Fatalf("names in blue: %+v", blue)
+	}
+	ctx := testCtx(t)
+	for _, s := range blue.Streams() {
+		if _, err := connect(t, srv.ClientURL()).JetStream().Stream(ctx, s); err != nil {
+			t.Errorf("stream %s: %v", s, err)
+		}
+	}
+}

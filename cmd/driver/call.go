@@ -100,7 +100,7 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	out, err := f.Await(ctx)
 	if err != nil {
-		return callFailed(ctx, stderr, name, f.ID(), *timeout, err)
+		return callFailed(ctx, c, stderr, name, f.ID(), *timeout, err)
 	}
 	if len(out) == 0 {
 		out = json.RawMessage("null")
@@ -111,7 +111,7 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 // callFailed reports the failure of call name (ID id): a task error goes to stderr with the
 // stack of a panic, a missed deadline says the call may still run.
-func callFailed(ctx context.Context, stderr io.Writer, name, id string, timeout time.Duration, err error) error {
+func callFailed(ctx context.Context, c *framework.Client, stderr io.Writer, name, id string, timeout time.Duration, err error) error {
 	var te *framework.TaskError
 	switch {
 	case errors.As(err, &te):
@@ -122,7 +122,7 @@ func callFailed(ctx context.Context, stderr io.Writer, name, id string, timeout 
 		return reportedError{err}
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
 		return fmt.Errorf("call %s (%s): no result within %s; the call may still run and its result "+
-			"stays in %s until its TTL: %w", name, id, timeout, framework.ResultsStream, err)
+			"stays in %s until its TTL: %w", name, id, timeout, c.Names().ResultsStream, err)
 	}
 	return fmt.Errorf("call %s: %w", name, err)
 }

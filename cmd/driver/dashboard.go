@@ -127,7 +127,7 @@ func (d *dashboard) sample(ctx context.Context) {
 	var last uint64
 	for {
 		qctx, cancel := context.WithTimeout(ctx, time.Second)
-		s, err := d.c.JetStream().Stream(qctx, framework.ResultsStream)
+		s, err := d.c.JetStream().Stream(qctx, d.c.Names().ResultsStream)
 		cancel()
 		if err == nil {
 			seq := s.CachedInfo().State.LastSeq
@@ -190,7 +190,7 @@ type queueRow struct {
 // queues lists the consumers of the task and actor streams with their backlogs.
 func (d *dashboard) queues(ctx context.Context) (any, error) {
 	out := []queueRow{}
-	for _, name := range []string{framework.TasksStream, framework.ActorsStream} {
+	for _, name := range []string{d.c.Names().TasksStream, d.c.Names().ActorsStream} {
 		infos, err := listConsumers(ctx, d.c.JetStream(), name)
 		if err != nil {
 			return nil, err

@@ -41,7 +41,7 @@ func runDead(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		defer wcancel()
 		raw, err := f.Await(wctx)
 		if err != nil {
-			return callFailed(ctx, stderr, "replay", f.ID(), *timeout, err)
+			return callFailed(ctx, c, stderr, "replay", f.ID(), *timeout, err)
 		}
 		fmt.Fprintln(stdout, string(raw))
 		return nil

@@ -109,7 +109,7 @@ func liveWorkers(ctx context.Context, c *framework.Client) (map[string]framework
 	if !errors.Is(err, framework.ErrLivenessWarmingUp) {
 		return ws, err
 	}
-	kv, err := c.JetStream().KeyValue(ctx, framework.WorkersBucket)
+	kv, err := c.JetStream().KeyValue(ctx, c.Names().WorkersBucket)
 	if err != nil {
 		return nil, err
 	}

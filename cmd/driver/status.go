@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -46,7 +45,12 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer c.Close()
 	js := c.JetStream()
 
-	streams, err := listStreams(ctx, js)
+	n := c.Names()
+	ours := append(n.Streams(), "OBJ_"+n.ObjectsBucket)
+	for _, b := range []string{n.RegistryBucket, n.ActorsBucket, n.CancelBucket, n.WorkersBucket, n.HandbacksBucket} {
+		ours = append(ours, "KV_"+b)
+	}
+	streams, err := listStreams(ctx, js, ours)
 	if err != nil {
 		return err
 	}
@@ -63,7 +67,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fmt.Fprintln(stdout)
 	tw = tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "STREAM\tCONSUMER\tPENDING\tACK_PENDING\tREDELIVERED\tWAITING\tFILTER\n")
-	own := framework.ResultSubjectPrefix + c.ID() + ".>"
+	own := n.ResultSubjectPrefix + c.ID() + ".>"
 	for _, s := range streams {
 		infos, err := listConsumers(ctx, js, s.Config.Name)
 		if err != nil {
@@ -86,14 +90,14 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 
 	fmt.Fprintln(stdout)
-	entries, err := listRegistry(ctx, js)
+	entries, err := framework.Registrations(ctx, c)
 	if err != nil {
-		return err
+		return fmt.Errorf("status: %w", err)
 	}
 	tw = tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "NAME\tKIND\tWORKER\tREGISTERED\n")
 	for _, e := range entries {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Name, e.Kind, e.Worker, e.At)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Name, e.Kind, e.Worker, e.At.UTC().Format(time.RFC3339))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -133,11 +137,15 @@ func orDash(s string) string {
 	return s
 }
 
-func listStreams(ctx context.Context, js jetstream.JetStream) ([]*jetstream.StreamInfo, error) {
+// listStreams returns the deployment's streams among those on the server (a namespace sees
+// its own only).
+func listStreams(ctx context.Context, js jetstream.JetStream, ours []string) ([]*jetstream.StreamInfo, error) {
 	var out []*jetstream.StreamInfo
 	l := js.ListStreams(ctx)
 	for info := range l.Info() {
-		out = append(out, info)
+		if slices.Contains(ours, info.Config.Name) {
+			out = append(out, info)
+		}
 	}
 	if err := l.Err(); err != nil {
 		return nil, fmt.Errorf("status: list streams: %w", err)
@@ -161,45 +169,4 @@ func listConsumers(ctx context.Context, js jetstream.JetStream, stream string) (
 	}
 	slices.SortFunc(out, func(a, b *jetstream.ConsumerInfo) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
-}
-
-// registryEntry is a value of the registry bucket, as workers write it.
-type registryEntry struct {
-	Name   string `json:"name"`
-	Kind   string `json:"kind"`
-	Worker string `json:"worker"`
-	At     string `json:"at"`
-}
-
-// listRegistry reads every live entry of the registry bucket, sorted by name.
-func listRegistry(ctx context.Context, js jetstream.JetStream) ([]registryEntry, error) {
-	kv, err := js.KeyValue(ctx, framework.RegistryBucket)
-	if err != nil {
-		return nil, fmt.Errorf("status: bucket %s: %w", framework.RegistryBucket, err)
-	}
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	watch, err := kv.WatchAll(wctx, jetstream.IgnoreDeletes())
-	if err != nil {
-		return nil, fmt.Errorf("status: read %s: %w", framework.RegistryBucket, err)
-	}
-	defer func() { _ = watch.Stop() }()
-	var out []registryEntry
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("status: read %s: %w", framework.RegistryBucket, ctx.Err())
-		case kve, ok := <-watch.Updates():
-			if !ok || kve == nil { // nil marks the end of the current values
-				slices.SortFunc(out, func(a, b registryEntry) int { return strings.Compare(a.Name, b.Name) })
-				return out, nil
-			}
-			var e registryEntry
-			if err := json.Unmarshal(kve.Value(), &e); err != nil || e.Name == "" {
-				_, name, _ := strings.Cut(kve.Key(), ".")
-				e = registryEntry{Name: name, Kind: "?", Worker: "?", At: kve.Created().UTC().Format(time.RFC3339)}
-			}
-			out = append(out, e)
-		}
-	}
 }
