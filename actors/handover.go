@@ -169,7 +169,7 @@ func (h *host) retireLocal(inst *instance) {
 	inst.dropped.Store(true)
 	inst.dead.Store(true)
 	if inst.counted.CompareAndSwap(true, false) {
-		h.w.Metrics().ActorState(inst.class, StateAlive, "")
+		actorState(h.w, inst.class, StateAlive, "")
 	}
 	h.remove(inst.id)
 	h.fence(inst)

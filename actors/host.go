@@ -59,15 +59,12 @@ type instance struct {
 	fenced  bool                    // stopped serving: lease lost or placement retired
 	running map[string]*runningCall // call ID -> its run on this host
 
-	calls   callCount // deliveries being served; a WaitGroup would race: Add can follow Wait
-	dead    atomic.Bool
-	dropped atomic.Bool  // dead here because another placement owns the actor (not killed)
-	cause   atomic.Value // error
-	dirty   atomic.Bool  // calls since the last purge
-	counted atomic.Bool  // counted ALIVE in the worker's metrics
-	// state of the last purge, used only by the host's maintenance goroutine
-	purged, purgedCalls uint64
-	purgedAt            time.Time
+	calls      callCount // deliveries being served; a WaitGroup would race: Add can follow Wait
+	dead       atomic.Bool
+	dropped    atomic.Bool  // dead here because another placement owns the actor (not killed)
+	cause      atomic.Value // error
+	counted    atomic.Bool  // counted ALIVE in the worker's metrics
+	purgeState              // acked calls to delete (purge.go)
 }
 
 // runningCall is a call running on this host; a redelivery of it waits for done.
@@ -89,15 +86,8 @@ func hostOf(w *framework.Worker) *host {
 	}).(*host)
 }
 
-// Purging acked calls: checked every purgeEvery; an actor is purged once purgeMinCalls calls
-// were acked since its last purge, or purgeMaxDelay passed.
-const (
-	purgeEvery    = 5 * time.Second
-	purgeMinCalls = 1000
-	purgeMaxDelay = 2 * time.Minute
-	// leaseCheckEvery is how often the host compares its actors' placements with its lease.
-	leaseCheckEvery = 250 * time.Millisecond
-)
+// leaseCheckEvery is how often the host compares its actors' placements with its lease.
+const leaseCheckEvery = 250 * time.Millisecond
 
 // consumerName is the durable consumer of an actor's placement epoch (consumer names live in
 // the namespace's stream, so they carry no namespace). Epoch 0 is the name records without
@@ -107,7 +97,7 @@ func consumerName(id string, epoch uint64) string { return wire.Names{}.ActorCon
 func newInstance(id, class, name string, maxConc int, methods map[string]framework.Handler) *instance {
 	inst := &instance{id: id, class: class, name: name, maxConc: maxConc, methods: methods,
 		slots: make(chan struct{}, maxConc), ready: make(chan struct{}),
-		running: map[string]*runningCall{}, purgedAt: time.Now()}
+		running: map[string]*runningCall{}, purgeState: purgeState{purgedAt: time.Now()}}
 	inst.ctx, inst.cancel = context.WithCancel(context.Background())
 	return inst
 }
@@ -524,25 +514,6 @@ func (h *host) drop(inst *instance, why string) {
 	inst.cancel()
 }
 
-// kill stops inst: it stops taking calls, cancels running ones, and fails what is queued.
-func (h *host) kill(inst *instance, cause error, grace bool) {
-	if !inst.dead.CompareAndSwap(false, true) {
-		return
-	}
-	inst.cause.Store(cause)
-	if inst.counted.CompareAndSwap(true, false) {
-		h.w.Metrics().ActorState(inst.class, StateAlive, StateDead)
-	}
-	h.remove(inst.id)
-	h.fence(inst)
-	inst.cancel()
-	h.waitCalls(inst, 5*time.Second)
-	inst.mu.Lock()
-	epoch := inst.epoch
-	inst.mu.Unlock()
-	reap(h.w.Client(), h.log, inst.id, epoch, cause, grace)
-}
-
 // callCount counts running deliveries; idle is closed whenever none runs. Unlike a
 // WaitGroup, a delivery may start while someone waits for the count to reach zero.
 type callCount struct {
@@ -595,27 +566,6 @@ func (h *host) waitCalls(inst *instance, d time.Duration) bool {
 	}
 }
 
-// markFailed records a constructor failure on a record this host claimed (lease, epoch) and
-// fails the calls queued for the actor.
-func (h *host) markFailed(ctx context.Context, s *store, id, lease string, epoch uint64, cause error) {
-	var failed bool
-	rec, err := s.update(context.WithoutCancel(ctx), id, func(r *Record) bool {
-		if r.terminal() || r.WorkerKey != lease || r.Epoch != epoch {
-			return false
-		}
-		r.State, r.Error, r.Worker = StateFailed, cause.Error(), h.w.Name()
-		failed = true
-		return true
-	})
-	if err != nil {
-		h.log.Warn().Err(err).Str("actor_id", id).Msg("record constructor failure")
-		return
-	}
-	if failed {
-		h.spawn(func() { reap(h.w.Client(), h.log, id, epoch, rec.deathError(), true) })
-	}
-}
-
 // ensureControl subscribes to this host's control subject (kill and ping requests) once.
 func (h *host) ensureControl() error {
 	h.mu.Lock()
@@ -646,15 +596,7 @@ func (h *host) control(m *nats.Msg) {
 			respond(m, wire.ControlReply{Error: "lease lost"})
 		}
 	case wire.ControlKill:
-		inst := h.get(req.ID)
-		if inst == nil {
-			respond(m, wire.ControlReply{Error: "not here"})
-			return
-		}
-		h.spawn(func() {
-			h.kill(inst, fmt.Errorf("%w: %s (%s): %s", ErrActorDied, inst.class, inst.id, req.Cause), true)
-			respond(m, wire.ControlReply{OK: true})
-		})
+		h.controlKill(m, req)
 	default:
 		respond(m, wire.ControlReply{Error: "bad control message"})
 	}
@@ -696,56 +638,6 @@ func (h *host) every(ctx context.Context, d time.Duration, fn func(context.Conte
 			return
 		case <-t.C:
 			fn(ctx)
-		}
-	}
-}
-
-// purge deletes the calls each busy actor has acknowledged (JETRAY_ACTORS keeps messages until
-// MaxAge otherwise): one consumer-info and one purge request per actor that had calls.
-func (h *host) purge(ctx context.Context) {
-	h.mu.Lock()
-	var busy []*instance
-	for _, inst := range h.actors {
-		if inst.dirty.CompareAndSwap(true, false) {
-			busy = append(busy, inst)
-		}
-	}
-	h.mu.Unlock()
-	if len(busy) == 0 {
-		return
-	}
-	js := h.w.Client().JetStream()
-	stream, err := js.Stream(ctx, h.names.ActorsStream())
-	if err != nil {
-		return
-	}
-	for _, inst := range busy {
-		inst.mu.Lock()
-		cons, fenced := inst.cons, inst.fenced
-		inst.mu.Unlock()
-		if cons == nil || fenced {
-			continue
-		}
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		info, err := cons.Info(pctx)
-		if err == nil && info.AckFloor.Stream > inst.purged {
-			// Every purge makes the server recount pending messages of each consumer on the
-			// stream, so small backlogs wait for the next round (the stream's MaxAge is the
-			// backstop).
-			if info.AckFloor.Consumer-inst.purgedCalls < purgeMinCalls && time.Since(inst.purgedAt) < purgeMaxDelay {
-				cancel()
-				inst.dirty.Store(true)
-				continue
-			}
-			err = stream.Purge(pctx, jetstream.WithPurgeSubject(h.names.ActorFilter(inst.id)), jetstream.WithPurgeSequence(info.AckFloor.Stream+1))
-			if err == nil {
-				inst.purged, inst.purgedCalls, inst.purgedAt = info.AckFloor.Stream, info.AckFloor.Consumer, time.Now()
-			}
-		}
-		cancel()
-		if err != nil {
-			inst.dirty.Store(true)
-			h.log.Debug().Err(err).Str("actor_id", inst.id).Msg("purge acked calls")
 		}
 	}
 }

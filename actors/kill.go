@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/internal/wire"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
@@ -146,6 +148,59 @@ func failStored(ctx context.Context, c *framework.Client, stream jetstream.Strea
 			return next
 		}
 	}
+}
+
+// kill stops inst: it stops taking calls, cancels running ones, and fails what is queued.
+func (h *host) kill(inst *instance, cause error, grace bool) {
+	if !inst.dead.CompareAndSwap(false, true) {
+		return
+	}
+	inst.cause.Store(cause)
+	if inst.counted.CompareAndSwap(true, false) {
+		h.w.Metrics().ActorState(inst.class, StateAlive, StateDead)
+	}
+	h.remove(inst.id)
+	h.fence(inst)
+	inst.cancel()
+	h.waitCalls(inst, 5*time.Second)
+	inst.mu.Lock()
+	epoch := inst.epoch
+	inst.mu.Unlock()
+	reap(h.w.Client(), h.log, inst.id, epoch, cause, grace)
+}
+
+// markFailed records a constructor failure on a record this host claimed (lease, epoch) and
+// fails the calls queued for the actor.
+func (h *host) markFailed(ctx context.Context, s *store, id, lease string, epoch uint64, cause error) {
+	var failed bool
+	rec, err := s.update(context.WithoutCancel(ctx), id, func(r *Record) bool {
+		if r.terminal() || r.WorkerKey != lease || r.Epoch != epoch {
+			return false
+		}
+		r.State, r.Error, r.Worker = StateFailed, cause.Error(), h.w.Name()
+		failed = true
+		return true
+	})
+	if err != nil {
+		h.log.Warn().Err(err).Str("actor_id", id).Msg("record constructor failure")
+		return
+	}
+	if failed {
+		h.spawn(func() { reap(h.w.Client(), h.log, id, epoch, rec.deathError(), true) })
+	}
+}
+
+// controlKill answers a kill request for one of this host's actors once it has stopped it.
+func (h *host) controlKill(m *nats.Msg, req wire.ControlRequest) {
+	inst := h.get(req.ID)
+	if inst == nil {
+		respond(m, wire.ControlReply{Error: "not here"})
+		return
+	}
+	h.spawn(func() {
+		h.kill(inst, fmt.Errorf("%w: %s (%s): %s", ErrActorDied, inst.class, inst.id, req.Cause), true)
+		respond(m, wire.ControlReply{OK: true})
+	})
 }
 
 func isNotFound(err error) bool {

@@ -27,6 +27,7 @@ var (
 	resultStored    = seam.ResultStored.(func(*framework.Client, context.Context, string) (bool, error))
 	setRoute        = seam.SetRoute.(func(*framework.Request, seam.Route))
 	namesOf         = seam.Names.(func(*framework.Client) wire.Names)
+	actorState      = seam.ActorState.(func(*framework.Worker, string, string, string))
 )
 
 // errNotOwner is the handler signal of a host that no longer owns the actor (see seam).

@@ -87,9 +87,9 @@ func (m *Metrics) name(name string) *nameMetrics {
 	return v.(*nameMetrics)
 }
 
-// ActorState moves one actor of class from state from to state to ("" for none): the actor
-// gauge of from goes down, that of to goes up. Actor hosts call it.
-func (m *Metrics) ActorState(class, from, to string) {
+// actorState moves one actor of class from state from to state to ("" for none): the actor
+// gauge of from goes down, that of to goes up. Actor hosts call it (internal/seam).
+func (m *Metrics) actorState(class, from, to string) {
 	if m == nil {
 		return
 	}

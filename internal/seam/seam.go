@@ -97,4 +97,8 @@ var (
 	// Names func(c *framework.Client) wire.Names: every stream, bucket and subject name of
 	// the client's namespace.
 	Names any
+
+	// ActorState func(w *framework.Worker, class, from, to string): moves one actor of class
+	// from state from to state to ("" for none) in the worker's actor gauge (WithMetrics).
+	ActorState any
 )
