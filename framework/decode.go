@@ -34,7 +34,7 @@ type decoded struct {
 func decodeCall(names wire.Names, name string, hdr nats.Header, data []byte, attempt int, codecs codecSet) decoded {
 	id := hdr.Get(wire.HeaderID)
 	reply := hdr.Get(wire.HeaderReply)
-	if !wire.ValidCallID(id) || reply != names.ResultSubject(id) {
+	if !wire.ValidCallID(id) || !names.IsResultSubject(reply, id) {
 		return decoded{outcome: decodeTerminate,
 			reason: fmt.Sprintf("malformed call: id %q reply %q", truncate(id, 64), truncate(reply, 80))}
 	}
