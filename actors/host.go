@@ -224,9 +224,9 @@ func (h *host) place(ctx context.Context, s *store, inst *instance, lease string
 		return errNotOwner
 	}
 	if inst.counted.CompareAndSwap(false, true) { // kill uncounts it; a kill that raced counts DEAD here
-		h.w.Metrics().ActorState(inst.class, "", StateAlive)
+		actorState(h.w, inst.class, "", StateAlive)
 		if inst.dead.Load() && inst.counted.CompareAndSwap(true, false) {
-			h.w.Metrics().ActorState(inst.class, StateAlive, StateDead)
+			actorState(h.w, inst.class, StateAlive, StateDead)
 		}
 	}
 	h.log.Debug().Str("actor_id", inst.id).Str("class", inst.class).Uint64("epoch", epoch).Int("max_concurrency", inst.maxConc).Msg("actor alive")
@@ -507,7 +507,7 @@ func (h *host) drop(inst *instance, why string) {
 	inst.cause.Store(fmt.Errorf("%w: %s (%s): %s", ErrActorDied, inst.class, inst.id, why))
 	h.log.Warn().Str("actor_id", inst.id).Str("class", inst.class).Str("why", why).Msg("actor instance dropped")
 	if inst.counted.CompareAndSwap(true, false) {
-		h.w.Metrics().ActorState(inst.class, StateAlive, "")
+		actorState(h.w, inst.class, StateAlive, "")
 	}
 	h.remove(inst.id)
 	h.fence(inst)

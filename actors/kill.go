@@ -157,7 +157,7 @@ func (h *host) kill(inst *instance, cause error, grace bool) {
 	}
 	inst.cause.Store(cause)
 	if inst.counted.CompareAndSwap(true, false) {
-		h.w.Metrics().ActorState(inst.class, StateAlive, StateDead)
+		actorState(h.w, inst.class, StateAlive, StateDead)
 	}
 	h.remove(inst.id)
 	h.fence(inst)
