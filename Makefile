@@ -6,11 +6,12 @@ NATS_SD ?= ./tmp/nats
 NATS_ADDR ?= 127.0.0.1
 FUZZTIME ?= 60s
 CHAOS_TIME ?= 5m
+SCALE_ACTORS ?= 100000
 
-.PHONY: help build demo test bench nats cluster vet fuzz chaos
+.PHONY: help build demo test bench bench-scale nats cluster vet fuzz chaos
 
 help: ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
 build: $(BIN)/nats-server ## build bin/worker, bin/driver and bin/nats-server
 	$(GO) build -o $(BIN)/ ./cmd/...
@@ -30,6 +31,9 @@ chaos: $(BIN)/nats-server ## fault-injection run: 3 worker processes under kills
 bench: ## driver bench (Ray's microbenchmarks beside bare JetStream; writes bench.json; BENCH_FLAGS="-count 3 -paired"), then the Go benchmarks
 	$(GO) run ./cmd/driver bench -json bench.json $(BENCH_FLAGS)
 	$(GO) test -run xxx -bench . -benchmem ./futures ./framework
+
+bench-scale: $(BIN)/nats-server ## BenchmarkActors100k: SCALE_ACTORS actors (default 100000; 5000 for a quick run) on one server, two workers; not in make test
+	JETRAY_SCALE_ACTORS=$(SCALE_ACTORS) JETRAY_NATS_SERVER=$(abspath $(BIN)/nats-server) $(GO) test -run xxx -bench 'Actors100k$$' -benchtime 1x -timeout 180m -v ./actors
 
 nats: $(BIN)/nats-server ## run a NATS server with JetStream on 127.0.0.1:4222, storing in ./tmp/nats
 	mkdir -p $(NATS_SD)
