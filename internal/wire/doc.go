@@ -62,7 +62,9 @@
 //     group); ActorFilter (R.actor.<id>.>) selects every call of the actor.
 //   - R.task.<name>.<token> (four tokens) is never a call: it is kept for subjects that must
 //     live in the TASKS stream but that no task consumer may take, such as JetStream message
-//     schedules; no filter built here matches it.
+//     schedules; no filter built here matches it. R.task._jetray.keep (TasksKeepSubject) is
+//     the first: the task keeper's short-lived messages, which keep the stream's last file
+//     block from being deleted and recreated on every call.
 //   - R.ctl.<component>...: control subjects; "actors" is the only component today.
 //
 // A worker built before the extension tokens never consumes a long-form task subject (its

@@ -99,10 +99,13 @@ func TestTwoNamespacesOnOneAccount(t *testing.T) {
 			}
 		}
 	}
-	// The reserved four-token shape is stored but taken by no route's consumer.
+	// The reserved four-token shape, the keeper's subject among them, is stored but taken by
+	// no route's consumer.
 	reserved := def.TaskSubject("add", wire.TaskRoute{}) + ".sched1"
-	if _, err := js.Publish(ctx, reserved, []byte("schedule")); err != nil {
-		t.Fatal(err)
+	for _, subj := range []string{reserved, def.TasksKeepSubject()} {
+		if _, err := js.Publish(ctx, subj, []byte("reserved")); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, n := range []wire.Names{def, ns} {
 		for i, r := range routes {
@@ -130,8 +133,8 @@ func TestTwoNamespacesOnOneAccount(t *testing.T) {
 		t.Fatal(err)
 	}
 	if info, err := tasks.Info(ctx, jetstream.WithSubjectFilter(def.TasksStreamSubject())); err != nil ||
-		info.State.Msgs != 1 || info.State.Subjects[reserved] != 1 {
-		t.Errorf("left in %s: %v (%v), want only %s", def.TasksStream(), info.State.Subjects, err, reserved)
+		info.State.Msgs != 2 || info.State.Subjects[reserved] != 1 || info.State.Subjects[def.TasksKeepSubject()] != 1 {
+		t.Errorf("left in %s: %v (%v), want only %s and %s", def.TasksStream(), info.State.Subjects, err, reserved, def.TasksKeepSubject())
 	}
 
 	// Actor calls: a consumer per group, the default group's filter taking only its calls.

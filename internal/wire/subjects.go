@@ -32,6 +32,13 @@ func (n Names) TaskFilters(name string) []string {
 // TasksStreamSubject is the subject of TasksStream: <root>.task.>.
 func (n Names) TasksStreamSubject() string { return n.root() + ".task.>" }
 
+// TasksKeepSubject is where clients keep a short-lived message in TasksStream that no
+// consumer takes (the framework's task keeper), so that the stream's last file block is not
+// emptied, deleted and recreated by every call's ack: <root>.task._jetray.keep. It is the
+// reserved four-token shape R.task.<name>.<token>, which no TaskFilters match and
+// ParseTaskSubject rejects: it is never a call.
+func (n Names) TasksKeepSubject() string { return n.root() + ".task._jetray.keep" }
+
 // ParseTaskSubject reads a task subject of this namespace into the task name and route. Only
 // the canonical forms TaskSubject writes are accepted: a long form with the default route
 // (<name>._.normal) is an error, since no consumer would ever match it. Errors wrap

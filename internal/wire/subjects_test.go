@@ -2,6 +2,7 @@ package wire_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/jetray/jetray/internal/wire"
@@ -82,6 +83,55 @@ func TestTaskFilters(t *testing.T) {
 	if len(got) != 2 || got[0] != "jetray.task.add" || got[1] != "jetray.task.add.*.*" {
 		t.Fatalf("TaskFilters = %v", got)
 	}
+}
+
+// TestTasksKeepSubject checks that the keeper's subject lives in the tasks stream of its
+// namespace, is never read as a call, and is matched by no task's filters, whatever the name
+// (a task named like the keeper's name token included).
+func TestTasksKeepSubject(t *testing.T) {
+	ns, _ := wire.For("t1")
+	for _, tt := range []struct {
+		names wire.Names
+		want  string
+	}{
+		{wire.Names{}, "jetray.task._jetray.keep"},
+		{ns, "jetray_t1.task._jetray.keep"},
+	} {
+		got := tt.names.TasksKeepSubject()
+		if got != tt.want {
+			t.Fatalf("namespace %q: TasksKeepSubject = %q, want %q", tt.names.Namespace(), got, tt.want)
+		}
+		if !subjectMatches(tt.names.TasksStreamSubject(), got) {
+			t.Errorf("%q is not in %q", got, tt.names.TasksStreamSubject())
+		}
+		if _, _, err := tt.names.ParseTaskSubject(got); !errors.Is(err, wire.ErrBadSubject) {
+			t.Errorf("ParseTaskSubject(%q) = %v, want ErrBadSubject", got, err)
+		}
+		for _, name := range []string{"add", "_jetray", "_actor_Counter"} {
+			for _, f := range tt.names.TaskFilters(name) {
+				if subjectMatches(f, got) {
+					t.Errorf("task %q's filter %q matches the keeper's subject %q", name, f, got)
+				}
+			}
+		}
+	}
+	if (wire.Names{}).TasksKeepSubject() == ns.TasksKeepSubject() {
+		t.Error("two namespaces share a keeper subject")
+	}
+}
+
+// subjectMatches reports whether NATS filter (with * and > wildcards) matches subject.
+func subjectMatches(filter, subject string) bool {
+	f, s := strings.Split(filter, "."), strings.Split(subject, ".")
+	for i, tok := range f {
+		switch {
+		case tok == ">":
+			return len(s) > i
+		case i >= len(s) || (tok != "*" && tok != s[i]):
+			return false
+		}
+	}
+	return len(f) == len(s)
 }
 
 func TestActorSubjects(t *testing.T) {
