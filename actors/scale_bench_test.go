@@ -28,15 +28,16 @@ import (
 //
 //  1. one async actor gets busyBatches batches of 1,000 calls alone (busy-alone);
 //  2. N actors are created, scaleParallel at a time (created/s);
-//  3. each gets one call, pipelined in batches of 1,000 (called/s);
-//  4. memory per idle actor: this process's heap after a GC and goroutine stacks (workers
+//  3. memory per idle actor: this process's heap after a GC and goroutine stacks (workers
 //     and driver; the driver's handles and record cache are a few hundred bytes of it), and
 //     the server's, each against a snapshot taken before phase 2;
-//  5. CPU per 1,000 idle actors over the idle window, less the same window before phase 2;
-//  6. the busy actor again, beside N idle ones (busy-ratio = alone / beside calls/s);
-//  7. a graceful stop of worker 1: stop-s until its Run returns, handover-s until every actor
+//  4. CPU per 1,000 idle actors over the idle window, less the same window before phase 2;
+//  5. each actor gets one call, pipelined in batches of 1,000 (called/s);
+//  6. CPU per 1,000 idle actors again (called-idle): each was called a moment ago;
+//  7. the busy actor again, beside N idle ones (busy-ratio = alone / beside calls/s);
+//  8. a graceful stop of worker 1: stop-s until its Run returns, handover-s until every actor
 //     it hosted has answered a call on worker 0;
-//  8. every actor killed, scaleParallel at a time (kill-s, kill-p50-ms).
+//  9. every actor killed, scaleParallel at a time (kill-s, kill-p50-ms).
 func BenchmarkActors100k(b *testing.B) {
 	n := envInt(b, scaleActorsEnv, 100_000)
 	window := envDuration(b, scaleIdleEnv, 15*time.Second)
@@ -77,6 +78,10 @@ func BenchmarkActors100k(b *testing.B) {
 	hs := createScale(ctx, b, driver, n)
 	m.rate("created/s", time.Since(start), cpuNow(b, srv).sub(cpu), "actor")
 
+	proc, server := snapshot(b), srv.usage(b)
+	m.memory(baseProc, proc, baseSrv, server)
+	m.idle("", baseIdle, idleCPU(b, srv, window))
+
 	start, cpu = time.Now(), cpuNow(b, srv)
 	hosts := callEach(ctx, b, hs, workerIDs[:])
 	m.rate("called/s", time.Since(start), cpuNow(b, srv).sub(cpu), "call")
@@ -88,9 +93,7 @@ func BenchmarkActors100k(b *testing.B) {
 	}
 	b.ReportMetric(float64(n-len(onSecond))/float64(n), "worker0-share")
 
-	proc, server := snapshot(b), srv.usage(b)
-	m.memory(baseProc, proc, baseSrv, server)
-	m.idle(baseIdle, idleCPU(b, srv, window))
+	m.idle("called-", baseIdle, idleCPU(b, srv, window))
 
 	beside := busyRun(ctx, b, srv, busy)
 	b.ReportMetric(alone.rate, "busy-alone-calls/s")
@@ -207,14 +210,14 @@ func (m scaleMetrics) memory(p0, p1 usage, s0, s1 serverUsage) {
 }
 
 // idle reports the CPU of idle actors per 1,000, as a percentage of one core, above the
-// baseline window taken with none.
-func (m scaleMetrics) idle(base, now idleShare) {
+// baseline window taken with none. prefix names the window in the metric.
+func (m scaleMetrics) idle(prefix string, base, now idleShare) {
 	k := 1000 / float64(m.n)
 	proc, server := (now.proc-base.proc)*k, (now.server-base.server)*k
-	m.b.ReportMetric(proc, "idle-cpu%/1k")
-	m.b.ReportMetric(server, "srv-idle-cpu%/1k")
-	m.b.Logf("idle CPU: workers+driver %.2f%% of a core (%.2f%% without actors), server %.2f%% (%.2f%%): %.3f%% and %.3f%% per 1,000 actors",
-		now.proc, base.proc, now.server, base.server, proc, server)
+	m.b.ReportMetric(proc, prefix+"idle-cpu%/1k")
+	m.b.ReportMetric(server, "srv-"+prefix+"idle-cpu%/1k")
+	m.b.Logf("%sidle CPU: workers+driver %.2f%% of a core (%.2f%% without actors), server %.2f%% (%.2f%%): %.3f%% and %.3f%% per 1,000 actors",
+		prefix, now.proc, base.proc, now.server, base.server, proc, server)
 }
 
 // idleShare is CPU over a window as a percentage of one core.
