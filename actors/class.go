@@ -218,7 +218,7 @@ func (c *Class[A, In]) create(ctx context.Context, h *host, call *framework.Call
 		}
 		if rec.terminal() {
 			epoch := rec.Epoch
-			h.spawn(func() { reap(h.w.Client(), h.log, id, epoch, rec.deathError(), false) })
+			reap(h.w.Client(), id, rec.Name, epoch, rec.deathError(), false)
 			return nil, framework.NewCallError(KindDied, rec.deathError())
 		}
 		if rec.WorkerKey != "" || rec.State == StateAlive {

@@ -7,18 +7,19 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/internal/wire"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
 )
 
 // Kill kills the actor h refers to (ray.kill): its record goes DEAD, running calls see their
 // ctx cancelled and fail with ErrActorDied, queued calls fail with ErrActorDied, later calls
-// fail fast, and its name is freed. Killing a dead actor is a no-op. It returns once the
-// actor's host has stopped it, or, if the host is gone, once this client has failed the
-// queued calls itself. Errors: ErrNotFound for an unknown ID, ErrNoClient, or a
+// fail fast, and its name is freed. Killing a dead actor is a no-op.
+//
+// It returns once the record is DEAD, the name freed and the actor's host has stopped the
+// instance (or did not answer within 10 s: a crashed host). The queued calls are answered
+// just after, by the host's client or, if the host did not answer, by this client; each waits
+// for its reaps when it closes. Errors: ErrNotFound for an unknown ID, ErrNoClient, or a
 // broker error.
 func Kill(ctx context.Context, h Ref) error {
 	d := h.ref()
@@ -45,112 +46,25 @@ func Kill(ctx context.Context, h Ref) error {
 	if rec.State != StateDead || rec.Error != "killed" {
 		return nil // already dead or failed
 	}
+	if rec.Name != "" {
+		freeName(ctx, c, rec.Name, d.id)
+	}
 	if owned && rec.Control != "" {
 		req, _ := json.Marshal(wire.ControlRequest{Op: wire.ControlKill, ID: d.id, Cause: "killed"})
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		resp, err := c.Conn().RequestWithContext(rctx, rec.Control, req)
 		cancel()
 		if err == nil && controlOK(resp.Data) {
-			return nil
+			return nil // the host reaps
 		}
 	}
-	reap(c, c.Logger(), d.id, rec.Epoch, rec.deathError(), true)
+	reap(c, d.id, "", rec.Epoch, rec.deathError(), true)
 	return nil
 }
 
-// reap answers every call still stored for the dead actor id with cause, frees its name,
-// and deletes the consumer of its last placement (epoch) and its calls. A result already
-// stored for a call wins: results are first-writer-wins, so a call that was answered keeps
-// its answer however late the reaper comes.
-func reap(c *framework.Client, log zerolog.Logger, id string, epoch uint64, cause error, grace bool) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	js := c.JetStream()
-	stream, err := js.Stream(ctx, namesOf(c).ActorsStream())
-	if err != nil {
-		log.Warn().Err(err).Str("actor_id", id).Msg("reap: actors stream")
-		return
-	}
-	var floor uint64
-	if cons, err := stream.Consumer(ctx, consumerName(id, epoch)); err == nil {
-		if info, err := cons.Info(ctx); err == nil {
-			floor = info.AckFloor.Stream
-		}
-		_ = stream.DeleteConsumer(ctx, consumerName(id, epoch))
-	}
-	if epoch > 0 { // a placement whose start was cut short may have left the one before
-		_ = stream.DeleteConsumer(ctx, consumerName(id, epoch-1))
-	}
-	next := floor + 1
-	rounds := 1
-	if grace {
-		rounds = 2
-	}
-	for round := 0; round < rounds; round++ {
-		if round > 0 {
-			select {
-			case <-time.After(500 * time.Millisecond):
-			case <-ctx.Done():
-			}
-		}
-		next = failStored(ctx, c, stream, id, next, cause, log)
-	}
-	_ = stream.Purge(ctx, jetstream.WithPurgeSubject(namesOf(c).ActorFilter(id)))
-	if s, err := storeOf(ctx, c); err == nil {
-		if rec, _, err := s.get(ctx, id); err == nil && rec != nil && rec.Name != "" {
-			if e, err := s.kv.Get(ctx, nameKey(rec.Name)); err == nil && string(e.Value()) == id {
-				_ = s.kv.Delete(ctx, nameKey(rec.Name), jetstream.LastRevision(e.Revision()))
-			}
-		}
-	}
-}
-
-// failStored answers the stored calls of id from sequence start on; it returns the sequence
-// after the last one seen.
-func failStored(ctx context.Context, c *framework.Client, stream jetstream.Stream, id string, start uint64, cause error, log zerolog.Logger) uint64 {
-	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{namesOf(c).ActorFilter(id)},
-		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:    start,
-	})
-	if err != nil {
-		log.Warn().Err(err).Str("actor_id", id).Msg("reap: consumer")
-		return start
-	}
-	defer func() { // an ordered consumer would otherwise linger for its 5-minute inactivity threshold
-		if info := cons.CachedInfo(); info != nil {
-			_ = stream.DeleteConsumer(context.WithoutCancel(ctx), info.Name)
-		}
-	}()
-	next := start
-	for {
-		batch, err := cons.FetchNoWait(256)
-		if err != nil {
-			return next
-		}
-		n := 0
-		for m := range batch.Messages() {
-			n++
-			if meta, err := m.Metadata(); err == nil {
-				next = meta.Sequence.Stream + 1
-			}
-			callID := m.Headers().Get(wire.HeaderID)
-			if callID == "" {
-				continue
-			}
-			te := &framework.TaskError{Task: m.Headers().Get(wire.HeaderTask), TaskID: callID,
-				Kind: KindDied, Message: cause.Error()}
-			if err := publishFailure(c, ctx, te); err != nil {
-				log.Warn().Err(err).Str("task_id", callID).Msg("reap: publish failure")
-			}
-		}
-		if n == 0 || errors.Is(batch.Error(), context.DeadlineExceeded) {
-			return next
-		}
-	}
-}
-
-// kill stops inst: it stops taking calls, cancels running ones, and fails what is queued.
+// kill stops inst at once: no more calls are taken, running ones see their ctx cancelled (and
+// answer ErrActorDied whatever they return), and its client's reaper is handed the rest:
+// answering the queued calls and deleting what the actor left in the stream.
 func (h *host) kill(inst *instance, cause error, grace bool) {
 	if !inst.dead.CompareAndSwap(false, true) {
 		return
@@ -162,11 +76,11 @@ func (h *host) kill(inst *instance, cause error, grace bool) {
 	h.remove(inst.id)
 	h.fence(inst)
 	inst.cancel()
-	h.waitCalls(inst, 5*time.Second)
 	inst.mu.Lock()
-	epoch := inst.epoch
+	epoch, bound := inst.epoch, inst.cons != nil
 	inst.mu.Unlock()
-	reap(h.w.Client(), h.log, inst.id, epoch, cause, grace)
+	reaperOf(h.w.Client()).add(&reapJob{id: inst.id, name: inst.name, epoch: epoch, cause: cause, grace: grace,
+		seqs: inst.takeAll(), bound: bound})
 }
 
 // markFailed records a constructor failure on a record this host claimed (lease, epoch) and
@@ -186,21 +100,20 @@ func (h *host) markFailed(ctx context.Context, s *store, id, lease string, epoch
 		return
 	}
 	if failed {
-		h.spawn(func() { reap(h.w.Client(), h.log, id, epoch, rec.deathError(), true) })
+		reap(h.w.Client(), id, rec.Name, epoch, rec.deathError(), true)
 	}
 }
 
-// controlKill answers a kill request for one of this host's actors once it has stopped it.
+// controlKill stops one of this host's actors and answers the kill request; the reaping goes
+// on after the answer.
 func (h *host) controlKill(m *nats.Msg, req wire.ControlRequest) {
 	inst := h.get(req.ID)
 	if inst == nil {
 		respond(m, wire.ControlReply{Error: "not here"})
 		return
 	}
-	h.spawn(func() {
-		h.kill(inst, fmt.Errorf("%w: %s (%s): %s", ErrActorDied, inst.class, inst.id, req.Cause), true)
-		respond(m, wire.ControlReply{OK: true})
-	})
+	h.kill(inst, fmt.Errorf("%w: %s (%s): %s", ErrActorDied, inst.class, inst.id, req.Cause), true)
+	respond(m, wire.ControlReply{OK: true})
 }
 
 func isNotFound(err error) bool {

@@ -88,7 +88,7 @@ func (h *host) recoverActor(ctx context.Context, s *store, id string, a aliveRef
 	}
 	if buried {
 		h.log.Warn().Str("actor_id", id).Str("class", rec.Class).Msg("actor's worker died; no restarts left")
-		h.spawn(func() { reap(h.w.Client(), h.log, id, a.epoch, rec.deathError(), false) })
+		reap(h.w.Client(), id, rec.Name, a.epoch, rec.deathError(), false)
 		return
 	}
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -121,6 +121,6 @@ func (h *host) resubmit(ctx context.Context, s *store, rec *Record) {
 			return true
 		})
 		cause := fmt.Errorf("%w: %s (%s): restart failed: %v", ErrActorDied, rec.Class, id, err)
-		h.spawn(func() { reap(h.w.Client(), h.log, id, epoch, cause, false) })
+		reap(h.w.Client(), id, rec.Name, epoch, cause, false)
 	}
 }

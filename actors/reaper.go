@@ -1,0 +1,294 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/jetray/jetray/framework"
+	"github.com/jetray/jetray/internal/wire"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+// Reaping: a dead actor's calls above its consumer's ack floor are answered with the cause of
+// its death, and every call it left in the actors stream is deleted by sequence. Kill, the
+// actor host and judges hand the work to their client's reaper and return at once.
+const (
+	reapWorkers      = 4                      // goroutines per client at most
+	reapGrace        = 500 * time.Millisecond // a second read after this, for calls sent as the actor died
+	reapRoundTimeout = 30 * time.Second       // one read-answer-delete round
+	reapCloseWait    = 30 * time.Second       // how long Client.Close waits for queued reaps
+)
+
+// reapJob is the reaping of one dead actor.
+type reapJob struct {
+	id    string
+	name  string // the actor's name, freed if it still points to id ("" for none)
+	epoch uint64 // the placement whose consumer holds the ack floor
+	cause error
+	grace bool // read the actor's calls once more reapGrace after the first round
+	// seqs are stream sequences of the actor's calls its host saw delivered and had not
+	// deleted: those at or below the floor are deleted without being read.
+	seqs []uint64
+	// bound: the placement's host deleted the previous epoch's consumer when it started.
+	bound bool
+
+	floor uint64    // the consumer's ack floor: calls at or below it were answered
+	next  uint64    // where the second round reads from
+	due   time.Time // when the second round may run; zero for the first
+}
+
+// reaper runs the reap jobs of one client on at most reapWorkers goroutines, started when
+// jobs are queued and ended when none is left. Client.Close stops it and waits for them.
+type reaper struct {
+	c      *framework.Client
+	log    zerolog.Logger
+	ctx    context.Context // ends when Close stops waiting: rounds give up
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	ready   []*reapJob // first rounds, oldest first
+	later   []*reapJob // second rounds, in the order they fall due
+	workers int
+	closed  bool
+	wake    chan struct{} // a ready job for a worker waiting on a second round
+	wg      sync.WaitGroup
+	stream  jetstream.Stream // the actors stream, looked up once
+}
+
+type reaperKey struct{}
+
+// reaperOf returns the client's reaper, made on first use; Client.Close stops it.
+func reaperOf(c *framework.Client) *reaper {
+	v, err := clientExtension(c, reaperKey{}, func() (any, error) {
+		r := &reaper{c: c, log: c.Logger(), wake: make(chan struct{}, 1)}
+		r.ctx, r.cancel = context.WithCancel(context.Background())
+		onClose(c, func() { r.close(reapCloseWait) })
+		return r, nil
+	})
+	if err != nil { // init never fails
+		panic(err)
+	}
+	return v.(*reaper)
+}
+
+// reap has c's reaper answer the calls stored for the dead actor id (placement epoch, name
+// name) with cause, delete them and free its name. It returns at once. With grace the calls
+// are read once more after reapGrace, for calls sent as the actor died.
+func reap(c *framework.Client, id, name string, epoch uint64, cause error, grace bool) {
+	reaperOf(c).add(&reapJob{id: id, name: name, epoch: epoch, cause: cause, grace: grace})
+}
+
+// add queues j. After Close it runs j's rounds on the caller's goroutine.
+func (r *reaper) add(j *reapJob) {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		r.round(j)
+		if j.grace {
+			j.due = time.Now() // no wait: the client is closing
+			r.round(j)
+		}
+		return
+	}
+	r.ready = append(r.ready, j)
+	start := r.workers < reapWorkers
+	if start {
+		r.workers++
+		r.wg.Add(1)
+	}
+	r.mu.Unlock()
+	if start {
+		go r.work()
+		return
+	}
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// work runs queued rounds until none is left.
+func (r *reaper) work() {
+	defer r.wg.Done()
+	for {
+		j, wait, ok := r.take()
+		if !ok {
+			return
+		}
+		if j == nil {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-r.wake:
+			case <-r.ctx.Done():
+			}
+			t.Stop()
+			continue
+		}
+		r.round(j)
+		if j.grace && j.due.IsZero() {
+			j.due = time.Now().Add(reapGrace)
+			r.mu.Lock()
+			r.later = append(r.later, j)
+			r.mu.Unlock()
+		}
+	}
+}
+
+// take returns the next round to run, or how long until the next second round falls due; ok
+// is false when the worker should end (nothing left, or Close gave up).
+func (r *reaper) take() (j *reapJob, wait time.Duration, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case r.ctx.Err() != nil:
+	case len(r.ready) > 0:
+		j, r.ready = r.ready[0], r.ready[1:]
+		return j, 0, true
+	case len(r.later) > 0:
+		if wait = time.Until(r.later[0].due); wait <= 0 || r.closed {
+			j, r.later = r.later[0], r.later[1:]
+			return j, 0, true
+		}
+		return nil, wait, true
+	}
+	r.workers--
+	return nil, 0, false
+}
+
+// close stops taking jobs, runs what is queued (second rounds without waiting for them to
+// fall due) and waits up to d for it; past d, rounds in flight are cancelled and the rest
+// dropped. Safe to call twice.
+func (r *reaper) close(d time.Duration) {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+	done := make(chan struct{})
+	go func() { r.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+		r.mu.Lock()
+		left := len(r.ready) + len(r.later)
+		r.mu.Unlock()
+		r.log.Warn().Int("left", left).Msg("actor reaps cut short by Close")
+		r.cancel()
+		<-done
+	}
+	r.cancel()
+}
+
+// round runs the first or the second round of j.
+func (r *reaper) round(j *reapJob) {
+	ctx, cancel := context.WithTimeout(r.ctx, reapRoundTimeout)
+	defer cancel()
+	stream, err := r.actorsStream(ctx)
+	if err != nil {
+		r.log.Warn().Err(err).Str("actor_id", j.id).Msg("reap: actors stream")
+		return
+	}
+	if !j.due.IsZero() {
+		j.next, _ = r.answer(ctx, stream, j, j.next)
+		return
+	}
+	js, name := r.c.JetStream(), namesOf(r.c).ActorsStream()
+	if cons, err := js.Consumer(ctx, name, consumerName(j.id, j.epoch)); err == nil {
+		j.floor = cons.CachedInfo().AckFloor.Stream
+		_ = js.DeleteConsumer(ctx, name, consumerName(j.id, j.epoch))
+	}
+	if j.epoch > 0 && !j.bound { // a placement whose start was cut short may have left the one before
+		_ = js.DeleteConsumer(ctx, name, consumerName(j.id, j.epoch-1))
+	}
+	var acked []uint64
+	for _, seq := range j.seqs {
+		if seq <= j.floor {
+			acked = append(acked, seq)
+		}
+	}
+	j.seqs = nil
+	if err := deleteMsgs(ctx, r.c.Conn(), name, acked); err != nil {
+		r.log.Debug().Err(err).Str("actor_id", j.id).Msg("reap: delete answered calls")
+	}
+	// From the stream's start: calls left by earlier placements are found as well.
+	j.next, _ = r.answer(ctx, stream, j, 1)
+	if j.name != "" {
+		freeName(ctx, r.c, j.name, j.id)
+	}
+}
+
+// answer reads the calls stored for j's actor from sequence from on, answers those above the
+// floor with j's cause (a result already stored wins), deletes what it read, and returns the
+// sequence after the last call read.
+func (r *reaper) answer(ctx context.Context, stream jetstream.Stream, j *reapJob, from uint64) (uint64, error) {
+	filter := namesOf(r.c).ActorFilter(j.id)
+	var read []uint64
+	next := from
+	var err error
+	for {
+		var m *jetstream.RawStreamMsg
+		m, err = stream.GetMsg(ctx, next, jetstream.WithGetMsgSubject(filter))
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				err = nil
+			}
+			break
+		}
+		next = m.Sequence + 1
+		read = append(read, m.Sequence)
+		if m.Sequence <= j.floor {
+			continue
+		}
+		if callID := m.Header.Get(wire.HeaderID); callID != "" {
+			te := &framework.TaskError{Task: m.Header.Get(wire.HeaderTask), TaskID: callID, Kind: KindDied, Message: j.cause.Error()}
+			if err := publishFailure(r.c, ctx, te); err != nil {
+				r.log.Warn().Err(err).Str("task_id", callID).Msg("reap: publish failure")
+				// Not deleted: a later reap, or MaxAge, deals with it.
+				read = slices.DeleteFunc(read, func(s uint64) bool { return s == m.Sequence })
+			}
+		}
+	}
+	if err != nil {
+		r.log.Warn().Err(err).Str("actor_id", j.id).Msg("reap: read calls")
+	}
+	if derr := deleteMsgs(ctx, r.c.Conn(), namesOf(r.c).ActorsStream(), read); derr != nil {
+		r.log.Debug().Err(derr).Str("actor_id", j.id).Msg("reap: delete calls")
+	}
+	return next, err
+}
+
+// actorsStream returns the actors stream, looked up once.
+func (r *reaper) actorsStream(ctx context.Context) (jetstream.Stream, error) {
+	r.mu.Lock()
+	s := r.stream
+	r.mu.Unlock()
+	if s != nil {
+		return s, nil
+	}
+	s, err := r.c.JetStream().Stream(ctx, namesOf(r.c).ActorsStream())
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.stream = s
+	r.mu.Unlock()
+	return s, nil
+}
+
+// freeName deletes the binding of name if it still points to actor id.
+func freeName(ctx context.Context, c *framework.Client, name, id string) {
+	s, err := storeOf(ctx, c)
+	if err != nil {
+		return
+	}
+	if e, err := s.kv.Get(ctx, nameKey(name)); err == nil && string(e.Value()) == id {
+		_ = s.kv.Delete(ctx, nameKey(name), jetstream.LastRevision(e.Revision()))
+	}
+}
