@@ -295,7 +295,7 @@ func (h *host) receive(inst *instance, epoch uint64, m jetstream.Msg) {
 	if meta, err := m.Metadata(); err == nil {
 		seq = meta.Sequence.Stream
 	}
-	inst.dirty.Store(true)
+	inst.delivered(seq)
 	inst.calls.add()
 	if inst.maxConc == 1 {
 		defer inst.calls.done()
