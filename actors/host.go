@@ -97,7 +97,7 @@ func consumerName(id string, epoch uint64) string { return wire.Names{}.ActorCon
 func newInstance(id, class, name string, maxConc int, methods map[string]framework.Handler) *instance {
 	inst := &instance{id: id, class: class, name: name, maxConc: maxConc, methods: methods,
 		slots: make(chan struct{}, maxConc), ready: make(chan struct{}),
-		running: map[string]*runningCall{}, purgeState: purgeState{purgedAt: time.Now()}}
+		running: map[string]*runningCall{}}
 	inst.ctx, inst.cancel = context.WithCancel(context.Background())
 	return inst
 }

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -41,10 +40,6 @@ type purgeState struct {
 	// over: calls were delivered past maxTracked; the subject is purged up to overTo.
 	over   bool
 	overTo uint64
-
-	// Left for host.go until its receive calls delivered: unused.
-	dirty    atomic.Bool
-	purgedAt time.Time
 }
 
 // delivered records that the call at stream sequence seq was delivered to this instance.
