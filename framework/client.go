@@ -28,6 +28,7 @@ type Client struct {
 	codecs codecSet
 
 	results  *resultRouter
+	keeper   taskKeeper // keeps the tasks stream's last block alive (keeper.go)
 	registry jetstream.KeyValue
 	cancels  jetstream.KeyValue
 	known    sync.Map                      // task name -> struct{}: names seen in the registry

@@ -37,10 +37,13 @@ func (c *Client) setup(ctx context.Context) error {
 		Storage:     c.storage(),
 		Replicas:    c.cfg.replicas,
 		Duplicates:  2 * time.Minute,
+		AllowMsgTTL: true, // the task keeper's messages expire (keeper.go)
 	}
-	if _, err := c.ensureStream(ctx, tasks); err != nil {
+	ts, err := c.ensureStream(ctx, tasks)
+	if err != nil {
 		return err
 	}
+	c.startKeeper(ts)
 	results := jetstream.StreamConfig{
 		Name:         n.ResultsStream(),
 		Description:  "jetray call results, kept until MaxAge",

@@ -128,8 +128,10 @@ func (c *Client) failCall(id, name string, err error, s sink) {
 	})
 }
 
-// onPublishAck drops the copy kept for resubmission once the broker has stored the call.
-func (c *Client) onPublishAck(_ jetstream.JetStream, m *nats.Msg, _ *jetstream.PubAck) {
+// onPublishAck drops the copy kept for resubmission once the broker has stored the call, and
+// tells the task keeper.
+func (c *Client) onPublishAck(_ jetstream.JetStream, m *nats.Msg, pa *jetstream.PubAck) {
+	c.keepAfter(pa, len(m.Data))
 	id := m.Header.Get(wire.HeaderID)
 	var sentAt time.Time
 	c.results.update(id, func(pc *pendingCall) { pc.msg, sentAt = nil, pc.sentAt })

@@ -36,7 +36,9 @@ func TestStatus(t *testing.T) {
 		want   []string // expected fields after the prefix; "" matches anything
 	}{
 		{"streams header", []string{"STREAM", "RETENTION"}, []string{"STORAGE", "MESSAGES", "BYTES", "CONSUMERS", "SUBJECTS"}},
-		{"tasks stream drained", []string{"JETRAY_TASKS"}, []string{"WorkQueue", "File", "0", "0", "10", "jetray.task.>"}},
+		// MESSAGES and BYTES: no call is left, but the task keeper's message may be there for
+		// up to framework.KeepTTL; the consumer rows below show the calls drained.
+		{"tasks stream", []string{"JETRAY_TASKS"}, []string{"WorkQueue", "File", "", "", "10", "jetray.task.>"}},
 		{"results stream", []string{"JETRAY_RESULTS"}, []string{"Limits", "File", "3", "", "", "jetray.result.>"}},
 		{"registry stream", []string{"KV_jetray_registry"}, []string{"Limits"}},
 		{"consumers header", []string{"STREAM", "CONSUMER"}, []string{"PENDING", "ACK_PENDING", "REDELIVERED", "WAITING", "FILTER"}},
