@@ -110,7 +110,7 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 }
 
 // runsPerSuite returns how many benchmark runs one run of the suite cs makes: paired, each
-// jetray benchmark with a substrate brings its own substrate run.
+// jetray benchmark with a substrate brings its own substrate and floor runs.
 func runsPerSuite(cs []benchCase, paired bool) int {
 	if !paired {
 		return len(cs)
@@ -118,7 +118,7 @@ func runsPerSuite(cs []benchCase, paired bool) int {
 	runs := 0
 	for _, c := range cs {
 		if substrateKindOf(c.kind) >= 0 {
-			runs += 2
+			runs += 3
 		} else if !isSubstrate(c.kind) {
 			runs++
 		}

@@ -19,6 +19,8 @@ const (
 	kindRounds                        // wait rounds: no substrate figure
 	kindSubstrateSync                 // the substrate, one at a time
 	kindSubstrateAsync                // the substrate, pipelined
+	kindKeptSync                      // the floor of sync rows: the substrate one at a time with a kept message
+	kindDurableAsync                  // the floor of async rows: the substrate pipelined with durable replies
 )
 
 // benchCase is one row of the table.
@@ -33,10 +35,12 @@ type benchCase struct {
 const (
 	substrateSyncName  = "substrate: one at a time"
 	substrateAsyncName = "substrate: pipelined"
+	keptName           = "substrate: kept message"
+	durableName        = "substrate: durable reply"
 )
 
-// cases lists the benchmarks in the order they run and print: the substrate first, then
-// ray_perf.py's, in the order of Ray's table.
+// cases lists the benchmarks in the order they run and print: the substrate first, then its
+// floors (floors.go), then ray_perf.py's, in the order of Ray's table.
 func cases() []benchCase {
 	noop := struct{}{}
 	return []benchCase{
@@ -46,6 +50,14 @@ func cases() []benchCase {
 		{substrateAsyncName, kindSubstrateAsync, 0, func(p Params) string {
 			return fmt.Sprintf("the same with async publish, %d in flight", p.Window)
 		}, substratePipelined},
+		{keptName, kindKeptSync, 0, func(p Params) string {
+			return fmt.Sprintf("the substrate one at a time on a work-queue stream that also keeps a message on a subject no consumer takes "+
+				"(published again with Nats-Rollup: sub every %d calls, so it stays in the block being written)", keepEvery)
+		}, substrateKept},
+		{durableName, kindDurableAsync, 0, func(p Params) string {
+			return fmt.Sprintf("the substrate pipelined, %d in flight, with each reply stored in a limits stream (file; async publish, "+
+				"the call acked once its reply is stored) and read back through an ordered consumer", p.Window)
+		}, substrateDurable},
 
 		{"single client tasks sync", kindSync, 971, func(Params) string {
 			return "Remote then Await, one at a time"
@@ -154,7 +166,7 @@ func cases() []benchCase {
 }
 
 // selectCases returns the benchmarks whose names contain only (case-insensitive), plus the
-// substrate rows they are compared with.
+// substrate and floor rows they are compared with.
 func selectCases(only string) ([]benchCase, error) {
 	all := cases()
 	if only == "" {
@@ -180,7 +192,8 @@ func selectCases(only string) ([]benchCase, error) {
 	}
 	var out []benchCase
 	for i, c := range all {
-		if match[i] || (c.kind == kindSubstrateSync && needSync) || (c.kind == kindSubstrateAsync && needAsync) {
+		if match[i] || ((c.kind == kindSubstrateSync || c.kind == kindKeptSync) && needSync) ||
+			((c.kind == kindSubstrateAsync || c.kind == kindDurableAsync) && needAsync) {
 			out = append(out, c)
 		}
 	}

@@ -41,30 +41,39 @@ type Row struct {
 	CPURatio float64   `json:"substrate_cpu_ratio,omitempty"`     // CPUus / SubCPUus
 	CPURuns  []float64 `json:"cpu_runs,omitempty"`                // CPUus of every run, with Runs
 
+	// The floor is the substrate doing one more thing jetray does (floors.go): for one call at
+	// a time, keeping a message in its work queue (kept message); pipelined, storing its
+	// replies and reading them back (durable reply). Paired, the floor's figures are those of
+	// its run just before the substrate's, from the runs with the median FloorRatio and the
+	// median FloorCPURatio.
+	Floor         string  `json:"floor,omitempty"`               // the floor row compared with
+	FloorRate     float64 `json:"floor_ops_per_sec,omitempty"`   // its ops/s
+	FloorRatio    float64 `json:"floor_ratio,omitempty"`         // Rate / the floor's rate
+	FloorP50Ratio float64 `json:"floor_p50_ratio,omitempty"`     // P50us / the floor's
+	FloorCPUus    float64 `json:"floor_cpu_us_per_op,omitempty"` // the floor's CPU per call
+	FloorCPURatio float64 `json:"floor_cpu_ratio,omitempty"`     // CPUus / FloorCPUus
+
 	kind rowKind
 }
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
-// fillRatios compares each row with the substrate row of its kind.
+// fillRatios compares each row with the substrate and floor rows of its kind, unless it was
+// paired with runs of its own.
 func fillRatios(rows []Row) []Row {
-	var subSync, subAsync *Row
+	byKind := map[rowKind]*Row{}
 	for i := range rows {
-		switch rows[i].kind {
-		case kindSubstrateSync:
-			subSync = &rows[i]
-		case kindSubstrateAsync:
-			subAsync = &rows[i]
+		if isSubstrate(rows[i].kind) {
+			byKind[rows[i].kind] = &rows[i]
 		}
 	}
 	for i := range rows {
 		r := &rows[i]
-		switch {
-		case r.Ratio > 0: // paired with its own substrate run
-		case r.kind == kindSync && subSync != nil:
-			ratios(r, subSync)
-		case r.kind == kindAsync && subAsync != nil:
-			ratios(r, subAsync)
+		if sub := byKind[substrateKindOf(r.kind)]; sub != nil && r.Ratio == 0 {
+			ratios(r, sub)
+		}
+		if floor := byKind[floorKindOf(r.kind)]; floor != nil && r.FloorRatio == 0 {
+			floorRatios(r, floor)
 		}
 	}
 	return rows
@@ -79,6 +88,17 @@ func ratios(r, sub *Row) {
 	cpuRatios(r, sub)
 }
 
+// floorRatios sets r's figures compared with the floor row floor.
+func floorRatios(r, floor *Row) {
+	r.Floor, r.FloorRate, r.FloorRatio = floor.Name, floor.Rate, r.Rate/floor.Rate
+	if floor.P50us > 0 && r.P50us > 0 {
+		r.FloorP50Ratio = r.P50us / floor.P50us
+	}
+	if floor.CPUus > 0 && r.CPUus > 0 {
+		r.FloorCPUus, r.FloorCPURatio = floor.CPUus, r.CPUus/floor.CPUus
+	}
+}
+
 // cpuRatios sets r's CPU-per-call figures compared with the substrate row sub.
 func cpuRatios(r, sub *Row) {
 	if sub.CPUus > 0 && r.CPUus > 0 {
@@ -86,10 +106,12 @@ func cpuRatios(r, sub *Row) {
 	}
 }
 
-// writeTable prints rows as an aligned Markdown table.
+// writeTable prints rows as an aligned Markdown table, then which floor each kind of row is
+// compared with.
 func writeTable(w io.Writer, rows []Row) {
 	header := []string{"benchmark", "jetray ops/s", "p50", "p99", "substrate ops/s", "% of substrate", "p50 / substrate p50",
-		"CPU/call", "substrate CPU/call", "CPU / substrate", "Ray 2.22 ops/s", "jetray / Ray"}
+		"CPU/call", "substrate CPU/call", "CPU / substrate", "% of floor", "p50 / floor p50", "CPU / floor",
+		"Ray 2.22 ops/s", "jetray / Ray"}
 	cells := [][]string{header}
 	for _, r := range rows {
 		c := make([]string, len(header))
@@ -114,9 +136,18 @@ func writeTable(w io.Writer, rows []Row) {
 			c[8] = formatUS(r.SubCPUus)
 			c[9] = fmt.Sprintf("%.2fx", r.CPURatio)
 		}
+		if r.FloorRatio > 0 {
+			c[10] = fmt.Sprintf("%.0f%%", 100*r.FloorRatio)
+		}
+		if r.FloorP50Ratio > 0 {
+			c[11] = fmt.Sprintf("%.2fx", r.FloorP50Ratio)
+		}
+		if r.FloorCPURatio > 0 {
+			c[12] = fmt.Sprintf("%.2fx", r.FloorCPURatio)
+		}
 		if r.Ray > 0 {
-			c[10] = formatRate(r.Ray)
-			c[11] = fmt.Sprintf("%.2fx", r.Rate/r.Ray)
+			c[13] = formatRate(r.Ray)
+			c[14] = fmt.Sprintf("%.2fx", r.Rate/r.Ray)
 		}
 		for i := range c {
 			if c[i] == "" {
@@ -154,6 +185,7 @@ func writeTable(w io.Writer, rows []Row) {
 	for _, row := range cells[1:] {
 		line(row)
 	}
+	fmt.Fprintf(bw, "\nfloor: %q for one-at-a-time rows, %q for pipelined rows\n", keptName, durableName)
 	_ = bw.Flush()
 }
 

@@ -25,7 +25,7 @@ type runOptions struct {
 // the one with the median ratio, and the substrate rows show the median of all their runs.
 func runCases(ctx context.Context, e *env, cs []benchCase, o runOptions, prog *progress) ([]Row, error) {
 	runs := make([][]Row, len(cs))
-	subIdx := map[rowKind]int{}
+	subIdx := map[rowKind]int{} // the substrate and floor benchmarks by kind
 	for i, c := range cs {
 		if isSubstrate(c.kind) {
 			subIdx[c.kind] = i
@@ -56,7 +56,16 @@ loop:
 				}
 				o.beforeJetray = nil
 			}
-			var pair *Row
+			// Paired: the floor, then the substrate, then the benchmark, so that the substrate
+			// run is still the one just before it.
+			var floor, pair *Row
+			if j, ok := subIdx[floorKindOf(c.kind)]; ok && o.paired {
+				f, ferr := run(j, rep)
+				if err = ferr; err != nil {
+					break loop
+				}
+				floor = &f
+			}
 			if j, ok := subIdx[substrateKindOf(c.kind)]; ok && o.paired {
 				sub, perr := run(j, rep)
 				if err = perr; err != nil {
@@ -69,6 +78,9 @@ loop:
 			}
 			if pair != nil {
 				ratios(&runs[i][len(runs[i])-1], pair)
+			}
+			if floor != nil {
+				floorRatios(&runs[i][len(runs[i])-1], floor)
 			}
 		}
 	}
@@ -88,7 +100,10 @@ loop:
 	return fillRatios(rows), err
 }
 
-func isSubstrate(k rowKind) bool { return k == kindSubstrateSync || k == kindSubstrateAsync }
+// isSubstrate reports whether k is a substrate or floor benchmark, which no jetray code runs.
+func isSubstrate(k rowKind) bool {
+	return k == kindSubstrateSync || k == kindSubstrateAsync || k == kindKeptSync || k == kindDurableAsync
+}
 
 // substrateKindOf returns the kind of the substrate benchmark k is compared with, or -1.
 func substrateKindOf(k rowKind) rowKind {
@@ -97,6 +112,17 @@ func substrateKindOf(k rowKind) rowKind {
 		return kindSubstrateSync
 	case kindAsync:
 		return kindSubstrateAsync
+	}
+	return -1
+}
+
+// floorKindOf returns the kind of the floor benchmark k is compared with, or -1.
+func floorKindOf(k rowKind) rowKind {
+	switch k {
+	case kindSync:
+		return kindKeptSync
+	case kindAsync:
+		return kindDurableAsync
 	}
 	return -1
 }
@@ -141,12 +167,17 @@ func runCase(ctx context.Context, e *env, c benchCase, label string, prog *progr
 }
 
 // median returns the run with the median key (the lower one of an even count), with the CPU
-// figures of the run with the median cpuKey, carrying every run's ops/s in Runs and CPU per
-// call in CPURuns.
+// figures of the run with the median cpuKey and the floor figures of the runs with the median
+// floor ratio and floor CPU ratio (paired runs; otherwise fillRatios sets them), carrying every
+// run's ops/s in Runs and CPU per call in CPURuns.
 func median(rs []Row, key, cpuKey func(Row) float64) Row {
 	m := medianBy(rs, key)
 	c := medianBy(rs, cpuKey)
 	m.CPUus, m.SubCPUus, m.CPURatio = c.CPUus, c.SubCPUus, c.CPURatio
+	f := medianBy(rs, func(r Row) float64 { return r.FloorRatio })
+	m.Floor, m.FloorRate, m.FloorRatio, m.FloorP50Ratio = f.Floor, f.FloorRate, f.FloorRatio, f.FloorP50Ratio
+	fc := medianBy(rs, func(r Row) float64 { return r.FloorCPURatio })
+	m.FloorCPUus, m.FloorCPURatio = fc.FloorCPUus, fc.FloorCPURatio
 	if len(rs) > 1 {
 		m.Runs = make([]float64, len(rs))
 		m.CPURuns = make([]float64, len(rs))

@@ -23,8 +23,12 @@ const (
 type substrate struct {
 	drv, wrk *nats.Conn
 	js       jetstream.JetStream // driver side
-	cc       jetstream.ConsumeContext
-	mgmt     jetstream.JetStream
+	mgmt     jetstream.JetStream // worker side: streams, consumers
+	ccs      []jetstream.ConsumeContext
+	streams  []string // deleted by close
+
+	kept    bool          // the kept-message stream exists (floors.go)
+	durable *durableQueue // the durable-reply streams, once created (floors.go)
 }
 
 // substrateOf starts the substrate on e's server once and returns it.
@@ -48,40 +52,56 @@ func substrateOf(ctx context.Context, e *env) (*substrate, error) {
 	if s.mgmt, err = jetstream.New(s.wrk); err != nil {
 		return nil, err
 	}
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	_ = s.mgmt.DeleteStream(cctx, substrateStream) // left by an interrupted run
-	st, err := s.mgmt.CreateStream(cctx, jetstream.StreamConfig{
+	err = s.workQueue(ctx, jetstream.StreamConfig{
 		Name:      substrateStream,
 		Subjects:  []string{substrateSubject},
 		Retention: jetstream.WorkQueuePolicy,
 		Storage:   jetstream.FileStorage,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("substrate stream: %w", err)
-	}
-	cons, err := st.CreateOrUpdateConsumer(cctx, jetstream.ConsumerConfig{
-		Durable:       "worker",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		MaxAckPending: 65536,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("substrate consumer: %w", err)
-	}
-	ok := []byte(`"ok"`)
-	s.cc, err = cons.Consume(func(m jetstream.Msg) {
-		_ = s.wrk.Publish(m.Headers().Get(substrateReply), ok)
+	}, "", func(m jetstream.Msg) {
+		_ = s.wrk.Publish(m.Headers().Get(substrateReply), substrateOK)
 		_ = m.Ack()
-	}, jetstream.PullMaxMessages(1000))
+	})
 	if err != nil {
-		return nil, fmt.Errorf("substrate consume: %w", err)
+		return nil, err
 	}
 	return s, nil
 }
 
-// call returns a message to publish whose reply comes to subject reply.
-func (s *substrate) call(reply string) *nats.Msg {
-	return &nats.Msg{Subject: substrateSubject, Data: []byte("{}"), Header: nats.Header{substrateReply: []string{reply}}}
+// substrateOK is every substrate reply: the JSON of "ok", what the benchmarks' calls return.
+var substrateOK = []byte(`"ok"`)
+
+// workQueue creates stream cfg (replacing one an interrupted run left) with a durable
+// consumer "worker" on the worker connection, taking the messages of filter ("" for all), and
+// consumes them with handle until close, which also deletes the stream.
+func (s *substrate) workQueue(ctx context.Context, cfg jetstream.StreamConfig, filter string, handle jetstream.MessageHandler) error {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_ = s.mgmt.DeleteStream(cctx, cfg.Name) // left by an interrupted run
+	st, err := s.mgmt.CreateStream(cctx, cfg)
+	if err != nil {
+		return fmt.Errorf("substrate stream %s: %w", cfg.Name, err)
+	}
+	s.streams = append(s.streams, cfg.Name)
+	cons, err := st.CreateOrUpdateConsumer(cctx, jetstream.ConsumerConfig{
+		Durable:       "worker",
+		FilterSubject: filter,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		MaxAckPending: 65536,
+	})
+	if err != nil {
+		return fmt.Errorf("substrate consumer on %s: %w", cfg.Name, err)
+	}
+	cc, err := cons.Consume(handle, jetstream.PullMaxMessages(1000))
+	if err != nil {
+		return fmt.Errorf("substrate consume %s: %w", cfg.Name, err)
+	}
+	s.ccs = append(s.ccs, cc)
+	return nil
+}
+
+// call returns a message to publish to subject whose reply comes to subject reply.
+func (s *substrate) call(subject, reply string) *nats.Msg {
+	return &nats.Msg{Subject: subject, Data: []byte("{}"), Header: nats.Header{substrateReply: []string{reply}}}
 }
 
 // oneAtATime publishes a call, waits for its reply, and again, for p.Duration.
@@ -90,6 +110,12 @@ func substrateOneAtATime(ctx context.Context, e *env) (measure, error) {
 	if err != nil {
 		return measure{}, err
 	}
+	return s.oneAtATime(ctx, e.p.Duration, substrateSubject, nil)
+}
+
+// oneAtATime publishes a call to subject, waits for its reply on core NATS, and again, for d;
+// before each call, if before is not nil, it runs before.
+func (s *substrate) oneAtATime(ctx context.Context, d time.Duration, subject string, before func(context.Context) error) (measure, error) {
 	reply := nats.NewInbox()
 	ch := make(chan *nats.Msg, 1)
 	sub, err := s.drv.ChanSubscribe(reply, ch)
@@ -97,8 +123,13 @@ func substrateOneAtATime(ctx context.Context, e *env) (measure, error) {
 		return measure{}, err
 	}
 	defer sub.Unsubscribe() //nolint:errcheck
-	msg := s.call(reply)
-	return timeSync(ctx, e.p.Duration, func(ctx context.Context) error {
+	msg := s.call(subject, reply)
+	return timeSync(ctx, d, func(ctx context.Context) error {
+		if before != nil {
+			if err := before(ctx); err != nil {
+				return err
+			}
+		}
 		if _, err := s.js.PublishMsgAsync(msg); err != nil {
 			return err
 		}
@@ -129,11 +160,16 @@ func substratePipelined(ctx context.Context, e *env) (measure, error) {
 	if err := sub.SetPendingLimits(-1, -1); err != nil {
 		return measure{}, err
 	}
-	msg := s.call(reply)
-	return timeParallel(ctx, e.p.Duration, 1, func(ctx context.Context, _ int) (int, error) {
-		// One round: e.p.Window publishes, each waiting for a free slot, so the window stays
+	return s.pipeline(ctx, e.p, s.call(substrateSubject, reply), slots)
+}
+
+// pipeline publishes msg, one call a free slot (cap(slots) in flight), for p.Duration; the
+// reply's handler frees a slot by receiving from slots.
+func (s *substrate) pipeline(ctx context.Context, p Params, msg *nats.Msg, slots chan struct{}) (measure, error) {
+	return timeParallel(ctx, p.Duration, 1, func(ctx context.Context, _ int) (int, error) {
+		// One round: p.Window publishes, each waiting for a free slot, so the window stays
 		// full; the final drain waits for every slot to come back.
-		for range e.p.Window {
+		for range p.Window {
 			select {
 			case slots <- struct{}{}:
 			case <-ctx.Done():
@@ -143,9 +179,9 @@ func substratePipelined(ctx context.Context, e *env) (measure, error) {
 				return 0, err
 			}
 		}
-		return e.p.Window, nil
+		return p.Window, nil
 	}, func(ctx context.Context) error {
-		for range e.p.Window {
+		for range p.Window {
 			select {
 			case slots <- struct{}{}:
 			case <-ctx.Done():
@@ -154,22 +190,22 @@ func substratePipelined(ctx context.Context, e *env) (measure, error) {
 				return errors.New("substrate: replies missing after 10s")
 			}
 		}
-		for range e.p.Window {
+		for range p.Window {
 			<-slots
 		}
 		return nil
 	})
 }
 
-// close stops consuming, deletes the stream and closes both connections.
+// close stops consuming, deletes the streams and closes both connections.
 func (s *substrate) close() error {
-	if s.cc != nil {
-		s.cc.Stop()
+	for _, cc := range s.ccs {
+		cc.Stop()
 	}
 	var err error
-	if s.mgmt != nil {
+	for _, name := range s.streams {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err = s.mgmt.DeleteStream(ctx, substrateStream)
+		err = errors.Join(err, s.mgmt.DeleteStream(ctx, name))
 		cancel()
 	}
 	s.drv.Close()
