@@ -125,7 +125,8 @@ func (h *host) handover(s *store, inst *instance, lonely *sync.Map) bool {
 			info, err := cons.Info(ctx)
 			if err == nil {
 				resume.From, resume.Upto = info.AckFloor.Stream+1, info.Delivered.Stream
-				if info.NumAckPending <= len(started) || time.Now().After(deadline) {
+				// Calls a pull request delivered after the stop are left unacked (pull.go).
+				if info.NumAckPending <= len(started)+cc.Unserved() || time.Now().After(deadline) {
 					break
 				}
 			} else if time.Now().After(deadline) {

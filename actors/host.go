@@ -34,6 +34,7 @@ type host struct {
 	ctlSub *nats.Subscription
 	ctl    string // control subject of this host
 	closed bool
+	pulls  *puller // the actors' pull loop: made by the first placement, closed after shutdown
 
 	bgMu     sync.Mutex
 	bgClosed bool
@@ -53,7 +54,7 @@ type instance struct {
 	epoch   uint64     // the placement's epoch: consumer actor-<id>-<epoch>
 	resume  *Resume    // what the previous placement left
 	cons    jetstream.Consumer
-	cc      jetstream.ConsumeContext
+	cc      *pullSub        // the placement's pulls; nil until bound
 	ctx     context.Context // cancelled when the instance dies here: running calls see it
 	cancel  context.CancelFunc
 	fenced  bool                    // stopped serving: lease lost or placement retired
@@ -265,13 +266,15 @@ func (h *host) bind(ctx context.Context, inst *instance, lease string, epoch uin
 	inst.mu.Lock()
 	inst.lease, inst.epoch, inst.resume, inst.cons, inst.fenced = lease, epoch, resume, cons, false
 	inst.mu.Unlock()
-	cc, err := cons.Consume(func(m jetstream.Msg) { h.receive(inst, epoch, m) },
-		// At least 64: with a one-message pull at MaxAckPending 1 the consume loop could stall
-		// until the pull expired (30 s) now and then; MaxAckPending still bounds deliveries.
-		jetstream.PullMaxMessages(max(min(inst.maxConc, 1024), 64)),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			h.log.Debug().Err(err).Str("actor_id", inst.id).Msg("actor consume")
-		}))
+	pulls, err := h.puller()
+	var cc *pullSub
+	if err == nil {
+		// Batches of at least 64, so a busy plain actor is not pulled for every call;
+		// MaxAckPending (max_concurrency) still bounds what is delivered. A plain actor's calls
+		// are served one at a time, in delivery order.
+		cc, err = pulls.add(cfg.Durable, max(min(inst.maxConc, 1024), 64), inst.maxConc == 1,
+			func(m jetstream.Msg) { h.receive(inst, epoch, m) })
+	}
 	if err != nil {
 		inst.mu.Lock()
 		inst.fenced = true
@@ -288,8 +291,9 @@ func (h *host) bind(ctx context.Context, inst *instance, lease string, epoch uin
 	return nil
 }
 
-// receive takes one delivery of placement epoch: inline for max_concurrency 1 (in order), on
-// its own goroutine otherwise.
+// receive takes one delivery of placement epoch: for max_concurrency 1 on the goroutine the
+// puller hands the consumer's calls over on, one at a time and in order; on its own goroutine
+// otherwise.
 func (h *host) receive(inst *instance, epoch uint64, m jetstream.Msg) {
 	var seq uint64
 	if meta, err := m.Metadata(); err == nil {
@@ -625,7 +629,31 @@ func (h *host) run(ctx context.Context) error {
 	wg.Go(func() { h.every(ctx, purgeEvery, h.purge) })
 	wg.Wait()
 	h.shutdown()
+	h.mu.Lock()
+	pulls := h.pulls
+	h.mu.Unlock()
+	if pulls != nil { // every actor is handed over, stopped or dropped by now
+		pulls.close()
+	}
 	return nil
+}
+
+// puller returns the host's pull loop, starting it on first use.
+func (h *host) puller() (*puller, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.pulls != nil {
+		return h.pulls, nil
+	}
+	if h.closed {
+		return nil, errWorkerStopping
+	}
+	p, err := newPuller(h.w.Client().Conn(), h.names.ActorsStream(), h.log)
+	if err != nil {
+		return nil, err
+	}
+	h.pulls = p
+	return p, nil
 }
 
 // every runs fn every d until ctx ends.
