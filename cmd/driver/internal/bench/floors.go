@@ -45,32 +45,45 @@ func substrateKept(ctx context.Context, e *env) (measure, error) {
 	if err != nil {
 		return measure{}, err
 	}
-	if !s.kept {
-		err := s.workQueue(ctx, jetstream.StreamConfig{
-			Name:        keptStream,
-			Subjects:    []string{keptCalls, keptSubject},
-			Retention:   jetstream.WorkQueuePolicy,
-			Storage:     jetstream.FileStorage,
-			AllowRollup: true,
-		}, keptCalls, func(m jetstream.Msg) {
-			_ = s.wrk.Publish(m.Headers().Get(substrateReply), substrateOK)
-			_ = m.Ack()
-		})
-		if err != nil {
-			return measure{}, err
-		}
-		s.kept = true
+	if err := s.keptQueue(ctx); err != nil {
+		return measure{}, err
 	}
+	return s.oneAtATime(ctx, e.p.Duration, keptCalls, s.keeper(keepEvery))
+}
+
+// keptQueue creates the kept-message stream and starts its worker once.
+func (s *substrate) keptQueue(ctx context.Context) error {
+	if s.kept {
+		return nil
+	}
+	err := s.workQueue(ctx, jetstream.StreamConfig{
+		Name:        keptStream,
+		Subjects:    []string{keptCalls, keptSubject},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.FileStorage,
+		AllowRollup: true,
+	}, keptCalls, func(m jetstream.Msg) {
+		_ = s.wrk.Publish(m.Headers().Get(substrateReply), substrateOK)
+		_ = m.Ack()
+	})
+	s.kept = err == nil
+	return err
+}
+
+// keeper returns what runs before each call to the kept-message stream: it publishes the kept
+// message, rolling up the one before, before the first call and then before every every-th
+// one; every 0 publishes it before the first call only (kept for good).
+func (s *substrate) keeper(every int) func(context.Context) error {
 	keep := &nats.Msg{Subject: keptSubject, Header: nats.Header{jetstream.MsgRollup: []string{jetstream.MsgRollupSubject}}}
 	calls := 0
-	return s.oneAtATime(ctx, e.p.Duration, keptCalls, func(ctx context.Context) error {
+	return func(ctx context.Context) error {
 		calls++
-		if calls%keepEvery != 1 {
+		if calls != 1 && (every == 0 || calls%every != 1) {
 			return nil
 		}
 		_, err := s.js.PublishMsg(ctx, keep)
 		return err
-	})
+	}
 }
 
 // durableQueue is the durable-reply floor's worker side: its own JetStream handle, whose

@@ -116,15 +116,25 @@ func substrateOneAtATime(ctx context.Context, e *env) (measure, error) {
 // oneAtATime publishes a call to subject, waits for its reply on core NATS, and again, for d;
 // before each call, if before is not nil, it runs before.
 func (s *substrate) oneAtATime(ctx context.Context, d time.Duration, subject string, before func(context.Context) error) (measure, error) {
+	call, stop, err := s.caller(subject, before)
+	if err != nil {
+		return measure{}, err
+	}
+	defer stop()
+	return timeSync(ctx, d, call)
+}
+
+// caller returns call, which runs before (if not nil), publishes a call to subject and waits
+// for its reply on core NATS, and stop, which ends the reply subscription.
+func (s *substrate) caller(subject string, before func(context.Context) error) (call func(context.Context) error, stop func(), err error) {
 	reply := nats.NewInbox()
 	ch := make(chan *nats.Msg, 1)
 	sub, err := s.drv.ChanSubscribe(reply, ch)
 	if err != nil {
-		return measure{}, err
+		return nil, nil, err
 	}
-	defer sub.Unsubscribe() //nolint:errcheck
 	msg := s.call(subject, reply)
-	return timeSync(ctx, d, func(ctx context.Context) error {
+	return func(ctx context.Context) error {
 		if before != nil {
 			if err := before(ctx); err != nil {
 				return err
@@ -141,7 +151,7 @@ func (s *substrate) oneAtATime(ctx context.Context, d time.Duration, subject str
 		case <-time.After(10 * time.Second):
 			return errors.New("substrate: no reply in 10s")
 		}
-	})
+	}, func() { _ = sub.Unsubscribe() }, nil
 }
 
 // substratePipelined keeps p.Window calls in flight (async publish) for p.Duration.
