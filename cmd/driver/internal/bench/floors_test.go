@@ -65,4 +65,3 @@ func BenchmarkKeptMessage(b *testing.B) {
 		})
 	}
 }
-
