@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -62,6 +63,40 @@ func BenchmarkKeptMessage(b *testing.B) {
 			b.ReportMetric(us(measure{lat: lat[len(lat)*3/4:]}.percentile(0.5)), "last-quarter-p50-us")
 			blocks, _ := filepath.Glob(filepath.Join(e.srv.StoreDir(), "*", "streams", stream, "msgs", "*.blk"))
 			b.ReportMetric(float64(len(blocks)), "blocks")
+		})
+	}
+}
+
+// BenchmarkSubstrate runs each substrate and floor row of driver bench once per iteration
+// (Params.Duration each, 2 s), reporting calls/s and process CPU time per call: a CPU profile
+// of the bare broker's path to set beside driver bench -cpuprofile, which covers jetray's rows
+// only:
+//
+//	go test -run xxx -bench 'Substrate/durable' -benchtime 1x -cpuprofile sub.prof ./cmd/driver/internal/bench
+func BenchmarkSubstrate(b *testing.B) {
+	for _, c := range cases() {
+		if !isSubstrate(c.kind) {
+			continue
+		}
+		b.Run(strings.TrimPrefix(c.name, "substrate: "), func(b *testing.B) {
+			ctx := context.Background()
+			e, err := startEnv(ctx, "", false, DefaultParams())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer func() {
+				if err := e.close(); err != nil {
+					b.Error(err)
+				}
+			}()
+			var m measure
+			for b.Loop() {
+				if m, err = c.run(ctx, e); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(m.rate(), "calls/s")
+			b.ReportMetric(m.cpuPerOp(), "cpu-us/call")
 		})
 	}
 }
