@@ -33,7 +33,8 @@ import (
 //     the server's, each against a snapshot taken before phase 2;
 //  4. CPU per 1,000 idle actors over the idle window, less the same window before phase 2;
 //  5. each actor gets one call, pipelined in batches of 1,000 (called/s);
-//  6. CPU per 1,000 idle actors again (called-idle): each was called a moment ago;
+//  6. CPU per 1,000 idle actors again (called-idle): each was called a moment ago; then the
+//     number of actors placed more than once so far (replaced: a worker lost its lease);
 //  7. the busy actor again, beside N idle ones (busy-ratio = alone / beside calls/s);
 //  8. a graceful stop of worker 1: stop-s until its Run returns, handover-s until every actor
 //     it hosted has answered a call on worker 0;
@@ -83,7 +84,7 @@ func BenchmarkActors100k(b *testing.B) {
 	m.idle("", baseIdle, idleCPU(b, srv, window))
 
 	start, cpu = time.Now(), cpuNow(b, srv)
-	hosts := callEach(ctx, b, hs, workerIDs[:])
+	hosts := callEach(ctx, b, driver, hs, workerIDs[:])
 	m.rate("called/s", time.Since(start), cpuNow(b, srv).sub(cpu), "call")
 	var onSecond []*actors.Handle[scaleActor]
 	for i, h := range hs {
@@ -94,6 +95,7 @@ func BenchmarkActors100k(b *testing.B) {
 	b.ReportMetric(float64(n-len(onSecond))/float64(n), "worker0-share")
 
 	m.idle("called-", baseIdle, idleCPU(b, srv, window))
+	m.replaced(ctx, driver)
 
 	beside := busyRun(ctx, b, srv, busy)
 	b.ReportMetric(alone.rate, "busy-alone-calls/s")
@@ -108,7 +110,7 @@ func BenchmarkActors100k(b *testing.B) {
 		b.Fatalf("graceful stop of worker 1: %v", err)
 	}
 	stopped := time.Since(start)
-	for i, host := range callEach(ctx, b, onSecond, workerIDs[:1]) {
+	for i, host := range callEach(ctx, b, driver, onSecond, workerIDs[:1]) {
 		if host != workerIDs[0] {
 			b.Fatalf("actor %s answered from %s after its worker stopped", onSecond[i].ID(), host)
 		}
@@ -220,6 +222,33 @@ func (m scaleMetrics) idle(prefix string, base, now idleShare) {
 		prefix, now.proc, base.proc, now.server, base.server, proc, server)
 }
 
+// replaced reports how many actors were placed more than once so far: a worker that could not
+// renew its lease in time (a loaded machine) fences its actors and re-claims them one by one,
+// which the CPU and rates above then include.
+func (m scaleMetrics) replaced(ctx context.Context, c *framework.Client) {
+	n := replacedActors(ctx, m.b, c)
+	m.b.ReportMetric(float64(n), "replaced")
+	if n > 0 {
+		m.b.Logf("%d actors were placed again (a worker lost its lease and re-claimed them): the figures above include that", n)
+	}
+}
+
+// replacedActors counts the ScaleActors placed more than once.
+func replacedActors(ctx context.Context, b *testing.B, c *framework.Client) int {
+	b.Helper()
+	recs, err := actors.List(ctx, c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	for _, r := range recs {
+		if r.Class == ScaleActor.Name() && r.Epoch > 1 {
+			n++
+		}
+	}
+	return n
+}
+
 // idleShare is CPU over a window as a percentage of one core.
 type idleShare struct{ proc, server float64 }
 
@@ -275,8 +304,8 @@ func createScale(ctx context.Context, b *testing.B, c *framework.Client, n int) 
 }
 
 // callEach calls every actor once, pipelined in batches of 1,000, and returns the client ID
-// of the worker each answered from, which must be one of hosts.
-func callEach(ctx context.Context, b *testing.B, hs []*actors.Handle[scaleActor], hosts []string) []string {
+// of the worker each answered from, which must be one of hosts. c is the actors' creator.
+func callEach(ctx context.Context, b *testing.B, c *framework.Client, hs []*actors.Handle[scaleActor], hosts []string) []string {
 	b.Helper()
 	out := make([]string, 0, len(hs))
 	fs := make([]*futures.Future[string], 0, batch)
@@ -287,7 +316,7 @@ func callEach(ctx context.Context, b *testing.B, hs []*actors.Handle[scaleActor]
 		}
 		got, err := futures.Gather(ctx, fs...)
 		if err != nil {
-			b.Fatal(err)
+			b.Fatalf("%v (%d actors were placed more than once: a worker lost its lease)", err, replacedActors(ctx, b, c))
 		}
 		for _, host := range got {
 			if !slices.Contains(hosts, host) {
