@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jetray/jetray/internal/failpoint"
 	"github.com/jetray/jetray/internal/wire"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -55,19 +56,28 @@ func Kill(ctx context.Context, h Ref) error {
 		resp, err := c.Conn().RequestWithContext(rctx, rec.Control, req)
 		cancel()
 		if err == nil && controlOK(resp.Data) {
-			return nil // the host reaps
+			checkReaped(c, d.id, rec.Epoch, rec.deathError()) // the host reaps, unless it dies first
+			return nil
 		}
 	}
 	reap(c, d.id, "", rec.Epoch, rec.deathError(), true)
 	return nil
 }
 
-// kill stops inst at once: no more calls are taken, running ones see their ctx cancelled (and
-// answer ErrActorDied whatever they return), and its client's reaper is handed the rest:
-// answering the queued calls and deleting what the actor left in the stream.
+// kill stops inst at once and has its client's reaper answer the queued calls and delete
+// what the actor left in the stream.
 func (h *host) kill(inst *instance, cause error, grace bool) {
+	if j := h.halt(inst, cause, grace); j != nil {
+		reaperOf(h.w.Client()).add(j)
+	}
+}
+
+// halt stops inst at once: no more calls are taken, and running ones see their ctx cancelled
+// (and answer ErrActorDied whatever they return). It returns the reaping still to do, or nil
+// if inst was dead already.
+func (h *host) halt(inst *instance, cause error, grace bool) *reapJob {
 	if !inst.dead.CompareAndSwap(false, true) {
-		return
+		return nil
 	}
 	inst.cause.Store(cause)
 	if inst.counted.CompareAndSwap(true, false) {
@@ -79,8 +89,7 @@ func (h *host) kill(inst *instance, cause error, grace bool) {
 	inst.mu.Lock()
 	epoch, bound := inst.epoch, inst.cons != nil
 	inst.mu.Unlock()
-	reaperOf(h.w.Client()).add(&reapJob{id: inst.id, name: inst.name, epoch: epoch, cause: cause, grace: grace,
-		seqs: inst.takeAll(), bound: bound})
+	return &reapJob{id: inst.id, name: inst.name, epoch: epoch, cause: cause, grace: grace, seqs: inst.takeAll(), bound: bound}
 }
 
 // markFailed records a constructor failure on a record this host claimed (lease, epoch) and
@@ -112,8 +121,15 @@ func (h *host) controlKill(m *nats.Msg, req wire.ControlRequest) {
 		respond(m, wire.ControlReply{Error: "not here"})
 		return
 	}
-	h.kill(inst, fmt.Errorf("%w: %s (%s): %s", ErrActorDied, inst.class, inst.id, req.Cause), true)
+	j := h.halt(inst, fmt.Errorf("%w: %s (%s): %s", ErrActorDied, inst.class, inst.id, req.Cause), true)
 	respond(m, wire.ControlReply{OK: true})
+	if failpoint.Armed("actors.kill-answered") { // tests stop the process here: Kill returned, nothing reaped
+		_ = h.w.Client().Conn().Flush()
+		failpoint.Hit("actors.kill-answered")
+	}
+	if j != nil {
+		reaperOf(h.w.Client()).add(j)
+	}
 }
 
 func isNotFound(err error) bool {

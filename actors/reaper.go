@@ -21,6 +21,9 @@ const (
 	reapGrace        = 500 * time.Millisecond // a second read after this, for calls sent as the actor died
 	reapRoundTimeout = 30 * time.Second       // one read-answer-delete round
 	reapCloseWait    = 30 * time.Second       // how long Client.Close waits for queued reaps
+	// reapCheckAfter: a killer checks this long after its Kill that the host has reaped (the
+	// consumer of the placement is gone) and reaps itself if not (the host died meanwhile).
+	reapCheckAfter = 10 * time.Second
 )
 
 // reapJob is the reaping of one dead actor.
@@ -35,6 +38,9 @@ type reapJob struct {
 	seqs []uint64
 	// bound: the placement's host deleted the previous epoch's consumer when it started.
 	bound bool
+	// check: reap only if the placement's consumer still exists when the job falls due (its
+	// host said it would reap, and deletes the consumer once it has answered the calls).
+	check bool
 
 	floor uint64    // the consumer's ack floor: calls at or below it were answered
 	next  uint64    // where the second round reads from
@@ -82,19 +88,27 @@ func reap(c *framework.Client, id, name string, epoch uint64, cause error, grace
 	reaperOf(c).add(&reapJob{id: id, name: name, epoch: epoch, cause: cause, grace: grace})
 }
 
-// add queues j. After Close it runs j's rounds on the caller's goroutine.
+// checkReaped has c's reaper make sure, reapCheckAfter from now, that the host of actor id
+// (placement epoch) reaped it as it said it would, and reap it otherwise.
+func checkReaped(c *framework.Client, id string, epoch uint64, cause error) {
+	reaperOf(c).add(&reapJob{id: id, epoch: epoch, cause: cause, grace: true, check: true,
+		due: time.Now().Add(reapCheckAfter)})
+}
+
+// add queues j: a first round at once, or a check when it falls due. After Close it is
+// dropped: the connection is closing.
 func (r *reaper) add(j *reapJob) {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
-		r.round(j)
-		if j.grace {
-			j.due = time.Now() // no wait: the client is closing
-			r.round(j)
-		}
+		r.log.Debug().Str("actor_id", j.id).Msg("reap after Close: dropped")
 		return
 	}
-	r.ready = append(r.ready, j)
+	if j.check {
+		r.schedule(j)
+	} else {
+		r.ready = append(r.ready, j)
+	}
 	start := r.workers < reapWorkers
 	if start {
 		r.workers++
@@ -133,10 +147,19 @@ func (r *reaper) work() {
 		if j.grace && j.due.IsZero() {
 			j.due = time.Now().Add(reapGrace)
 			r.mu.Lock()
-			r.later = append(r.later, j)
+			r.schedule(j)
 			r.mu.Unlock()
 		}
 	}
+}
+
+// schedule queues j's next round for j.due, keeping later in due order. r.mu is held.
+func (r *reaper) schedule(j *reapJob) {
+	i, _ := slices.BinarySearchFunc(r.later, j.due, func(e *reapJob, due time.Time) int { return e.due.Compare(due) })
+	for i < len(r.later) && !r.later[i].due.After(j.due) {
+		i++
+	}
+	r.later = slices.Insert(r.later, i, j)
 }
 
 // take returns the next round to run, or how long until the next second round falls due; ok
@@ -195,17 +218,21 @@ func (r *reaper) round(j *reapJob) {
 		r.log.Warn().Err(err).Str("actor_id", j.id).Msg("reap: actors stream")
 		return
 	}
+	js, name := r.c.JetStream(), namesOf(r.c).ActorsStream()
+	cons, err := js.Consumer(ctx, name, consumerName(j.id, j.epoch))
+	if j.check {
+		j.check = false
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return // reaped by its host
+		}
+		j.due = time.Time{}
+	}
 	if !j.due.IsZero() {
 		j.next, _ = r.answer(ctx, stream, j, j.next)
 		return
 	}
-	js, name := r.c.JetStream(), namesOf(r.c).ActorsStream()
-	if cons, err := js.Consumer(ctx, name, consumerName(j.id, j.epoch)); err == nil {
+	if err == nil {
 		j.floor = cons.CachedInfo().AckFloor.Stream
-		_ = js.DeleteConsumer(ctx, name, consumerName(j.id, j.epoch))
-	}
-	if j.epoch > 0 && !j.bound { // a placement whose start was cut short may have left the one before
-		_ = js.DeleteConsumer(ctx, name, consumerName(j.id, j.epoch-1))
 	}
 	var acked []uint64
 	for _, seq := range j.seqs {
@@ -219,6 +246,11 @@ func (r *reaper) round(j *reapJob) {
 	}
 	// From the stream's start: calls left by earlier placements are found as well.
 	j.next, _ = r.answer(ctx, stream, j, 1)
+	// The consumer goes last: while it exists, the reap is not done (checkReaped).
+	_ = js.DeleteConsumer(ctx, name, consumerName(j.id, j.epoch))
+	if j.epoch > 0 && !j.bound { // a placement whose start was cut short may have left the one before
+		_ = js.DeleteConsumer(ctx, name, consumerName(j.id, j.epoch-1))
+	}
 	if j.name != "" {
 		freeName(ctx, r.c, j.name, j.id)
 	}
