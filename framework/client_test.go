@@ -112,7 +112,10 @@ func TestLargeValuesThroughObjectStore(t *testing.T) {
 		return strings.Repeat("x", n), nil
 	})
 	c := frameworktest.New(t, length, echo, big)
-	ctx := testCtx(t)
+	// A hang guard only: 50 MB through the object store twice takes 10-80 s under -race on a
+	// loaded 2-core machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
 
 	huge := strings.Repeat("y", 50<<20) // 50 MB; the default max payload is 1 MiB
 	out, err := echo.Remote(ctx, c, huge).Await(ctx)

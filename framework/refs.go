@@ -108,10 +108,22 @@ func (c *Client) awaitResultOnce(ctx context.Context, id string) (nats.Header, [
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()
 		}
-		if !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
+		if deadlinePassed(ctx) {
+			// The deadline passed but its timer has not fired yet (a loaded machine):
+			// nats.go refuses a fetch context past its deadline before ctx says so.
+			return nil, nil, context.DeadlineExceeded
+		}
+		if !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) && !deadlinePassed(nctx) {
 			return nil, nil, fmt.Errorf("jetray: await result %s: %w", id, err)
 		}
 	}
+}
+
+// deadlinePassed reports whether ctx has a deadline that has passed, whether or not its
+// timer has cancelled it yet.
+func deadlinePassed(ctx context.Context) bool {
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
 }
 
 // RemoteFrom submits a call of t whose input is dep's value once dep resolves, and returns its
