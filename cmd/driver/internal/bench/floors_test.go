@@ -23,16 +23,7 @@ func BenchmarkKeptMessage(b *testing.B) {
 		every int // -1: no kept message
 	}{{"none", -1}, {"kept-for-good", 0}, {"moved", keepEvery}} {
 		b.Run(tt.name, func(b *testing.B) {
-			ctx := context.Background()
-			e, err := startEnv(ctx, "", false, DefaultParams())
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer func() {
-				if err := e.close(); err != nil {
-					b.Error(err)
-				}
-			}()
+			ctx, e := context.Background(), benchEnv(b)
 			s, err := substrateOf(ctx, e)
 			if err != nil {
 				b.Fatal(err)
@@ -79,17 +70,9 @@ func BenchmarkSubstrate(b *testing.B) {
 			continue
 		}
 		b.Run(strings.TrimPrefix(c.name, "substrate: "), func(b *testing.B) {
-			ctx := context.Background()
-			e, err := startEnv(ctx, "", false, DefaultParams())
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer func() {
-				if err := e.close(); err != nil {
-					b.Error(err)
-				}
-			}()
+			ctx, e := context.Background(), benchEnv(b)
 			var m measure
+			var err error
 			for b.Loop() {
 				if m, err = c.run(ctx, e); err != nil {
 					b.Fatal(err)
@@ -99,4 +82,20 @@ func BenchmarkSubstrate(b *testing.B) {
 			b.ReportMetric(m.cpuPerOp(), "cpu-us/call")
 		})
 	}
+}
+
+// benchEnv starts an embedded server and the driver's client, with no worker, for a benchmark
+// of the substrate; they stop when the benchmark ends.
+func benchEnv(b *testing.B) *env {
+	b.Helper()
+	e, err := startEnv(context.Background(), "", false, DefaultParams())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if err := e.close(); err != nil {
+			b.Error(err)
+		}
+	})
+	return e
 }
