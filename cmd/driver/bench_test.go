@@ -14,8 +14,12 @@ import (
 	"github.com/jetray/jetray/internal/testsupport"
 )
 
-// substrateSync is the name of the substrate row the sync benchmarks compare with.
-const substrateSync = "substrate: one at a time"
+// substrateSync and keptFloor are the names of the substrate and floor rows the sync
+// benchmarks compare with.
+const (
+	substrateSync = "substrate: one at a time"
+	keptFloor     = "substrate: kept message"
+)
 
 // TestBenchExternalWorkers runs "bench -serve" against a server and a second "bench
 // -no-worker" that relies on it, as on a real deployment.
@@ -34,6 +38,7 @@ func TestBenchExternalWorkers(t *testing.T) {
 	out, errOut, code := runDriver(t, "bench", "-nats", srv.ClientURL(), "-no-worker", "-tiny", "-json", file,
 		"-duration", (50 * time.Millisecond).String(), "-only", "1:1 async-actor calls sync", "-paired", "-count", "2")
 	if code != 0 || !strings.Contains(out, "| 1:1 async-actor calls sync ") || !strings.Contains(out, "| "+substrateSync+" ") ||
+		!strings.Contains(out, "| "+keptFloor+" ") ||
 		!strings.Contains(out, "external workers") || !strings.Contains(out, "(run 2/2)") {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
@@ -42,13 +47,13 @@ func TestBenchExternalWorkers(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got struct{ Results []bench.Row }
-	if err := json.Unmarshal(data, &got); err != nil || len(got.Results) != 2 {
+	if err := json.Unmarshal(data, &got); err != nil || len(got.Results) != 3 {
 		t.Fatalf("bench.json: %v\n%s", err, data)
 	}
 	for _, r := range got.Results {
 		if len(r.Runs) != 2 || len(r.CPURuns) != 2 || r.Rate <= 0 || r.CPUus <= 0 ||
-			(r.Name != substrateSync && (r.Ratio <= 0 || r.CPURatio <= 0)) {
-			t.Errorf("row %+v: want 2 runs, a rate, CPU per call and (but for the substrate) ratios", r)
+			(r.Name != substrateSync && r.Name != keptFloor && (r.Ratio <= 0 || r.CPURatio <= 0 || r.FloorRatio <= 0 || r.FloorCPURatio <= 0)) {
+			t.Errorf("row %+v: want 2 runs, a rate, CPU per call and (but for the substrate and the floor) ratios to both", r)
 		}
 	}
 }
