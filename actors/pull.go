@@ -45,8 +45,8 @@ import (
 const (
 	pullExpires  = 30 * time.Second // a request waits this long on the server, then gets a 408
 	pullGrace    = 10 * time.Second // a request with no status this long after expiry is forgotten
-	pullTick     = time.Second      // how often backstops and retries are looked at
-	pullRetryMin = time.Second      // first retry delay after an error status
+	pullTick     = 5 * time.Second  // how often backstops and retries are looked at (a scan of all consumers)
+	pullRetryMin = pullTick         // first retry delay after an error status
 	pullRetryMax = 30 * time.Second
 )
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -19,8 +20,8 @@ import (
 // BenchmarkActors100k is the lifecycle of many actors on one server with two workers (issue
 // 12, "Idle actors" and "Lifecycle at scale"). `make bench-scale` runs it; make test does not.
 // JETRAY_SCALE_ACTORS sets the number of actors (default 100,000; 5,000 for a quick run) and
-// JETRAY_SCALE_IDLE the idle measurement window (default 15 s). One op is the whole run: use
-// -benchtime 1x.
+// JETRAY_SCALE_IDLE the idle measurement window (default 15 s); JETRAY_SCALE_PROFILE profiles
+// the idle window (scaleProfileEnv). One op is the whole run: use -benchtime 1x.
 //
 // The server is a nats-server process (JETRAY_NATS_SERVER, or built from go.mod) with its
 // pprof port open, so this process holds only the two workers and the driver, and the
@@ -72,7 +73,7 @@ func BenchmarkActors100k(b *testing.B) {
 	busy := createActors(ctx, b, driver, BenchActor.Options(actors.Async()), 1)[0]
 	alone := busyRun(ctx, b, srv, busy)
 	baseProc, baseSrv := snapshot(b), srv.usage(b)
-	baseIdle := idleCPU(b, srv, window)
+	baseIdle := idleCPU(b, srv, window, "")
 	b.ResetTimer()
 
 	start, cpu := time.Now(), cpuNow(b, srv)
@@ -81,7 +82,7 @@ func BenchmarkActors100k(b *testing.B) {
 
 	proc, server := snapshot(b), srv.usage(b)
 	m.memory(baseProc, proc, baseSrv, server)
-	m.idle("", baseIdle, idleCPU(b, srv, window))
+	m.idle("", baseIdle, idleCPU(b, srv, window, os.Getenv(scaleProfileEnv)))
 
 	start, cpu = time.Now(), cpuNow(b, srv)
 	hosts := callEach(ctx, b, driver, hs, workerIDs[:])
@@ -94,7 +95,7 @@ func BenchmarkActors100k(b *testing.B) {
 	}
 	b.ReportMetric(float64(n-len(onSecond))/float64(n), "worker0-share")
 
-	m.idle("called-", baseIdle, idleCPU(b, srv, window))
+	m.idle("called-", baseIdle, idleCPU(b, srv, window, ""))
 	m.replaced(ctx, driver)
 
 	beside := busyRun(ctx, b, srv, busy)
@@ -153,8 +154,12 @@ var (
 const (
 	scaleActorsEnv = "JETRAY_SCALE_ACTORS"
 	scaleIdleEnv   = "JETRAY_SCALE_IDLE"
-	scaleParallel  = 64 // creations and kills in flight at once
-	busyBatches    = 20 // batches of 1,000 calls to the busy actor
+	// JETRAY_SCALE_PROFILE=p writes CPU profiles of the idle window after creation:
+	// p.workers.pprof (this process) and p.server.pprof (the server). Use a long window
+	// (JETRAY_SCALE_IDLE=60s): idle processes give few samples.
+	scaleProfileEnv = "JETRAY_SCALE_PROFILE"
+	scaleParallel   = 64 // creations and kills in flight at once
+	busyBatches     = 20 // batches of 1,000 calls to the busy actor
 )
 
 // cpuPair is CPU time of this process (workers and driver) and of the server.
@@ -254,11 +259,13 @@ type idleShare struct{ proc, server float64 }
 
 // idleCPU watches the processes sit for window (a measurement window, not a wait for a
 // condition) and returns the CPU they used.
-func idleCPU(b *testing.B, srv *scaleServer, window time.Duration) idleShare {
+func idleCPU(b *testing.B, srv *scaleServer, window time.Duration, profile string) idleShare {
 	b.Helper()
+	stop := profileWindow(b, srv, window, profile)
 	before := cpuNow(b, srv)
 	<-time.After(window)
 	d := cpuNow(b, srv).sub(before)
+	stop()
 	return idleShare{proc: 100 * d.proc.Seconds() / window.Seconds(), server: 100 * d.server.Seconds() / window.Seconds()}
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -77,22 +78,74 @@ func (s *scaleServer) usage(b *testing.B) serverUsage {
 
 func (s *scaleServer) get(b *testing.B, path string) string {
 	b.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.prof+path, nil)
+	body, err := s.fetch(path)
 	if err != nil {
 		b.Fatal(err)
 	}
+	return body
+}
+
+// fetch reads path from the server's profiling port.
+func (s *scaleServer) fetch(path string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.prof+path, nil)
+	if err != nil {
+		return "", err
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		b.Fatalf("server profile %s: %v", path, err)
+		return "", fmt.Errorf("server profile %s: %w", path, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		b.Fatalf("server profile %s: %d %v", path, resp.StatusCode, err)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = errors.New(resp.Status)
 	}
-	return string(body)
+	if err != nil {
+		return "", fmt.Errorf("server profile %s: %w", path, err)
+	}
+	return string(body), nil
+}
+
+// profileWindow starts CPU profiles of this process and of the server for window, written to
+// path.workers.pprof and path.server.pprof; the returned stop waits for both. An empty path
+// profiles nothing.
+func profileWindow(b *testing.B, srv *scaleServer, window time.Duration, path string) (stop func()) {
+	b.Helper()
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path + ".workers.pprof")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	type result struct {
+		body string
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() { // the server's profile endpoint answers after window
+		body, err := srv.fetch(fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(window.Seconds())))
+		done <- result{body, err}
+	}()
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Error(err)
+		}
+		r := <-done
+		if r.err == nil {
+			r.err = os.WriteFile(path+".server.pprof", []byte(r.body), 0o644)
+		}
+		if r.err != nil {
+			b.Error(r.err)
+		}
+		b.Logf("idle-window CPU profiles: %s.workers.pprof, %s.server.pprof", path, path)
+	}
 }
 
 // clockTick is the unit of the CPU times in /proc/<pid>/stat (USER_HZ, 100 on Linux).
