@@ -353,6 +353,13 @@ func (h *host) serve(inst *instance, epoch uint64, m jetstream.Msg, seq uint64) 
 		}
 	}
 	run := func(ctx context.Context, call *framework.Call) ([]byte, error) {
+		// A call delivered between bind and the ALIVE record waits for the placement to
+		// finish: a Kill in that window (the record went DEAD first) must fail it, not run it.
+		select {
+		case <-inst.ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 		if err := h.servable(inst, epoch); err != nil {
 			return nil, err
 		}
