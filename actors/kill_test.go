@@ -196,3 +196,47 @@ func BenchmarkKill(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "kills/s")
 }
+
+// BenchmarkStopActors creates b.N plain actors (MaxRestarts 0) on one worker and calls each
+// once, then stops the worker: every actor is killed and its calls reaped. It reports the time
+// until Run returned and until the worker's client's Close returned (Close waits for the
+// reaps), and the consumers and calls left in JETRAY_ACTORS. Run it with a fixed count:
+// -benchtime=2000x.
+func BenchmarkStopActors(b *testing.B) {
+	srv := testsupport.Embedded(b, framework.EmbeddedConfig{})
+	driver := testsupport.Connect(b, srv.ClientURL())
+	wc := testsupport.Connect(b, srv.ClientURL(), framework.WithName("stop-worker"))
+	w := framework.NewWorker(wc, framework.WithDrainTimeout(30*time.Minute))
+	if err := w.Register(BenchActor); err != nil {
+		b.Fatal(err)
+	}
+	stop := testsupport.Background(b, w.Run)
+	ctx := benchCtx(b)
+	hs := createActors(ctx, b, driver, BenchActor, b.N)
+	fs := make([]*futures.Future[int], len(hs))
+	for i, h := range hs {
+		fs[i] = benchEcho.Remote(ctx, h, i)
+	}
+	if _, err := futures.Gather(ctx, fs...); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	start := time.Now()
+	if err := stop(); err != nil {
+		b.Fatal(err)
+	}
+	ran := time.Since(start)
+	if err := wc.Close(); err != nil {
+		b.Fatal(err)
+	}
+	closed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(ran.Seconds(), "run-return-s")
+	b.ReportMetric(closed.Seconds(), "close-return-s")
+	b.ReportMetric(float64(len(actorConsumers(b, ctx, driver))), "consumers-left")
+	st, err := driver.JetStream().Stream(ctx, framework.ActorsStream)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(st.CachedInfo().State.Msgs), "calls-left")
+}
