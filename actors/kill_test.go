@@ -173,6 +173,34 @@ func TestAckedCallsDeleted(t *testing.T) {
 	}
 }
 
+// TestCloseRunsQueuedChecks: a killer's checks that the hosts reaped are due 10 s after each
+// Kill; closing the killer's client runs them at once instead of waiting for them.
+func TestCloseRunsQueuedChecks(t *testing.T) {
+	env := frameworktest.NewEnv(t, nil, Counter)
+	ctx := testCtx(t)
+	drv, err := framework.Connect(ctx, env.Server.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = drv.Close() })
+	for range 6 {
+		h := Counter.Remote(ctx, drv, 0)
+		if err := h.Ready(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := actors.Kill(ctx, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	if err := drv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("Close took %v: it waited for the checks to fall due", took)
+	}
+}
+
 // BenchmarkKill kills idle plain actors one after another (each on the one worker) and reports
 // the latency of Kill: p50, p99 and max, and kills per second. The actors are created before
 // the timer starts. Run it with a fixed count: -benchtime=200x.

@@ -60,6 +60,7 @@ type reaper struct {
 	later   []*reapJob // second rounds, in the order they fall due
 	workers int
 	closed  bool
+	closing chan struct{} // closed by close: waiting workers run what is left at once
 	wake    chan struct{} // a ready job for a worker waiting on a second round
 	wg      sync.WaitGroup
 	stream  jetstream.Stream // the actors stream, looked up once
@@ -70,7 +71,7 @@ type reaperKey struct{}
 // reaperOf returns the client's reaper, made on first use; Client.Close stops it.
 func reaperOf(c *framework.Client) *reaper {
 	v, err := clientExtension(c, reaperKey{}, func() (any, error) {
-		r := &reaper{c: c, log: c.Logger(), wake: make(chan struct{}, 1)}
+		r := &reaper{c: c, log: c.Logger(), wake: make(chan struct{}, 1), closing: make(chan struct{})}
 		r.ctx, r.cancel = context.WithCancel(context.Background())
 		onClose(c, func() { r.close(reapCloseWait) })
 		return r, nil
@@ -138,7 +139,7 @@ func (r *reaper) work() {
 			select {
 			case <-t.C:
 			case <-r.wake:
-			case <-r.ctx.Done():
+			case <-r.closing:
 			}
 			t.Stop()
 			continue
@@ -188,12 +189,11 @@ func (r *reaper) take() (j *reapJob, wait time.Duration, ok bool) {
 // dropped. Safe to call twice.
 func (r *reaper) close(d time.Duration) {
 	r.mu.Lock()
-	r.closed = true
-	r.mu.Unlock()
-	select {
-	case r.wake <- struct{}{}:
-	default:
+	if !r.closed {
+		r.closed = true
+		close(r.closing)
 	}
+	r.mu.Unlock()
 	done := make(chan struct{})
 	go func() { r.wg.Wait(); close(done) }()
 	select {
