@@ -130,7 +130,7 @@ func (h *host) purge(ctx context.Context) {
 	if err != nil {
 		h.log.Debug().Err(err).Msg("purge: consumer floors")
 	}
-	consumers := -1 // the stream's consumer count, read once if needed
+	var stream jetstream.Stream // read once, if an actor acked many calls
 	var dels []uint64
 	for i, inst := range live {
 		floor, ok := ackFloor(replies[i])
@@ -142,17 +142,17 @@ func (h *host) purge(ctx context.Context) {
 			dels = append(dels, acked...)
 			continue
 		}
-		if consumers < 0 {
-			consumers = h.actorConsumers(pctx)
+		if stream == nil {
+			if stream, err = h.w.Client().JetStream().Stream(pctx, h.names.ActorsStream()); err != nil {
+				dels = append(dels, acked...)
+				continue
+			}
 		}
-		if !over && len(acked) < purgeMinBatch+consumers/16 {
+		if consumers := stream.CachedInfo().State.Consumers; !over && len(acked) < purgeMinBatch+consumers/16 {
 			dels = append(dels, acked...)
 			continue
 		}
-		stream, err := h.w.Client().JetStream().Stream(pctx, h.names.ActorsStream())
-		if err == nil {
-			err = stream.Purge(pctx, jetstream.WithPurgeSubject(h.names.ActorFilter(inst.id)), jetstream.WithPurgeSequence(floor+1))
-		}
+		err := stream.Purge(pctx, jetstream.WithPurgeSubject(h.names.ActorFilter(inst.id)), jetstream.WithPurgeSequence(floor+1))
 		if err != nil {
 			h.log.Debug().Err(err).Str("actor_id", inst.id).Msg("purge acked calls")
 			dels = append(dels, acked...)
@@ -162,15 +162,6 @@ func (h *host) purge(ctx context.Context) {
 		// Not retried: the stream's MaxAge is the backstop.
 		h.log.Debug().Err(err).Int("calls", len(dels)).Msg("purge: delete acked calls")
 	}
-}
-
-// actorConsumers returns the number of consumers on the actors stream (0 if unknown).
-func (h *host) actorConsumers(ctx context.Context) int {
-	info, err := h.w.Client().JetStream().Stream(ctx, h.names.ActorsStream())
-	if err != nil {
-		return 0
-	}
-	return info.CachedInfo().State.Consumers
 }
 
 // ackFloor reads the stream sequence of the ack floor from a consumer-info reply.
