@@ -238,11 +238,15 @@ func (h *host) place(ctx context.Context, s *store, inst *instance, lease string
 // that lost the actor (stalled, cut off) can no longer pull its calls.
 func (h *host) bind(ctx context.Context, inst *instance, lease string, epoch uint64, resume *Resume) error {
 	js := h.w.Client().JetStream()
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
 	if epoch > 0 {
-		if err := js.DeleteConsumer(cctx, h.names.ActorsStream(), consumerName(inst.id, epoch-1)); err != nil &&
-			!errors.Is(err, jetstream.ErrConsumerNotFound) {
+		err := retryTimeouts(ctx, func(ctx context.Context) error {
+			err := js.DeleteConsumer(ctx, h.names.ActorsStream(), consumerName(inst.id, epoch-1))
+			if errors.Is(err, jetstream.ErrConsumerNotFound) {
+				return nil
+			}
+			return err
+		})
+		if err != nil {
 			return fmt.Errorf("jetray: fence actor's previous consumer: %w", err)
 		}
 	}
@@ -259,7 +263,11 @@ func (h *host) bind(ctx context.Context, inst *instance, lease string, epoch uin
 	if resume != nil && resume.From > 1 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, resume.From
 	}
-	cons, err := js.CreateOrUpdateConsumer(cctx, h.names.ActorsStream(), cfg)
+	var cons jetstream.Consumer
+	err := retryTimeouts(ctx, func(ctx context.Context) (err error) {
+		cons, err = js.CreateOrUpdateConsumer(ctx, h.names.ActorsStream(), cfg)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("jetray: actor consumer: %w", err)
 	}
@@ -289,6 +297,26 @@ func (h *host) bind(ctx context.Context, inst *instance, lease string, epoch uin
 		cc.Stop()
 	}
 	return nil
+}
+
+// bindTries bounds the attempts of each consumer request of bind, 10 s each: a broker that
+// times out under load (thousands of consumers deleted and created at once, as in a
+// hand-over) gets more chances before the placement, and with it the actor, fails.
+const bindTries = 3
+
+// retryTimeouts runs req (an idempotent broker request) until it succeeds, fails otherwise
+// than by timing out, bindTries attempts are used, or ctx ends.
+func retryTimeouts(ctx context.Context, req func(context.Context) error) error {
+	var err error
+	for range bindTries {
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err = req(rctx)
+		cancel()
+		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
+			return err
+		}
+	}
+	return err
 }
 
 // receive takes one delivery of placement epoch: for max_concurrency 1 on the goroutine the
