@@ -24,6 +24,10 @@ import (
 // ctx.Err(). The underlying work is not affected. As long as numReturns
 // entries are done, Wait succeeds even if ctx has ended.
 //
+// An empty fs is not an error, as in Ray (ray.wait([]) returns two empty
+// lists): Wait returns two empty, non-nil slices and a nil error at once,
+// whatever numReturns and ctx are.
+//
 // Wait returns at once, with nil slices, an error wrapping
 // [ErrInvalidNumReturns] if numReturns < 1 or numReturns > len(fs), one
 // wrapping [ErrDuplicateFuture] if two entries have the same ID, and one
@@ -36,6 +40,9 @@ import (
 // all of which have exited when Wait returns.
 func Wait[F Awaitable](ctx context.Context, fs []F, numReturns int) (ready, notReady []F, err error) {
 	n := len(fs)
+	if n == 0 {
+		return []F{}, []F{}, nil
+	}
 	if numReturns < 1 || numReturns > n {
 		return nil, nil, fmt.Errorf("%w: %d with %d futures", ErrInvalidNumReturns, numReturns, n)
 	}

@@ -50,7 +50,6 @@ func TestWaitInvalidArguments(t *testing.T) {
 		{name: "zero", fs: fs, numReturns: 0, want: futures.ErrInvalidNumReturns},
 		{name: "negative", fs: fs, numReturns: -1, want: futures.ErrInvalidNumReturns},
 		{name: "more than len", fs: fs, numReturns: 4, want: futures.ErrInvalidNumReturns},
-		{name: "empty", fs: nil, numReturns: 1, want: futures.ErrInvalidNumReturns},
 		{name: "same future twice", fs: dup, numReturns: 1, want: futures.ErrDuplicateFuture},
 		{name: "same ID twice", fs: sameID, numReturns: 1, want: futures.ErrDuplicateFuture},
 		{name: "duplicate in large input", fs: manyDup, numReturns: 1, want: futures.ErrDuplicateFuture},
@@ -69,6 +68,23 @@ func TestWaitInvalidArguments(t *testing.T) {
 				t.Fatalf("Wait() returned slices with an error: %v, %v", ready, notReady)
 			}
 		})
+	}
+}
+
+// TestWaitEmpty ports Ray's ray.wait([]) == ([], []): an empty input is answered at once with
+// two empty lists, whatever numReturns, even with a context that has ended.
+func TestWaitEmpty(t *testing.T) {
+	ended, cancel := context.WithCancel(t.Context())
+	cancel()
+	for _, numReturns := range []int{0, 1, 5} {
+		for _, ctx := range []context.Context{t.Context(), ended} {
+			for _, fs := range [][]*futures.Future[int]{nil, {}} {
+				ready, notReady, err := futures.Wait(ctx, fs, numReturns)
+				if err != nil || ready == nil || notReady == nil || len(ready) != 0 || len(notReady) != 0 {
+					t.Fatalf("Wait(%v, %d) = %v, %v, %v; want [], [], nil", fs, numReturns, ready, notReady, err)
+				}
+			}
+		}
 	}
 }
 
