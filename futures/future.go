@@ -29,7 +29,8 @@ type Future[T any] struct {
 	val  T
 	err  error
 	lazy *lazyValue[T]
-	ref  bool // decoded from a reference; resolved through a Resolver (ref.go)
+	ref  bool         // decoded from a reference; resolved through a Resolver (ref.go)
+	read atomic.Pointer[atomic.Bool] // true once the outcome was read or handed on; see OnUnhandledError
 }
 
 var (
@@ -82,6 +83,7 @@ func (f *Future[T]) Await(ctx context.Context) (T, error) {
 	if f.lazy != nil {
 		return f.lazy.get(ctx)
 	}
+	f.markRead()
 	return f.val, f.err
 }
 
@@ -96,6 +98,7 @@ func (f *Future[T]) Err() error {
 	if f.lazy != nil {
 		return f.lazy.loadedErr()
 	}
+	f.markRead()
 	return f.err
 }
 
@@ -120,6 +123,7 @@ func (f *Future[T]) complete(v T, err error, lazy *lazyValue[T]) bool {
 		return false
 	}
 	f.val, f.err, f.lazy = v, err, lazy
+	f.watchUnhandled(err)
 	f.ev.fire()
 	return true
 }

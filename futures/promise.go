@@ -82,6 +82,7 @@ func Failed[T any](id string, err error) *Future[T] {
 	}
 	f := &Future[T]{id: id, err: err}
 	f.claimed.Store(true)
+	f.watchUnhandled(err)
 	f.ev.initFired()
 	return f
 }

@@ -45,6 +45,7 @@ func (f *Future[T]) MarshalJSON() ([]byte, error) {
 	if f == nil || f.id == "" {
 		return nil, errors.New("futures: cannot encode a future without an ID")
 	}
+	f.markShared()
 	return json.Marshal(refJSON{ID: f.id})
 }
 
