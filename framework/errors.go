@@ -2,6 +2,7 @@ package framework
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -81,7 +82,19 @@ type TaskError struct {
 	Attempts  int    `json:"attempts,omitempty"`  // attempts made, 1-based
 	Exhausted bool   `json:"exhausted,omitempty"` // true when no attempts are left
 	Worker    string `json:"worker,omitempty"`    // worker that reported the failure
+	// Code is the user error code of an application error (RegisterError, WithCode); "" for
+	// others. It survives task boundaries: a task failing with an awaited call's error keeps it.
+	Code string `json:"code,omitempty"`
+	// Detail is the value of a registered error type as JSON, from which errors.As rebuilds it
+	// in a process that registered the same code.
+	Detail json.RawMessage `json:"detail,omitempty"`
+
+	cause error // the registered error value rebuilt from Code and Detail, if any
 }
+
+// Unwrap returns the user error value rebuilt from Code and Detail when this process
+// registered a type under Code (RegisterError), so errors.As(err, &e) finds it; nil otherwise.
+func (e *TaskError) Unwrap() error { return e.cause }
 
 // Error implements error.
 func (e *TaskError) Error() string {

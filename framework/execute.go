@@ -149,7 +149,8 @@ func (w *Worker) execute(d *delivery) {
 	} else if k, ok := kindOfError(err); ok {
 		kind = k // e.g. an actor the task used died: callers can still errors.Is it
 	}
-	retryErrors := dc.opts.RetryErrors
+	code, detail := userErrorCode(err)
+	retryErrors := dc.opts.RetryErrors && retrySelected(dc.opts.RetryCodes, code)
 	retryable := (kind == KindError || kind == KindTimeout) && retryErrors && !isPermanent(err)
 	if retryable && (maxRetries < 0 || attempt <= maxRetries) {
 		delay := backoffDelay(dc.opts, attempt)
@@ -169,6 +170,7 @@ func (w *Worker) execute(d *delivery) {
 			te.Panic, te.Stack = true, ce.stack
 		}
 		te.Exhausted = retryable
+		te.Code, te.Detail = code, detail
 	})
 }
 

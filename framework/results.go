@@ -238,6 +238,7 @@ func decodeTaskError(id string, data []byte) error {
 	if te.TaskID == "" {
 		te.TaskID = id
 	}
+	te.cause = decodeUserError(te.Code, te.Detail)
 	return te
 }
 

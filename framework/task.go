@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jetray/jetray/futures"
@@ -116,8 +118,19 @@ func MaxRetries(n int) TaskOption { return func(c *taskConfig) { c.MaxRetries = 
 
 // RetryErrors makes application errors (the task returned an error) retried too, within
 // MaxRetries, waiting per Backoff. Default: application errors are never retried. An error
-// wrapped with Permanent is never retried.
-func RetryErrors() TaskOption { return func(c *taskConfig) { c.RetryErrors = true } }
+// wrapped with Permanent is never retried. With codes, only the errors carrying one of those
+// user error codes (RegisterError, WithCode) are retried; codes that are not valid error codes
+// are ignored, and if none is left every application error is retried.
+func RetryErrors(codes ...string) TaskOption {
+	valid := make([]string, 0, len(codes))
+	for _, c := range codes {
+		if wire.ValidErrorCode(c) == nil && !slices.Contains(valid, c) {
+			valid = append(valid, c)
+		}
+	}
+	list := strings.Join(valid, ",")
+	return func(c *taskConfig) { c.RetryErrors, c.RetryCodes = true, list }
+}
 
 // Backoff sets the wait between attempts after an application error: exponential from min
 // to max with jitter. Default 100 ms to 10 s.

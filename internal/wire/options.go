@@ -1,6 +1,8 @@
 package wire
 
 import (
+	"cmp"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -31,6 +33,10 @@ type CallOptions struct {
 	// RetryErrors makes application errors (kind error or timeout, not Permanent) retried
 	// too, within MaxRetries. Default false.
 	RetryErrors bool
+	// RetryCodes narrows RetryErrors to the errors whose user error code (see
+	// framework.RegisterError) is one of these, comma-separated ("a,b"); "" retries every
+	// application error. Each code passes ValidErrorCode. Sent only with RetryErrors.
+	RetryCodes string
 	// BackoffMin and BackoffMax bound the wait before a retry after an application error:
 	// BackoffMin * 2^(attempt-1), at most BackoffMax, jittered. Default 100 ms and 10 s.
 	// Millisecond precision on the wire. Sent only with RetryErrors.
@@ -56,7 +62,7 @@ func (o CallOptions) Encode(h nats.Header) {
 		h[HeaderMaxRetries] = []string{strconv.Itoa(o.MaxRetries)}
 	}
 	if o.RetryErrors {
-		h[HeaderRetryErrors] = []string{"1"}
+		h[HeaderRetryErrors] = []string{cmp.Or(o.RetryCodes, "1")}
 	}
 	if o.Timeout > 0 {
 		h[HeaderTimeout] = []string{strconv.Itoa(int(o.Timeout / time.Millisecond))}
@@ -71,7 +77,8 @@ func (o CallOptions) Encode(h nats.Header) {
 // default. HeaderMaxRetries and HeaderTimeout must be integers and the timeout not negative:
 // otherwise it returns a *HeaderError (errors.Is ErrBadHeader) and the options read so far,
 // and a worker answers the call with kind badcall. A negative MaxRetries reads as -1.
-// HeaderRetryErrors is set only by "1". HeaderBackoff is read leniently, as workers always
+// HeaderRetryErrors is set by "1" (every application error) or a list of error codes
+// (RetryCodes); any other value reads as not set. HeaderBackoff is read leniently, as workers always
 // have: a bound that is missing, not an integer or not positive keeps its default, and a
 // maximum below the minimum is raised to it.
 func DecodeCallOptions(h nats.Header) (CallOptions, error) {
@@ -93,7 +100,12 @@ func DecodeCallOptions(h nats.Header) (CallOptions, error) {
 		}
 		o.Timeout = millis(n)
 	}
-	o.RetryErrors = h.Get(HeaderRetryErrors) == "1"
+	switch v := h.Get(HeaderRetryErrors); {
+	case v == "1":
+		o.RetryErrors = true
+	case validCodeList(v):
+		o.RetryErrors, o.RetryCodes = true, v
+	}
 	if v := h.Get(HeaderBackoff); v != "" {
 		if a, b, ok := strings.Cut(v, ","); ok {
 			if x, err := strconv.Atoi(a); err == nil && x > 0 {
@@ -115,4 +127,32 @@ func millis(n int) time.Duration {
 		return math.MaxInt64
 	}
 	return time.Duration(n) * time.Millisecond
+}
+
+// ValidErrorCode checks a user error code: 1 to 64 characters of letters, digits, '_', '-'
+// and '.', starting with a letter (so no code reads as the "1" of HeaderRetryErrors).
+func ValidErrorCode(code string) error {
+	if code == "" || len(code) > 64 {
+		return fmt.Errorf("jetray: error code %q: want 1 to 64 characters", code)
+	}
+	for i, r := range code {
+		letter := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+		if !letter && (i == 0 || !(r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.')) {
+			return fmt.Errorf("jetray: error code %q: want letters, digits, '_', '-' or '.', starting with a letter", code)
+		}
+	}
+	return nil
+}
+
+// validCodeList reports whether v is a comma-separated list of valid error codes.
+func validCodeList(v string) bool {
+	if v == "" {
+		return false
+	}
+	for c := range strings.SplitSeq(v, ",") {
+		if ValidErrorCode(c) != nil {
+			return false
+		}
+	}
+	return true
 }

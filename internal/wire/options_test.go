@@ -96,7 +96,9 @@ func TestDecode(t *testing.T) {
 		{"max retries", map[string]string{wire.HeaderMaxRetries: "0"}, with(func(o *wire.CallOptions) { o.MaxRetries = 0 }), ""},
 		{"negative max retries reads as -1", map[string]string{wire.HeaderMaxRetries: "-9"}, with(func(o *wire.CallOptions) { o.MaxRetries = -1 }), ""},
 		{"retry errors 1", map[string]string{wire.HeaderRetryErrors: "1"}, with(func(o *wire.CallOptions) { o.RetryErrors = true }), ""},
-		{"retry errors other value", map[string]string{wire.HeaderRetryErrors: "true"}, d, ""},
+		{"retry errors other value", map[string]string{wire.HeaderRetryErrors: "2,x"}, d, ""},
+		{"retry errors not a code list", map[string]string{wire.HeaderRetryErrors: "a,,b"}, d, ""},
+		{"retry error codes", map[string]string{wire.HeaderRetryErrors: "rate_limited,db.busy"}, with(func(o *wire.CallOptions) { o.RetryErrors, o.RetryCodes = true, "rate_limited,db.busy" }), ""},
 		{"timeout", map[string]string{wire.HeaderTimeout: "250"}, with(func(o *wire.CallOptions) { o.Timeout = 250 * time.Millisecond }), ""},
 		{"timeout 0 is none", map[string]string{wire.HeaderTimeout: "0"}, d, ""},
 		{"huge timeout saturates", map[string]string{wire.HeaderTimeout: "9223372036854775807"}, with(func(o *wire.CallOptions) { o.Timeout = 1<<63 - 1 }), ""},
@@ -252,6 +254,10 @@ func FuzzDecodeCallOptions(f *testing.F) {
 			return // the former decoding overflowed here; saturation is tested in TestDecode
 		}
 		want := wire.CallOptions{MaxRetries: mr, RetryErrors: re, BackoffMin: lo, BackoffMax: hi, Timeout: time.Duration(tms) * time.Millisecond}
+		if codes := h.Get(wire.HeaderRetryErrors); !re && codes != "" && validCodes(codes) {
+			// Former workers ignored a code list; now it selects the errors retried.
+			want.RetryErrors, want.RetryCodes = true, codes
+		}
 		if got != want {
 			t.Fatalf("headers %v: %+v, former decoding %+v", h, got, want)
 		}
@@ -272,4 +278,14 @@ func longNumber(s string) bool {
 		}
 	}
 	return false
+}
+
+// validCodes reports whether v is a comma-separated list of valid error codes.
+func validCodes(v string) bool {
+	for c := range strings.SplitSeq(v, ",") {
+		if wire.ValidErrorCode(c) != nil {
+			return false
+		}
+	}
+	return true
 }
