@@ -28,19 +28,26 @@ import (
 // Cancel returns nil f never turns from pending into a value. Cancelling a future that is
 // already done is a no-op and returns nil at once.
 //
+// Options (ray.cancel's recursive and force): NonRecursive leaves the calls the cancelled call
+// submitted running; Force is what Cancel always does for its caller (see Force).
+//
 // Errors: the cancelled result cannot be stored before ctx ends (or the client's request
 // timeout, 10 s by default, when ctx has no deadline): the call may or may not be cancelled,
 // and Cancel may be called again; ctx ends while f waits for the result the call finished
 // with; or the jetray_cancel key cannot be written (the call is cancelled, but a running
 // handler may run to its end; its result is dropped).
-func Cancel(ctx context.Context, c *Client, f futures.Awaitable) error {
+func Cancel(ctx context.Context, c *Client, f futures.Awaitable, opts ...CancelOption) error {
 	select {
 	case <-f.Done():
 		return nil
 	default:
 	}
+	cfg := cancelConfig{recursive: true}
+	for _, o := range opts {
+		o(&cfg)
+	}
 	id := f.ID()
-	won, err := c.cancelID(ctx, id, "cancelled by client "+c.id)
+	won, err := c.cancelCall(ctx, id, "cancelled by client "+c.id, cfg.recursive)
 	if err != nil || won || id == "" {
 		return err
 	}
@@ -55,9 +62,32 @@ func Cancel(ctx context.Context, c *Client, f futures.Awaitable) error {
 	}
 }
 
-// cancelID cancels call id unless it already has a result; won reports that the call is
-// cancelled (its result is a cancellation). why becomes the TaskError's message.
+// CancelOption changes what Cancel does; the default is ray.cancel(recursive=True).
+type CancelOption func(*cancelConfig)
+
+type cancelConfig struct{ recursive bool }
+
+// NonRecursive cancels only the call itself (ray.cancel(recursive=False)): the calls it has
+// submitted, and those it submits while its handler still runs, go on and keep their results.
+// Default: they are cancelled too, recursively.
+func NonRecursive() CancelOption { return func(c *cancelConfig) { c.recursive = false } }
+
+// Force is ray.cancel(force=True) as far as a caller can see it, which is what Cancel always
+// does: the cancelled result is stored first, so the caller stops waiting at once and a result
+// the handler returns later is discarded, even from a handler that ignores its ctx. Go cannot
+// stop a goroutine, so such a handler keeps its worker slot (and a plain actor's turn) until it
+// returns; the worker process is not killed. Force is accepted for parity and changes nothing.
+func Force() CancelOption { return func(*cancelConfig) {} }
+
+// cancelID cancels call id and, recursively, the calls it submitted; see cancelCall.
 func (c *Client) cancelID(ctx context.Context, id, why string) (won bool, err error) {
+	return c.cancelCall(ctx, id, why, true)
+}
+
+// cancelCall cancels call id unless it already has a result; won reports that the call is
+// cancelled (its result is a cancellation). why becomes the TaskError's message; recursive
+// says whether the worker running it cancels the calls it submitted.
+func (c *Client) cancelCall(ctx context.Context, id, why string, recursive bool) (won bool, err error) {
 	if id == "" {
 		return false, nil
 	}
@@ -80,7 +110,11 @@ func (c *Client) cancelID(ctx context.Context, id, why string) (won bool, err er
 	// The decision is made, so the caller's ctx ending does not stop this write.
 	kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.callTimeout)
 	defer cancel()
-	val, _ := json.Marshal(map[string]string{"at": time.Now().UTC().Format(time.RFC3339Nano), "by": c.id})
+	rec := map[string]string{"at": time.Now().UTC().Format(time.RFC3339Nano), "by": c.id}
+	if !recursive {
+		rec["recursive"] = "false"
+	}
+	val, _ := json.Marshal(rec)
 	if _, err := c.cancels.Put(kctx, id, val); err != nil {
 		return won, fmt.Errorf("jetray: cancel %s: cancelled, but workers were not told: %w", id, err)
 	}
@@ -103,9 +137,15 @@ type cancelWatch struct {
 	w  *Worker
 	mu sync.Mutex
 	// cancelled holds IDs seen in the bucket; entries older than the results TTL are dropped.
-	cancelled map[string]time.Time
+	cancelled map[string]cancelSeen
 	running   map[string]*runningCall
 	done      chan struct{} // closed when the watcher started by start ends
+}
+
+// cancelSeen is a cancellation read from the bucket.
+type cancelSeen struct {
+	at        time.Time
+	recursive bool // the calls it submitted are cancelled too
 }
 
 // runningCall is a call running on this worker, with the calls it submitted.
@@ -132,7 +172,7 @@ func (cw *cancelWatch) wait(d time.Duration) {
 }
 
 func newCancelWatch(w *Worker) *cancelWatch {
-	return &cancelWatch{w: w, cancelled: map[string]time.Time{}, running: map[string]*runningCall{}}
+	return &cancelWatch{w: w, cancelled: map[string]cancelSeen{}, running: map[string]*runningCall{}}
 }
 
 // start replays the bucket, then follows it until ctx ends.
@@ -157,7 +197,7 @@ func (cw *cancelWatch) start(ctx context.Context) error {
 				}
 				continue
 			}
-			cw.onCancel(e.Key())
+			cw.onCancel(e.Key(), e.Value())
 		}
 	}(synced)
 	select {
@@ -168,18 +208,26 @@ func (cw *cancelWatch) start(ctx context.Context) error {
 	return nil
 }
 
-func (cw *cancelWatch) onCancel(id string) {
+// onCancel records the cancellation of call id (val is its bucket record: a record that does
+// not decode counts as recursive, as every record did before NonRecursive) and cancels the
+// call if it runs here, with its children unless the record says recursive "false".
+func (cw *cancelWatch) onCancel(id string, val []byte) {
+	var rec struct {
+		Recursive string `json:"recursive"`
+	}
+	_ = json.Unmarshal(val, &rec)
+	seen := cancelSeen{at: time.Now(), recursive: rec.Recursive != "false"}
 	cw.mu.Lock()
-	cw.cancelled[id] = time.Now()
+	cw.cancelled[id] = seen
 	rc := cw.running[id]
 	var children []string
-	if rc != nil {
+	if rc != nil && seen.recursive {
 		children = append(children, rc.children...)
 	}
 	if len(cw.cancelled) > 100000 {
 		cutoff := time.Now().Add(-cw.w.c.cfg.resultTTL)
-		for k, at := range cw.cancelled {
-			if at.Before(cutoff) {
+		for k, c := range cw.cancelled {
+			if c.at.Before(cutoff) {
 				delete(cw.cancelled, k)
 			}
 		}
@@ -226,9 +274,9 @@ func (cw *cancelWatch) child(parent, child string) {
 	if rc != nil {
 		rc.children = append(rc.children, child)
 	}
-	_, cancelled := cw.cancelled[parent]
+	seen, cancelled := cw.cancelled[parent]
 	cw.mu.Unlock()
-	if rc != nil && cancelled {
+	if rc != nil && cancelled && seen.recursive {
 		if _, err := cw.w.c.cancelID(context.Background(), child, "cancelled with its parent "+parent); err != nil {
 			cw.w.log.Warn().Err(err).Str("task_id", child).Msg("cancel child")
 		}
