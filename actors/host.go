@@ -404,7 +404,7 @@ func (h *host) serve(inst *instance, epoch uint64, m jetstream.Msg, seq uint64) 
 			}
 		}
 		rc.started.Store(true)
-		ctx, cancel := context.WithCancel(ctx)
+		ctx, cancel := context.WithCancel(withSelf(ctx, h, inst, epoch))
 		stop := context.AfterFunc(inst.ctx, cancel)
 		out, err := hd(ctx, call)
 		stop()
@@ -636,6 +636,8 @@ func (h *host) control(m *nats.Msg) {
 		}
 	case wire.ControlKill:
 		h.controlKill(m, req)
+	case wire.ControlRestart:
+		h.controlRestart(m, req)
 	default:
 		respond(m, wire.ControlReply{Error: "bad control message"})
 	}

@@ -15,14 +15,19 @@ import (
 
 // Kill kills the actor h refers to (ray.kill): its record goes DEAD, running calls see their
 // ctx cancelled and fail with ErrActorDied, queued calls fail with ErrActorDied, later calls
-// fail fast, and its name is freed. Killing a dead actor is a no-op.
+// fail fast, and its name is freed. Killing a dead actor is a no-op. With AllowRestart an
+// actor with restarts left is restarted instead (see AllowRestart).
 //
 // It returns once the record is DEAD, the name freed and the actor's host has stopped the
 // instance (or did not answer within 10 s: a crashed host). The queued calls are answered
 // just after, by the host's client or, if the host did not answer, by this client; each waits
 // for its reaps when it closes. Errors: ErrNotFound for an unknown ID, ErrNoClient, or a
 // broker error.
-func Kill(ctx context.Context, h Ref) error {
+func Kill(ctx context.Context, h Ref, opts ...KillOption) error {
+	var cfg killConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	d := h.ref()
 	c, err := clientFor(ctx, d.client)
 	if err != nil {
@@ -31,6 +36,11 @@ func Kill(ctx context.Context, h Ref) error {
 	s, err := storeOf(ctx, c)
 	if err != nil {
 		return err
+	}
+	if cfg.restart {
+		if done, err := killRestart(ctx, c, s, d); done || err != nil {
+			return err
+		}
 	}
 	var owned bool
 	rec, err := s.update(ctx, d.id, func(r *Record) bool {

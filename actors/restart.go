@@ -101,6 +101,12 @@ func (h *host) recoverActor(ctx context.Context, s *store, id string, a aliveRef
 // resubmit publishes a creation call for rec, a PENDING record without an owner, so that a
 // worker serving its class places it again. If the call cannot be submitted the actor dies.
 func (h *host) resubmit(ctx context.Context, s *store, rec *Record) {
+	resubmitCreation(ctx, h.w.Client(), s, rec)
+}
+
+// resubmitCreation publishes, with c, a creation call for rec, a PENDING record without an
+// owner. If the call cannot be submitted the actor dies (record DEAD, its calls reaped).
+func resubmitCreation(ctx context.Context, c *framework.Client, s *store, rec *Record) {
 	hdr := nats.Header{
 		wire.HeaderActor:          []string{rec.ID},
 		wire.HeaderMaxConcurrency: []string{strconv.Itoa(rec.MaxConcurrency)},
@@ -109,7 +115,7 @@ func (h *host) resubmit(ctx context.Context, s *store, rec *Record) {
 	if rec.Name != "" {
 		hdr[wire.HeaderActorName] = []string{rec.Name}
 	}
-	f := framework.Submit[struct{}](ctx, h.w.Client(), framework.Request{Name: wire.ActorCreationName(rec.Class), Header: hdr},
+	f := framework.Submit[struct{}](ctx, c, framework.Request{Name: wire.ActorCreationName(rec.Class), Header: hdr},
 		json.RawMessage(rec.Input))
 	if err := f.Err(); err != nil {
 		id, epoch := rec.ID, rec.Epoch
@@ -121,6 +127,6 @@ func (h *host) resubmit(ctx context.Context, s *store, rec *Record) {
 			return true
 		})
 		cause := fmt.Errorf("%w: %s (%s): restart failed: %v", ErrActorDied, rec.Class, id, err)
-		reap(h.w.Client(), id, rec.Name, epoch, cause, false)
+		reap(c, id, rec.Name, epoch, cause, false)
 	}
 }

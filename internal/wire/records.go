@@ -48,12 +48,17 @@ const (
 	ControlPing = "ping"
 	// ControlKill asks the host to kill actor ControlRequest.ID for ControlRequest.Cause.
 	ControlKill = "kill"
+	// ControlRestart asks the host to kill actor ControlRequest.ID and have it restarted
+	// (actors.Kill with AllowRestart): the host sets its record back to PENDING with one more
+	// restart, stops the instance, and submits a new creation call. A host that does not know
+	// the op answers "bad control message" and the killer restarts the actor itself.
+	ControlRestart = "restart"
 )
 
 // ControlRequest is the JSON payload of a request to ActorControlSubject.
 type ControlRequest struct {
-	Op    string `json:"op"`              // ControlPing or ControlKill
-	ID    string `json:"id,omitempty"`    // the actor, for ControlKill
+	Op    string `json:"op"`              // ControlPing, ControlKill or ControlRestart
+	ID    string `json:"id,omitempty"`    // the actor, for ControlKill and ControlRestart
 	Lease string `json:"lease,omitempty"` // the lease asked about, for ControlPing
 	Cause string `json:"cause,omitempty"` // why, for ControlKill
 }
