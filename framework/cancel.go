@@ -235,10 +235,15 @@ func (cw *cancelWatch) onCancel(id string, val []byte) {
 	cw.mu.Unlock()
 	if rc != nil {
 		rc.cancel(ErrCancelled)
-		for _, child := range children {
-			if _, err := cw.w.c.cancelID(context.Background(), child, "cancelled with its parent "+id); err != nil {
-				cw.w.log.Warn().Err(err).Str("task_id", child).Msg("cancel child")
-			}
+		cw.cancelChildren(children, "cancelled with its parent "+id)
+	}
+}
+
+// cancelChildren cancels the calls children of a call cancelled (or over its deadline) here.
+func (cw *cancelWatch) cancelChildren(children []string, why string) {
+	for _, child := range children {
+		if _, err := cw.w.c.cancelID(context.Background(), child, why); err != nil {
+			cw.w.log.Warn().Err(err).Str("task_id", child).Msg("cancel child")
 		}
 	}
 }

@@ -27,12 +27,13 @@ type Client struct {
 	log    zerolog.Logger
 	codecs codecSet
 
-	results  *resultRouter
-	keeper   taskKeeper // keeps the tasks stream's last block alive (keeper.go)
-	registry jetstream.KeyValue
-	cancels  jetstream.KeyValue
-	known    sync.Map                      // task name -> struct{}: names seen in the registry
-	metrics  atomic.Pointer[clientMetrics] // set by Collector
+	results   *resultRouter
+	keeper    taskKeeper // keeps the tasks stream's last block alive (keeper.go)
+	registry  jetstream.KeyValue
+	cancels   jetstream.KeyValue
+	known     sync.Map                      // task name -> struct{}: names seen in the registry
+	nameWaits nameWaits                     // names that held calls wait for (grace.go)
+	metrics   atomic.Pointer[clientMetrics] // set by Collector
 
 	extMu      sync.Mutex
 	ext        map[any]any // per-client state of runtimes built on the client (actors)

@@ -26,6 +26,7 @@ type decoded struct {
 	outcome decodeOutcome
 	call    *Call            // the call; nil for decodeTerminate
 	opts    wire.CallOptions // its options; complete for decodeRun only
+	dl      wire.Deadlines   // its deadlines; complete for decodeRun only
 	reason  string           // decodeTerminate: why the message is terminated
 	err     error            // decodeBad: the error the call is answered with
 }
@@ -42,6 +43,9 @@ func decodeCall(names wire.Names, name string, hdr nats.Header, data []byte, att
 	bad := func(err error) decoded { dc.outcome, dc.err = decodeBad, err; return dc }
 	var err error
 	if dc.opts, err = wire.DecodeCallOptions(hdr); err != nil {
+		return bad(err)
+	}
+	if dc.dl, err = wire.DecodeDeadlines(hdr); err != nil {
 		return bad(err)
 	}
 	if dc.call.Codec, err = codecs.lookup(hdr.Get(wire.HeaderCodec)); err != nil {

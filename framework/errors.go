@@ -11,7 +11,8 @@ import (
 )
 
 var (
-	// ErrUnknownTask: no worker has registered the task name. The call is not queued.
+	// ErrUnknownTask: no worker has registered the task name, not even during the client's
+	// unknown-name grace (WithUnknownNameGrace). The call is not queued.
 	ErrUnknownTask = errors.New("jetray: unknown task")
 	// ErrInvalidName: a task or actor name that cannot be used on the wire (see ValidName).
 	ErrInvalidName = wire.ErrInvalidName
@@ -48,6 +49,13 @@ var (
 	ErrLivenessWarmingUp = errors.New("jetray: worker liveness bucket warming up")
 	// ErrAuthConfig is returned by Auth.Options for contradictory or incomplete settings.
 	ErrAuthConfig = errors.New("jetray: auth")
+	// ErrDeadline: the call did not start by its StartWithin deadline, or had no result by its
+	// FinishWithin deadline. Such a call fails with a TaskError of KindDeadline, is not
+	// retried, and a running one has its ctx cancelled with this cause.
+	ErrDeadline = errors.New("jetray: deadline passed")
+	// ErrIdempotencyConflict: a call was submitted with an IdempotencyKey that an earlier call
+	// holds with another name or input (within the results TTL). Nothing is submitted.
+	ErrIdempotencyConflict = errors.New("jetray: idempotency key used with another input")
 )
 
 // Kind says how a remote call failed: TaskError.Kind, a TaskEvent's ErrorKind and the kind
@@ -67,6 +75,7 @@ const (
 	KindLost      Kind = "lost"      // attempts ran out after system failures (dead worker, lost ack)
 	KindBadCall   Kind = "badcall"   // the message itself was malformed (bad headers, unknown codec)
 	KindCancelled Kind = "cancelled" // the call was cancelled; errors.Is(err, ErrCancelled)
+	KindDeadline  Kind = "deadline"  // StartWithin or FinishWithin passed; errors.Is(err, ErrDeadline)
 )
 
 // TaskError is the failure of a remote call as its caller sees it. Use errors.As to get it
@@ -117,7 +126,7 @@ func (e *TaskError) Error() string {
 
 // Is matches context.DeadlineExceeded for timeouts, ErrRetriesExhausted for calls that used
 // all their attempts, and the sentinel of its kind: ErrWorkerLost for KindLost, ErrCancelled
-// for KindCancelled, and the sentinels other packages registered for their kinds (such as
+// for KindCancelled, ErrDeadline for KindDeadline, and the sentinels other packages registered for their kinds (such as
 // actors.ErrActorDied for "actor_died").
 func (e *TaskError) Is(target error) bool {
 	switch target {
@@ -143,6 +152,7 @@ type kindSentinel struct {
 var kinds = []kindSentinel{
 	{KindCancelled, ErrCancelled},
 	{KindLost, ErrWorkerLost},
+	{KindDeadline, ErrDeadline},
 }
 
 // registerKind adds a kind and its sentinel (package actors: "actor_died"). Call it at init

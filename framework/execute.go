@@ -69,6 +69,10 @@ func (w *Worker) execute(d *delivery) {
 		w.fail(d, KindCancelled, "cancelled before it ran", nil)
 		return
 	}
+	d.deadlines = dc.dl
+	if !dc.dl.IsZero() && !w.deadlineGate(d) {
+		return
+	}
 	if name := hdr.Get(wire.HeaderObject); name != "" {
 		octx, cancel := context.WithTimeout(w.taskCtx, 5*time.Minute)
 		data, err := w.c.getObject(octx, name)
@@ -89,10 +93,14 @@ func (w *Worker) execute(d *delivery) {
 	w.cw.begin(id, cancelCause)
 	defer w.cw.end(id)
 	cancel := context.CancelFunc(func() { cancelCause(nil) })
+	if !dc.dl.CloseBy.IsZero() {
+		ctx, cancel = w.withCloseDeadline(ctx, id, dc.dl.CloseBy, cancel)
+	}
 	if timeout > 0 {
 		var cancelT context.CancelFunc
 		ctx, cancelT = context.WithTimeout(ctx, timeout)
-		cancel = func() { cancelT(); cancelCause(nil) }
+		prev := cancel
+		cancel = func() { cancelT(); prev() }
 	}
 	if !d.state.CompareAndSwap(stateQueued, stateRunning) {
 		cancel()
@@ -108,6 +116,7 @@ func (w *Worker) execute(d *delivery) {
 	endSpan(span, err)
 	ctxErr := ctx.Err()
 	cancelled := context.Cause(ctx) == ErrCancelled
+	expired := context.Cause(ctx) == ErrDeadline
 	cancel()
 	if !d.state.CompareAndSwap(stateRunning, stateFinishing) {
 		return // abandoned at the drain deadline and handed back
@@ -124,6 +133,11 @@ func (w *Worker) execute(d *delivery) {
 		return
 	}
 
+	if expired { // whatever the handler returned: the call is over its deadline
+		w.callLog(d).Info().Msg("call's deadline passed while it ran")
+		w.fail(d, KindDeadline, fmt.Sprintf("%v: no result by %s; cancelled while it ran", ErrDeadline, stamp(dc.dl.CloseBy)), nil)
+		return
+	}
 	if err == nil {
 		w.cfg.metrics.succeededCall(d.name)
 		w.taskEvent(d, TaskFinished, "", "")

@@ -107,3 +107,39 @@ func freePort(t testing.TB) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// restartableServer is an embedded server on a kept store and a fixed port, which a test can
+// shut down and start again: its streams and the clients' connections come back. Every
+// server it started is shut down when the test ends.
+type restartableServer struct {
+	cfg     framework.EmbeddedConfig
+	current *framework.EmbeddedServer
+}
+
+// startRestartable starts a restartableServer; tests that use it are skipped with -short.
+func startRestartable(t *testing.T) *restartableServer {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("restarts a broker")
+	}
+	r := &restartableServer{cfg: framework.EmbeddedConfig{StoreDir: t.TempDir(), Port: freePort(t)}}
+	r.start(t)
+	return r
+}
+
+// start starts the server (again) on the same store and port.
+func (r *restartableServer) start(t *testing.T) {
+	t.Helper()
+	srv, err := framework.StartEmbedded(r.cfg)
+	if err != nil {
+		t.Fatalf("start server: %v", err)
+	}
+	r.current = srv
+	t.Cleanup(srv.Shutdown)
+}
+
+// URL is the server's client URL, the same across restarts.
+func (r *restartableServer) URL() string { return r.current.ClientURL() }
+
+// stop shuts the server down.
+func (r *restartableServer) stop() { r.current.Shutdown() }

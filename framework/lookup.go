@@ -6,6 +6,8 @@ import "context"
 // results TTL): one direct get, no waiting. Runtimes use it to skip a redelivered call that
 // another delivery already answered. Errors: the broker cannot be asked before ctx ends.
 func (c *Client) resultStored(ctx context.Context, id string) (bool, error) {
-	_, _, found, err := c.fetchResult(ctx, id)
-	return found, err
+	ctx, cancel := c.apiContext(ctx)
+	defer cancel()
+	msg, err := c.lastResult(ctx, id)
+	return msg != nil, err
 }

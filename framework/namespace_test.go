@@ -27,7 +27,7 @@ func TestNamespacesShareAnAccount(t *testing.T) {
 		only := framework.NewTask("only_"+ns, func(_ context.Context, n int) (int, error) { return n, nil })
 		wc := connect(t, srv.ClientURL(), framework.WithNamespace(ns))
 		runWorker(t, newWorker(t, wc, nil, whoami, only))
-		deps = append(deps, deployment{ns, connect(t, srv.ClientURL(), framework.WithNamespace(ns))})
+		deps = append(deps, deployment{ns, connect(t, srv.ClientURL(), framework.WithNamespace(ns), framework.WithUnknownNameGrace(0))})
 	}
 	for _, d := range deps {
 		t.Run(d.ns, func(t *testing.T) {
@@ -48,7 +48,7 @@ func TestNamespacesShareAnAccount(t *testing.T) {
 			}
 		})
 	}
-	def := connect(t, srv.ClientURL())
+	def := connect(t, srv.ClientURL(), framework.WithUnknownNameGrace(0))
 	if _, err := framework.Submit[string](ctx, def, framework.Request{Name: "whoami"}, 0).Await(ctx); !errors.Is(err, framework.ErrUnknownTask) {
 		t.Fatalf("whoami in the default namespace: err = %v, want ErrUnknownTask", err)
 	}

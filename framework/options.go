@@ -13,18 +13,19 @@ import (
 type Option func(*clientConfig)
 
 type clientConfig struct {
-	log         zerolog.Logger
-	name        string
-	natsOpts    []nats.Option
-	codec       Codec
-	resultTTL   time.Duration
-	maxPending  int
-	clientID    string
-	namespace   string
-	replicas    int
-	memory      bool
-	callTimeout time.Duration
-	submitRetry time.Duration
+	log          zerolog.Logger
+	name         string
+	natsOpts     []nats.Option
+	codec        Codec
+	resultTTL    time.Duration
+	maxPending   int
+	clientID     string
+	namespace    string
+	replicas     int
+	memory       bool
+	callTimeout  time.Duration
+	submitRetry  time.Duration
+	unknownGrace time.Duration // WithUnknownNameGrace
 
 	tracerProvider trace.TracerProvider          // nil: the global one
 	propagator     propagation.TextMapPropagator // nil: the global one, else TraceContext
@@ -32,14 +33,15 @@ type clientConfig struct {
 
 func defaultClientConfig() clientConfig {
 	return clientConfig{
-		log:         zerolog.Nop(),
-		name:        "jetray",
-		codec:       JSONCodec{},
-		resultTTL:   time.Hour,
-		maxPending:  4096,
-		replicas:    1,
-		callTimeout: 10 * time.Second,
-		submitRetry: 2 * time.Minute,
+		log:          zerolog.Nop(),
+		name:         "jetray",
+		codec:        JSONCodec{},
+		resultTTL:    time.Hour,
+		maxPending:   4096,
+		replicas:     1,
+		callTimeout:  10 * time.Second,
+		submitRetry:  2 * time.Minute,
+		unknownGrace: DefaultUnknownNameGrace,
 	}
 }
 

@@ -37,6 +37,9 @@ func (w *Worker) resultMsg(d *delivery, status, codec string, data []byte) *nats
 	if codec != "" && codec != "json" {
 		h[wire.HeaderCodec] = []string{codec}
 	}
+	if !d.deadlines.CloseBy.IsZero() {
+		removeCloseSchedule(h, w.c.names, d.call.ID)
+	}
 	return &nats.Msg{Subject: w.c.names.ResultSubject(d.call.ID), Header: h, Data: data}
 }
 
@@ -113,7 +116,7 @@ func (w *Worker) resultFailed(d *delivery, m *nats.Msg, err error) {
 // or the stored result has just expired) the publish is retried like any failed one.
 func (w *Worker) confirmAnswered(d *delivery, m *nats.Msg, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), w.c.cfg.callTimeout)
-	_, _, found, gerr := w.c.fetchResult(ctx, d.call.ID)
+	found, gerr := w.c.resultStored(ctx, d.call.ID)
 	cancel()
 	if gerr == nil && found {
 		w.callLog(d).Debug().Msg("call already answered; its stored result stands")

@@ -88,7 +88,7 @@ func (c *Client) awaitResultOnce(ctx context.Context, id string) (nats.Header, [
 	}
 	cons, err := c.results.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{c.names.ResultSubject(id)},
-		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
+		DeliverPolicy:  jetstream.DeliverAllPolicy, // the first message is the result (fetchResult)
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("jetray: await result %s: %w", id, err)
@@ -133,6 +133,9 @@ func deadlinePassed(ctx context.Context) bool {
 // future of this client, one returned by Put, or a reference received inside a value (then ctx
 // must carry a Resolver, as a task's ctx does).
 func (t *Task[In, Out]) RemoteFrom(ctx context.Context, c *Client, dep *futures.Future[In]) *futures.Future[Out] {
+	if t.cfg.IdempotencyKey != "" {
+		return futures.Failed[Out](c.ids.next(), errKeyUnsupported("RemoteFrom"))
+	}
 	return whenReady(ctx, c, t.name, dep, func(ctx context.Context, id, parent string, in In, p *futures.Promise[Out]) {
 		t.submitWith(ctx, c, id, parent, in, p)
 	})
@@ -141,6 +144,13 @@ func (t *Task[In, Out]) RemoteFrom(ctx context.Context, c *Client, dep *futures.
 // SubmitFrom is Submit with the input taken from dep once it resolves, as Task.RemoteFrom
 // does; runtimes built on the client (actor methods) use it.
 func SubmitFrom[In, Out any](ctx context.Context, c *Client, req Request, dep *futures.Future[In]) *futures.Future[Out] {
+	var cfg taskConfig
+	for _, o := range req.Options {
+		o(&cfg)
+	}
+	if cfg.IdempotencyKey != "" {
+		return futures.Failed[Out](c.ids.next(), errKeyUnsupported("SubmitFrom"))
+	}
 	return whenReady(ctx, c, req.Name, dep, func(ctx context.Context, id, _ string, in In, p *futures.Promise[Out]) {
 		req.ID = id
 		submitInto(ctx, c, req, in, p)

@@ -28,22 +28,26 @@ type Request struct {
 }
 
 // Submit encodes in with the client's codec, publishes the call described by req and returns
-// the future of its result, decoded into Out. Failures resolve the future, as for Task.Remote.
+// the future of its result, decoded into Out. Failures resolve the future, as for Task.Remote;
+// with an IdempotencyKey already held, the future is that earlier call's.
 func Submit[Out any](ctx context.Context, c *Client, req Request, in any) *futures.Future[Out] {
 	if req.ID == "" {
 		req.ID = c.ids.next()
 	}
 	p := futures.NewPromise[Out](req.ID)
-	submitInto(ctx, c, req, in, p)
+	if f := submitInto(ctx, c, req, in, p); f != nil {
+		return f
+	}
 	return p.Future()
 }
 
-// submitInto submits req with input in; its result resolves p.
-func submitInto[Out any](ctx context.Context, c *Client, req Request, in any, p *futures.Promise[Out]) {
+// submitInto submits req with input in; its result resolves p. With an idempotency key held
+// by another call, it submits nothing and returns a future of that call (p is left alone).
+func submitInto[Out any](ctx context.Context, c *Client, req Request, in any, p *futures.Promise[Out]) *futures.Future[Out] {
 	data, err := c.cfg.codec.Marshal(in)
 	if err != nil {
 		p.Reject(fmt.Errorf("jetray: encode input of %s: %w", req.Name, err))
-		return
+		return nil
 	}
 	cfg := defaultTaskConfig()
 	for _, o := range req.Options {
@@ -54,15 +58,24 @@ func submitInto[Out any](ctx context.Context, c *Client, req Request, in any, p 
 	if spec.subject == "" {
 		if err := ValidName(req.Name); err != nil {
 			p.Reject(err)
-			return
+			return nil
 		}
 		spec.subject = c.names.TaskSubject(req.Name, wire.TaskRoute{})
+	}
+	if cfg.IdempotencyKey != "" {
+		if f, done := keyed[Out](ctx, c, cfg.IdempotencyKey, req.Name, req.ID, data); done {
+			if req.route.OnDone != nil {
+				req.route.OnDone() // no call of this submitter is pending
+			}
+			return f
+		}
 	}
 	var s sink = promiseSink[Out]{p}
 	if req.route.OnDone != nil {
 		s = &doneSink{sink: s, done: req.route.OnDone}
 	}
 	c.submit(ctx, spec, s)
+	return nil
 }
 
 // doneSink runs done once after the wrapped sink resolves or fails.

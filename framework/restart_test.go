@@ -12,16 +12,7 @@ import (
 // Calls in flight survive a broker restart on the same store and port: the client and the
 // worker reconnect, and the ordered consumer reads the results stream back from where it was.
 func TestBrokerRestart(t *testing.T) {
-	if testing.Short() {
-		t.Skip("restarts a broker")
-	}
-	cfg := framework.EmbeddedConfig{StoreDir: t.TempDir(), Port: freePort(t)}
-	srv, err := framework.StartEmbedded(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var restarted *framework.EmbeddedServer
-	t.Cleanup(func() { restarted.Shutdown(); srv.Shutdown() })
+	srv := startRestartable(t)
 
 	const n = 200
 	started := make(chan struct{}, 4*n)
@@ -34,7 +25,7 @@ func TestBrokerRestart(t *testing.T) {
 		}
 		return i * i, nil
 	})
-	c := connect(t, srv.ClientURL())
+	c := connect(t, srv.URL())
 	runWorker(t, newWorker(t, c, []framework.WorkerOption{framework.WithConcurrency(4), framework.WithAckWait(time.Second)}, nap))
 	ctx := testCtx(t)
 
@@ -45,7 +36,7 @@ func TestBrokerRestart(t *testing.T) {
 	for range 20 {
 		recv(t, started, 30*time.Second, "calls to start")
 	}
-	srv.Shutdown()
+	srv.stop()
 	resolved := 0
 	for _, f := range fs[:n] {
 		if f.Resolved() {
@@ -57,10 +48,7 @@ func TestBrokerRestart(t *testing.T) {
 	for i := n; i < len(fs); i++ {
 		fs[i] = nap.Remote(ctx, c, i)
 	}
-	restarted, err = framework.StartEmbedded(cfg)
-	if err != nil {
-		t.Fatalf("restart: %v", err)
-	}
+	srv.start(t)
 
 	vals, err := futures.Gather(ctx, fs...)
 	if err != nil {

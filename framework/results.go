@@ -61,6 +61,9 @@ type pendingCall struct {
 	tries    int
 	failedAt time.Time // first publish failure
 	sentAt   time.Time // first publish, when the client has metrics (Collector)
+	// storeFailure: a failure to submit is also stored as the call's result (failCall), for
+	// the later submissions of its idempotency key that wait for it.
+	storeFailure bool
 }
 
 const pendingShards = 32
@@ -269,18 +272,31 @@ func (r *resultRouter) failAll(err error) {
 }
 
 // fetchResult reads a stored result by call ID, for a process other than the caller.
-// found is false when no result exists (yet, or any more after the TTL).
+// found is false when no result exists (yet, or any more after the TTL). A call's result is
+// the first message of its result subject: the last one, which a direct get reads, is it
+// unless a deadline schedule fired after the result was stored (deadline.go).
 func (c *Client) fetchResult(ctx context.Context, id string) (hdr nats.Header, data []byte, found bool, err error) {
 	ctx, cancel := c.apiContext(ctx)
 	defer cancel()
-	msg, err := c.results.stream.GetLastMsgForSubject(ctx, c.names.ResultSubject(id))
-	if err != nil {
-		if isNotFound(err) {
-			return nil, nil, false, nil
-		}
+	msg, err := c.lastResult(ctx, id)
+	if err != nil || msg == nil {
 		return nil, nil, false, err
 	}
+	if msg.Header.Get(wire.HeaderDeadline) != "" {
+		hdr, data, err := c.firstResult(ctx, id)
+		return hdr, data, err == nil, err
+	}
 	return msg.Header, msg.Data, true, nil
+}
+
+// lastResult reads the last message of call id's result subject by direct get; nil when there
+// is none.
+func (c *Client) lastResult(ctx context.Context, id string) (*jetstream.RawStreamMsg, error) {
+	msg, err := c.results.stream.GetLastMsgForSubject(ctx, c.names.ResultSubject(id))
+	if isNotFound(err) {
+		return nil, nil
+	}
+	return msg, err
 }
 
 func isNotFound(err error) bool {

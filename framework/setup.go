@@ -55,11 +55,14 @@ func (c *Client) setup(ctx context.Context) error {
 		Duplicates:   2 * time.Minute,
 		AllowDirect:  true,
 		MaxConsumers: maxConsumers,
+		// Deadlines are message schedules stored here (deadline.go).
+		AllowMsgSchedules: true,
 	}
 	rs, err := c.ensureStream(ctx, results)
 	if err != nil {
 		return err
 	}
+	c.allowSchedules(ctx, rs)
 	actors := jetstream.StreamConfig{
 		Name:         n.ActorsStream(),
 		Description:  "jetray actor calls; acked calls are purged per actor, MaxAge is a backstop",

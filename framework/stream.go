@@ -59,6 +59,10 @@ func (t *StreamTask[In, Out]) Remote(ctx context.Context, c *Client, in In) *fut
 		s.fail(err)
 		return st
 	}
+	if t.cfg.IdempotencyKey != "" {
+		s.fail(errKeyUnsupported("streaming calls"))
+		return st
+	}
 	data, err := c.cfg.codec.Marshal(in)
 	if err != nil {
 		s.fail(fmt.Errorf("jetray: encode input of %s: %w", t.name, err))
@@ -124,6 +128,10 @@ func SubmitStream[Out any](ctx context.Context, c *Client, req Request, in any) 
 	cfg.MaxRetries = 0
 	for _, o := range req.Options {
 		o(&cfg)
+	}
+	if cfg.IdempotencyKey != "" {
+		s.fail(errKeyUnsupported("streaming calls"))
+		return st
 	}
 	spec := callSpec{name: req.Name, subject: req.route.Subject, id: req.ID, data: data, cfg: &cfg,
 		parent: parentID(ctx), header: req.Header, unregistered: req.route.Unregistered}

@@ -26,23 +26,62 @@ type callSpec struct {
 	header       nats.Header // extra headers
 	unregistered bool        // skip the registry check of name (actor methods)
 	childDone    bool        // registerChild already called (RemoteFrom)
+
+	deadlines wire.Deadlines // absolute deadlines, set by submit from cfg
+	held      bool           // its pending entry exists already: it waited for its name (grace.go)
 }
 
 // submit publishes a call and registers s to receive its result. It never waits for the
 // call to run; it waits only when too many publishes are unacknowledged (backpressure).
-// Every failure resolves s.
+// A call to a name not registered yet is held on this client for the unknown-name grace
+// (grace.go) and published once a worker registers the name. Every failure resolves s.
 func (c *Client) submit(ctx context.Context, spec callSpec, s sink) {
 	if c.closed.Load() {
-		s.fail(ErrClosed)
+		c.failSubmit(spec, ErrClosed, s)
 		return
 	}
 	if err := ctx.Err(); err != nil {
-		s.fail(err)
+		c.failSubmit(spec, err, s)
 		return
 	}
+	if spec.cfg.StartWithin > 0 || spec.cfg.FinishWithin > 0 {
+		if err := c.setDeadlines(&spec, time.Now()); err != nil {
+			c.failSubmit(spec, err, s)
+			return
+		}
+	}
 	if !spec.unregistered {
-		if err := c.checkRegistered(ctx, spec.name); err != nil {
+		known, err := c.checkRegistered(ctx, spec.name)
+		if err != nil {
 			c.failCall(spec.id, spec.name, err, s)
+			return
+		}
+		if !known {
+			c.holdUntilRegistered(ctx, spec, s)
+			return
+		}
+	}
+	c.send(ctx, spec, s)
+}
+
+// failSubmit fails a call that was not published. A call with an idempotency key also gets
+// the failure stored as its result (failCall), since later submissions with the key wait for
+// that result.
+func (c *Client) failSubmit(spec callSpec, err error, s sink) {
+	if spec.cfg.IdempotencyKey != "" {
+		c.failCall(spec.id, spec.name, err, s)
+		return
+	}
+	s.fail(err)
+}
+
+// send publishes a call whose name is registered (or needs no registration).
+func (c *Client) send(ctx context.Context, spec callSpec, s sink) {
+	if !spec.deadlines.IsZero() {
+		if err := c.scheduleDeadlines(ctx, &spec); err != nil {
+			if !spec.held || c.results.take(spec.id) != nil {
+				c.failSubmit(spec, err, s)
+			}
 			return
 		}
 	}
@@ -62,17 +101,28 @@ func (c *Client) submit(ctx context.Context, spec callSpec, s sink) {
 		h[wire.HeaderParent] = []string{spec.parent}
 	}
 	spec.cfg.Encode(h)
+	spec.deadlines.Encode(h)
 	if err := c.offload(ctx, msg, spec.id+".in"); err != nil {
-		s.fail(err)
+		if !spec.held || c.results.take(spec.id) != nil {
+			c.failSubmit(spec, err, s)
+		}
 		return
 	}
-	pc := &pendingCall{sink: s, name: spec.name, msg: msg}
+	var sentAt time.Time
 	if c.metrics.Load() != nil {
-		pc.sentAt = time.Now()
+		sentAt = time.Now()
 	}
 	span := c.startSubmitSpan(ctx, spec.name, spec.id, h)
 	defer endSpan(span, nil)
-	c.results.add(spec.id, pc)
+	if spec.held {
+		// Its entry was made when it began to wait; gone means cancelled or failed meanwhile.
+		if !c.results.update(spec.id, func(pc *pendingCall) { pc.msg, pc.sentAt = msg, sentAt }) {
+			return
+		}
+	} else {
+		c.results.add(spec.id, &pendingCall{sink: s, name: spec.name, msg: msg, sentAt: sentAt,
+			storeFailure: spec.cfg.IdempotencyKey != ""})
+	}
 	// A child is recorded once its result has a taker: a parent cancelled already cancels it
 	// at once, storing its cancelled result, which must not reach this client before the
 	// pending entry exists. Cancelled so: not sent.
@@ -94,7 +144,9 @@ func (c *Client) submit(ctx context.Context, spec callSpec, s sink) {
 			c.onPublishError(c.js, msg, err) // resubmitted with backoff, as a failed async publish
 			return
 		}
-		c.results.take(spec.id)
+		if c.results.take(spec.id) == nil {
+			return // cancelled meanwhile
+		}
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
@@ -104,7 +156,7 @@ func (c *Client) submit(ctx context.Context, spec callSpec, s sink) {
 		} else {
 			err = fmt.Errorf("jetray: submit %s: %w", spec.name, err)
 		}
-		s.fail(err)
+		c.failSubmit(spec, err, s)
 		return
 	}
 }
@@ -161,7 +213,12 @@ func (c *Client) onPublishError(_ jetstream.JetStream, m *nats.Msg, err error) {
 	delay = delay/2 + rand.N(delay/2+1)
 	if c.closed.Load() || since > c.cfg.submitRetry {
 		if pc := c.results.take(id); pc != nil {
-			pc.sink.fail(fmt.Errorf("jetray: submit %s after %d tries: %w", name, tries, err))
+			err = fmt.Errorf("jetray: submit %s after %d tries: %w", name, tries, err)
+			if pc.storeFailure {
+				c.failCall(id, name, err, pc.sink)
+			} else {
+				pc.sink.fail(err)
+			}
 		}
 		return
 	}
@@ -181,23 +238,29 @@ func (c *Client) onPublishError(_ jetstream.JetStream, m *nats.Msg, err error) {
 	})
 }
 
-// checkRegistered fails fast for a name no worker has registered. Names seen once are cached;
-// a miss asks the registry bucket, so a worker that registered a moment ago is found.
-func (c *Client) checkRegistered(ctx context.Context, name string) error {
+// checkRegistered reports whether a worker has registered name. Names seen once are cached,
+// so the common path reads a map; a miss asks the registry bucket, so a worker that
+// registered a moment ago is found. Errors: the registry cannot be read.
+func (c *Client) checkRegistered(ctx context.Context, name string) (bool, error) {
 	if _, ok := c.known.Load(name); ok {
-		return nil
+		return true, nil
 	}
+	return c.lookupName(ctx, name)
+}
+
+// lookupName asks the registry bucket for name, caching a hit.
+func (c *Client) lookupName(ctx context.Context, name string) (bool, error) {
 	ctx, cancel := c.apiContext(ctx)
 	defer cancel()
 	_, err := c.registry.Get(ctx, wire.RegistryKey(name))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return fmt.Errorf("%w: %q: no worker has registered it", ErrUnknownTask, name)
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("jetray: registry lookup %q: %w", name, err)
+		return false, fmt.Errorf("jetray: registry lookup %q: %w", name, err)
 	}
 	c.known.Store(name, struct{}{})
-	return nil
+	return true, nil
 }
 
 // brokenConn reports a publish that failed because the connection broke under it (the write

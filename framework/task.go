@@ -47,9 +47,12 @@ func (t *Task[In, Out]) Options(opts ...TaskOption) *Task[In, Out] {
 
 // Remote submits one call of t with input in and returns its future at once; it never waits
 // for the task to run (only, under backpressure, for the broker to accept the call). Every
-// failure is reported through the future: ErrUnknownTask when no worker registered the name,
-// ErrInvalidName, an encoding error, ErrClosed, or ctx's error if ctx ended first. ctx bounds
-// the submission only: the call keeps running when ctx ends afterwards.
+// failure is reported through the future: ErrUnknownTask when no worker registered the name
+// within the client's unknown-name grace (WithUnknownNameGrace; the call is held meanwhile),
+// ErrInvalidName, an encoding error, ErrClosed, ErrDeadline (StartWithin, FinishWithin),
+// ErrIdempotencyConflict (IdempotencyKey), or ctx's error if ctx ended first. ctx bounds the
+// submission only: the call keeps running when ctx ends afterwards. With an IdempotencyKey
+// already held, the future is that earlier call's (its ID).
 func (t *Task[In, Out]) Remote(ctx context.Context, c *Client, in In) *futures.Future[Out] {
 	id := c.ids.next()
 	p := futures.NewPromise[Out](id)
@@ -61,6 +64,11 @@ func (t *Task[In, Out]) Remote(ctx context.Context, c *Client, in In) *futures.F
 	if err != nil {
 		p.Reject(fmt.Errorf("jetray: encode input of %s: %w", t.name, err))
 		return p.Future()
+	}
+	if key := t.cfg.IdempotencyKey; key != "" {
+		if f, done := keyed[Out](ctx, c, key, t.name, id, data); done {
+			return f
+		}
 	}
 	c.submit(ctx, callSpec{
 		name: t.name, subject: c.names.TaskSubject(t.name, wire.TaskRoute{}), id: id, data: data, cfg: &t.cfg,

@@ -55,8 +55,13 @@ func TestErrorsPanicsUnknownAndBadInput(t *testing.T) {
 	}
 
 	unknown := framework.NewTask("never_registered", func(ctx context.Context, _ struct{}) (int, error) { return 0, nil })
+	impatient, err := framework.Connect(ctx, c.Conn().ConnectedUrl(), framework.WithUnknownNameGrace(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer impatient.Close()
 	start := time.Now()
-	_, err = unknown.Remote(ctx, c, struct{}{}).Await(ctx)
+	_, err = unknown.Remote(ctx, impatient, struct{}{}).Await(ctx)
 	if !errors.Is(err, framework.ErrUnknownTask) || time.Since(start) > time.Second {
 		t.Fatalf("unknown: err = %v after %v", err, time.Since(start))
 	}

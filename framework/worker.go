@@ -92,9 +92,10 @@ type delivery struct {
 	state       atomic.Int32 // stateQueued, stateRunning, stateFinishing or stateAbandoned
 	slot        bool         // runs in a task slot (not an actor call)
 	call        *Call
-	tries       int     // result publish tries
-	inputObject string  // object holding the input, deleted once the result is stored
-	events      taskRun // task state recording (events.go)
+	tries       int            // result publish tries
+	inputObject string         // object holding the input, deleted once the result is stored
+	deadlines   wire.Deadlines // the call's deadlines (deadline_worker.go)
+	events      taskRun        // task state recording (events.go)
 
 	// slot lending (the block hook, block): goroutines of the call blocked awaiting other
 	// work, and the stop of the runner lent meanwhile.

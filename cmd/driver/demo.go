@@ -52,7 +52,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	cctx, ccancel := context.WithTimeout(ctx, connectTimeout)
 	defer ccancel()
-	c, err := framework.Connect(cctx, url, append([]framework.Option{framework.WithName("jetray-demo")}, connOpts...)...)
+	c, err := framework.Connect(cctx, url, append([]framework.Option{framework.WithName("jetray-demo"),
+		framework.WithUnknownNameGrace(time.Second)}, connOpts...)...)
 	if err != nil {
 		return err
 	}

@@ -152,7 +152,7 @@ func stepFailure(ctx context.Context, c *framework.Client, t *tour) error {
 }
 
 func stepUnknown(ctx context.Context, c *framework.Client, t *tour) error {
-	t.step("Calling a name no worker serves fails fast",
+	t.step("Calling a name no worker serves fails after a short grace (here 1 s: WithUnknownNameGrace)",
 		"(no equivalent: Ray ships the function's code with the call)",
 		`framework.NewTask[json.RawMessage, json.RawMessage]("no_such_task", nil).Remote(ctx, c, nil)`)
 	start := time.Now()
@@ -161,6 +161,6 @@ func stepUnknown(ctx context.Context, c *framework.Client, t *tour) error {
 		return fmt.Errorf("no_such_task: got %v, want ErrUnknownTask", err)
 	}
 	t.result(start, "error: %v", err)
-	t.note("errors.Is(err, framework.ErrUnknownTask) == true; nothing was queued")
+	t.note("errors.Is(err, framework.ErrUnknownTask) == true; nothing was queued (a worker registering the name within the grace would have taken the call)")
 	return nil
 }

@@ -116,9 +116,14 @@ func (n Names) WorkersBucket() string { return n.bucket("workers") }
 // running (value: a decimal count): jetray_handbacks.
 func (n Names) HandbacksBucket() string { return n.bucket("handbacks") }
 
+// IdempotencyBucket is the KV bucket of idempotency keys (IdempotencyKey, value
+// IdempotencyEntry): jetray_idempotency.
+func (n Names) IdempotencyBucket() string { return n.bucket("idempotency") }
+
 // KVBuckets returns every KV bucket of the namespace, in the order above.
 func (n Names) KVBuckets() []string {
-	return []string{n.RegistryBucket(), n.ActorsBucket(), n.CancelBucket(), n.WorkersBucket(), n.HandbacksBucket()}
+	return []string{n.RegistryBucket(), n.ActorsBucket(), n.CancelBucket(), n.WorkersBucket(), n.HandbacksBucket(),
+		n.IdempotencyBucket()}
 }
 
 // ObjectsBucket is the object store of values too big for one message (InputObject,

@@ -44,6 +44,14 @@ type CallOptions struct {
 	// Timeout bounds each attempt; 0 means none (the default). Millisecond precision on the
 	// wire: a value under 1 ms is sent as 0, which means none.
 	Timeout time.Duration
+	// StartWithin bounds the time from submission to the call's start (schedule-to-start),
+	// FinishWithin the time from submission to its result (schedule-to-close); 0 means none
+	// (the default). Encode does not write them: the submitter turns them into absolute
+	// Deadlines when it submits the call.
+	StartWithin, FinishWithin time.Duration
+	// IdempotencyKey, when not "", makes the call the only one submitted with that key for
+	// the results TTL. Its submitter uses it; it is not sent.
+	IdempotencyKey string
 }
 
 // DefaultCallOptions returns the options of a call that sets none: MaxRetries 3, no error

@@ -289,3 +289,60 @@ func validCodes(v string) bool {
 	}
 	return true
 }
+
+func TestDeadlinesRoundTrip(t *testing.T) {
+	at := time.UnixMilli(1_800_000_000_123)
+	tests := []struct {
+		name string
+		d    wire.Deadlines
+		want map[string]string
+	}{
+		{"none writes nothing", wire.Deadlines{}, map[string]string{}},
+		{"start", wire.Deadlines{StartBy: at, StartSchedule: 42},
+			map[string]string{wire.HeaderStartBy: "1800000000123", wire.HeaderStartSchedule: "42"}},
+		{"close", wire.Deadlines{CloseBy: at}, map[string]string{wire.HeaderCloseBy: "1800000000123"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := nats.Header{}
+			tt.d.Encode(h)
+			got := map[string]string{}
+			for k := range h {
+				got[k] = h.Get(k)
+			}
+			if !maps.Equal(got, tt.want) {
+				t.Fatalf("Encode = %v, want %v", got, tt.want)
+			}
+			back, err := wire.DecodeDeadlines(h)
+			if err != nil || !back.StartBy.Equal(tt.d.StartBy) || !back.CloseBy.Equal(tt.d.CloseBy) || back.StartSchedule != tt.d.StartSchedule {
+				t.Fatalf("DecodeDeadlines = %+v, %v; want %+v", back, err, tt.d)
+			}
+		})
+	}
+	for _, bad := range []nats.Header{
+		{wire.HeaderStartBy: {"soon"}},
+		{wire.HeaderCloseBy: {"-5"}},
+		{wire.HeaderStartBy: {"5"}, wire.HeaderStartSchedule: {"x"}},
+	} {
+		if _, err := wire.DecodeDeadlines(bad); !errors.Is(err, wire.ErrBadHeader) {
+			t.Errorf("DecodeDeadlines(%v) = %v, want ErrBadHeader", bad, err)
+		}
+	}
+}
+
+func TestIdempotencyKVKeyIsAValidKey(t *testing.T) {
+	for _, k := range []string{"", "a", "order 42/ü\x00.*>", strings.Repeat("x", 10000)} {
+		key := wire.IdempotencyKVKey(k)
+		if len(key) != 45 || !strings.HasPrefix(key, "k.") || strings.ContainsAny(key[2:], ".*> ") {
+			t.Errorf("IdempotencyKVKey(%q) = %q", k, key)
+		}
+	}
+	if wire.IdempotencyKVKey("a") == wire.IdempotencyKVKey("b") {
+		t.Error("two keys share a hash")
+	}
+	if wire.InputHash("t", "json", []byte("1")) == wire.InputHash("t", "json", []byte("2")) ||
+		wire.InputHash("t", "json", []byte("1")) == wire.InputHash("u", "json", []byte("1")) ||
+		wire.InputHash("t", "js", []byte("on1")) == wire.InputHash("t", "json", []byte("1")) {
+		t.Error("InputHash does not tell name, codec and input apart")
+	}
+}
