@@ -315,6 +315,17 @@ func TestPermissions(t *testing.T) {
 		if err := framework.Cancel(ctx, drv1, authEcho.Remote(ctx, drv1, "x")); err != nil {
 			t.Fatalf("cancel own call: %v", err)
 		}
+		// Deadlines (schedules on its own result subjects, a start record by the worker) and
+		// idempotency keys.
+		dl := authEcho.Options(framework.StartWithin(time.Minute), framework.FinishWithin(time.Minute))
+		if out, err := dl.Remote(ctx, drv1, "dl").Await(ctx); err != nil || out != "dl!" {
+			t.Fatalf("call with deadlines: %q, %v", out, err)
+		}
+		k1 := authEcho.Options(framework.IdempotencyKey("perm")).Remote(ctx, drv1, "k")
+		k2 := authEcho.Options(framework.IdempotencyKey("perm")).Remote(ctx, drv1, "k")
+		if out, err := k2.Await(ctx); err != nil || out != "k!" || k1.ID() != k2.ID() {
+			t.Fatalf("keyed call: %s %q, %v; want the first call %s", k2.ID(), out, err, k1.ID())
+		}
 		// Shutting down cleans up (consumer deletes): allowed too.
 		if err := rw.stop(t, 10*time.Second); err != nil {
 			t.Fatalf("worker: %v", err)

@@ -39,6 +39,11 @@ func IdempotencyKey(key string) TaskOption {
 	return func(c *taskConfig) { c.IdempotencyKey = key }
 }
 
+// IdempotencyBucket is the KV bucket of idempotency keys (in the default namespace; see
+// Client.Names): each key, hashed, names the call that holds it, for the results TTL. It is
+// created by the first client that submits a call with an IdempotencyKey.
+const IdempotencyBucket = "jetray_idempotency"
+
 type idempotencyBucketKey struct{}
 
 // idempotencyBucket opens (or creates) the idempotency bucket, with the results TTL.

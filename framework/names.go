@@ -6,18 +6,19 @@ import "strings"
 // WithNamespace), for tools and for users who inspect JetStream directly. In the default
 // namespace they equal the constants TasksStream, ResultsStream, ... of this package.
 type Names struct {
-	Namespace       string // "" for the default namespace
-	TasksStream     string // work queue of task calls
-	ResultsStream   string // results, Put values and stream values, until the results TTL
-	ActorsStream    string // actor method calls
-	DeadStream      string // dead letters
-	EventsStream    string // the latest state event of each call
-	RegistryBucket  string // names served by workers
-	ActorsBucket    string // actor records and names
-	CancelBucket    string // cancelled call IDs
-	WorkersBucket   string // workers' leases
-	HandbacksBucket string // hand-backs per call ID
-	ObjectsBucket   string // object store of big values
+	Namespace         string // "" for the default namespace
+	TasksStream       string // work queue of task calls
+	ResultsStream     string // results, Put values and stream values, until the results TTL
+	ActorsStream      string // actor method calls
+	DeadStream        string // dead letters
+	EventsStream      string // the latest state event of each call
+	RegistryBucket    string // names served by workers
+	ActorsBucket      string // actor records and names
+	CancelBucket      string // cancelled call IDs
+	WorkersBucket     string // workers' leases
+	HandbacksBucket   string // hand-backs per call ID
+	IdempotencyBucket string // idempotency keys -> the call holding each
+	ObjectsBucket     string // object store of big values
 	// TaskSubjectPrefix, ResultSubjectPrefix and ActorSubjectPrefix prefix the subjects of
 	// task calls (<prefix><name>), results (<prefix><call id>) and actor calls
 	// (<prefix><actor id>.<method>).
@@ -40,6 +41,7 @@ func (c *Client) Names() Names {
 		CancelBucket:        n.CancelBucket(),
 		WorkersBucket:       n.WorkersBucket(),
 		HandbacksBucket:     n.HandbacksBucket(),
+		IdempotencyBucket:   n.IdempotencyBucket(),
 		ObjectsBucket:       n.ObjectsBucket(),
 		TaskSubjectPrefix:   prefix(n.TasksStreamSubject()),
 		ResultSubjectPrefix: prefix(n.ResultsStreamSubject()),

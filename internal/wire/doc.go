@@ -22,7 +22,7 @@
 //	                namespace ""         namespace ns
 //	root token R    jetray               jetray_<ns>
 //	stream          JETRAY_<KIND>        JETRAY_<NS>_<KIND>      KIND: TASKS RESULTS ACTORS DEAD EVENTS
-//	KV bucket       jetray_<kind>        jetray_<ns>_<kind>      kind: registry actors cancel workers handbacks
+//	KV bucket       jetray_<kind>        jetray_<ns>_<kind>      kind: registry actors cancel workers handbacks idempotency
 //	object store    jetray_objects       jetray_<ns>_objects
 //
 // The root is one token whatever the namespace, so every subject has the same number of tokens
@@ -41,6 +41,8 @@
 //	                R.task.<name>.<labels>.<priority>
 //	result          R.result.<client id>.<seq>                       RESULTS (R.result.>)
 //	stream value    R.result.<client id>.<seq>.<k>                   RESULTS
+//	deadline        R.result.<client id>.<seq>._start, ._close       RESULTS (message schedules)
+//	start record    R.result.<client id>.<seq>._started              RESULTS
 //	actor call      R.actor.<client id>.<seq>.<method>               ACTORS (R.actor.>)
 //	                R.actor.<client id>.<seq>.<group>.<method>
 //	dead letter     R.dead.<name> or R.dead.<class>.<method>         DEAD (R.dead.>)
@@ -86,13 +88,22 @@
 //	registry key            task.<name>                   RegistryKey, value RegistryEntry
 //	actor record / name     a.<actor id> / n.<name>       ActorRecordKey, ActorNameKey
 //	cancel, handback key    <call id>                     values CancelEntry, decimal count
+//	idempotency key         k.<base64url SHA-256>         IdempotencyKVKey, value IdempotencyEntry
 //	lease key               <worker>-<client id>[-<gen>]  LeaseKey, value WorkerInfo
 //	objects                 <call id>.in  <call id>.out  <put id>.put
-//	Nats-Msg-Id             <call id>, <call id>.<k>, <call id>.cancel, dead.<call id>
+//	Nats-Msg-Id             <call id>, <call id>.<k>, <call id>.cancel, dead.<call id>,
+//	                        <call id>.start, <call id>.close (deadline schedules)
 //
 // # Headers and call options
 //
 // The Header constants name every Jetray-* header. CallOptions are the options that travel in
 // a call's headers, with DefaultCallOptions the one place for their defaults and
-// CallOptions.Encode / DecodeCallOptions the one encoder and decoder.
+// CallOptions.Encode / DecodeCallOptions the one encoder and decoder. A call's deadlines are
+// absolute times, fixed at submission: Deadlines, with Deadlines.Encode / DecodeDeadlines.
+//
+// Result subjects' last tokens: a stream value's is a number, so the reserved tokens
+// starting with '_' (_start, _close, _started) never name a value. A call's result is the
+// first message of its result subject: a deadline schedule that fires (the broker strips
+// every expected-sequence header from what it generates) may add a later one, marked with
+// HeaderDeadline.
 package wire
