@@ -71,6 +71,9 @@ func (c *Class[A, In]) Remote(ctx context.Context, cl *framework.Client, in In) 
 	if err := framework.ValidName(c.name); err != nil {
 		return fail(err)
 	}
+	if err := c.cfg.check(); err != nil {
+		return fail(err)
+	}
 	s, err := storeOf(ctx, cl)
 	if err != nil {
 		return fail(err)
@@ -81,6 +84,9 @@ func (c *Class[A, In]) Remote(ctx context.Context, cl *framework.Client, in In) 
 	}
 	rec := Record{ID: id, Class: c.name, Name: c.cfg.name, State: StatePending, MaxConcurrency: h.maxConc,
 		MaxRestarts: c.cfg.maxRestarts, MaxTaskRetries: c.cfg.maxTaskRetries, Created: time.Now().UTC()}
+	if c.cfg.prefetch > 1 {
+		rec.Prefetch = c.cfg.prefetch
+	}
 	if len(input) <= 64<<10 {
 		rec.Input = input // kept for restarts; a bigger input makes the actor not restartable
 	}
@@ -267,6 +273,7 @@ func (c *Class[A, In]) create(ctx context.Context, h *host, call *framework.Call
 		return nil, err
 	}
 	inst := newInstance(id, c.name, rec.Name, maxConc, c.methods.bind(obj))
+	inst.window = rec.window(maxConc)
 	if err := h.place(ctx, s, inst, lease, epoch, rec.Resume); err != nil {
 		if errors.Is(err, errNotOwner) {
 			return nil, err

@@ -32,6 +32,10 @@ var (
 	ErrSelfDeadlock = errors.New("jetray: actor called itself with max_concurrency 1 (would deadlock)")
 	// ErrPendingCallsLimit: a handle with MaxPendingCalls already has that many unresolved calls.
 	ErrPendingCallsLimit = errors.New("jetray: actor handle has too many pending calls")
+	// ErrBadOption: a class option cannot be honoured (a Prefetch window out of range, or on an
+	// actor with max_concurrency above 1); Remote's handle fails with it before anything is
+	// recorded.
+	ErrBadOption = errors.New("jetray: bad actor option")
 	// ErrNoClient: a handle that arrived inside a value was called with a ctx that carries no
 	// client (only ctx of a running task or method does).
 	ErrNoClient = errors.New("jetray: no client for actor handle (call from a task ctx or use a handle from Remote/Get)")

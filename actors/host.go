@@ -45,6 +45,7 @@ type host struct {
 type instance struct {
 	id, class, name string
 	maxConc         int
+	window          int // the consumer's MaxAckPending: maxConc, or a plain actor's Prefetch
 	methods         map[string]framework.Handler
 	slots           chan struct{} // max_concurrency on this host, redeliveries included
 	ready           chan struct{} // closed once placed (ALIVE) or given up
@@ -59,6 +60,7 @@ type instance struct {
 	cancel  context.CancelFunc
 	fenced  bool                    // stopped serving: lease lost or placement retired
 	running map[string]*runningCall // call ID -> its run on this host
+	crashed crashMark               // which call of a crash range may have run (serial actors)
 
 	calls      callCount // deliveries being served; a WaitGroup would race: Add can follow Wait
 	dead       atomic.Bool
@@ -96,7 +98,7 @@ const leaseCheckEvery = 250 * time.Millisecond
 func consumerName(id string, epoch uint64) string { return wire.Names{}.ActorConsumer(id, epoch, "") }
 
 func newInstance(id, class, name string, maxConc int, methods map[string]framework.Handler) *instance {
-	inst := &instance{id: id, class: class, name: name, maxConc: maxConc, methods: methods,
+	inst := &instance{id: id, class: class, name: name, maxConc: maxConc, window: maxConc, methods: methods,
 		slots: make(chan struct{}, maxConc), ready: make(chan struct{}),
 		running: map[string]*runningCall{}}
 	inst.ctx, inst.cancel = context.WithCancel(context.Background())
@@ -256,7 +258,7 @@ func (h *host) bind(ctx context.Context, inst *instance, lease string, epoch uin
 		FilterSubject: h.names.ActorFilter(inst.id),
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       h.w.AckWait(),
-		MaxAckPending: inst.maxConc,
+		MaxAckPending: inst.window,
 		MaxDeliver:    -1,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	}
@@ -278,9 +280,9 @@ func (h *host) bind(ctx context.Context, inst *instance, lease string, epoch uin
 	var cc *pullSub
 	if err == nil {
 		// Batches of at least 64, so a busy plain actor is not pulled for every call;
-		// MaxAckPending (max_concurrency) still bounds what is delivered. A plain actor's calls
-		// are served one at a time, in delivery order.
-		cc, err = pulls.add(cfg.Durable, max(min(inst.maxConc, 1024), 64), inst.maxConc == 1,
+		// MaxAckPending (the window) still bounds what is delivered. A plain actor's calls
+		// are served one at a time, in stream order (pull.go: the serial gate).
+		cc, err = pulls.add(cfg.Durable, max(min(inst.window, 1024), 64), inst.maxConc == 1,
 			func(m jetstream.Msg) { h.receive(inst, epoch, m) })
 	}
 	if err != nil {
@@ -324,26 +326,29 @@ func retryTimeouts(ctx context.Context, req func(context.Context) error) error {
 // otherwise.
 func (h *host) receive(inst *instance, epoch uint64, m jetstream.Msg) {
 	var seq uint64
+	var redelivered bool
 	if meta, err := m.Metadata(); err == nil {
-		seq = meta.Sequence.Stream
+		seq, redelivered = meta.Sequence.Stream, meta.NumDelivered > 1
 	}
 	inst.delivered(seq)
 	inst.calls.add()
 	if inst.maxConc == 1 {
 		defer inst.calls.done()
-		h.serve(inst, epoch, m, seq)
+		h.serve(inst, epoch, m, seq, redelivered)
 		return
 	}
 	go func() {
 		defer inst.calls.done()
-		h.serve(inst, epoch, m, seq)
+		h.serve(inst, epoch, m, seq, redelivered)
 	}()
 }
 
 // serve runs one delivery. A redelivery of a call still running here waits for that run,
 // and at most max_concurrency calls run at once, whatever the broker redelivers after a
-// stall: the broker's MaxAckPending bounds only what it believes is outstanding.
-func (h *host) serve(inst *instance, epoch uint64, m jetstream.Msg, seq uint64) {
+// stall: the broker's MaxAckPending bounds only what it believes is outstanding. A
+// redelivery, like a call the previous placement left unanswered, first looks for a stored
+// result.
+func (h *host) serve(inst *instance, epoch uint64, m jetstream.Msg, seq uint64, redelivered bool) {
 	hdr := m.Headers()
 	callID := hdr.Get(wire.HeaderID)
 	subj := m.Subject()
@@ -372,7 +377,7 @@ func (h *host) serve(inst *instance, epoch uint64, m jetstream.Msg, seq uint64) 
 		defer func() { <-inst.slots }()
 	}
 	c := h.w.Client()
-	check := prev != nil || (resume != nil && seq >= resume.From && seq <= resume.Upto)
+	check := prev != nil || redelivered || (resume != nil && seq >= resume.From && seq <= resume.Upto)
 	ran := resume.ran(seq)
 	hd, ok := inst.methods[method]
 	if !ok {
@@ -391,12 +396,15 @@ func (h *host) serve(inst *instance, epoch uint64, m jetstream.Msg, seq uint64) 
 		if err := h.servable(inst, epoch); err != nil {
 			return nil, err
 		}
+		known := false // the check said the call has no result
 		if check {
-			if stored, err := resultStored(c, ctx, call.ID); err == nil && stored {
+			stored, err := resultStored(c, ctx, call.ID)
+			if err == nil && stored {
 				return nil, framework.ErrAlreadyAnswered
 			}
+			known = err == nil
 		}
-		if ran {
+		if ran && inst.mayHaveRun(resume, seq, known) {
 			opts, err := wire.DecodeCallOptions(call.Header)
 			if err == nil && opts.MaxRetries >= 0 && call.Attempt+1 > opts.MaxRetries+1 {
 				return nil, framework.NewCallError(KindDied,
@@ -463,6 +471,44 @@ func (h *host) answerable(inst *instance, epoch uint64) error {
 		}
 		<-time.After(50 * time.Millisecond)
 	}
+}
+
+// crashMark is, for a plain actor placed after its host was judged dead, the one call of
+// the crash range [From, Upto] that may have run there. That host ran its calls one at a
+// time in stream order and started each only once every earlier one it held had its result
+// stored (pull.go, the serial gate), so of the calls it left unanswered only the first can
+// have started: this host, serving the range in order, marks the first call it finds with no
+// stored result, and only that one counts an attempt. Guarded by instance.mu.
+type crashMark struct {
+	of  *Resume // the resume note the mark belongs to (a re-claim replaces the note)
+	seq uint64  // the marked call; 0 until one is found
+}
+
+// mayHaveRun reports whether the call at seq, which has no stored result (known: the check
+// said so; false if the check failed), may have run on the previous placement. rs.ran says
+// so for every unanswered call of a crash range; for a plain actor only the first of them
+// counts. A call whose check failed counts without taking the mark (it may be an answered
+// one), which only ever counts more calls than ran, never fewer.
+func (inst *instance) mayHaveRun(rs *Resume, seq uint64, known bool) bool {
+	if !rs.ran(seq) {
+		return false
+	}
+	if !rs.Crash || inst.maxConc > 1 || slices.Contains(rs.Started, seq) {
+		return true
+	}
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	m := &inst.crashed
+	if m.of != rs {
+		*m = crashMark{of: rs}
+	}
+	if m.seq != 0 {
+		return seq <= m.seq // the marked call again (a redelivery), or one before it
+	}
+	if known {
+		m.seq = seq
+	}
+	return true
 }
 
 // startedSeqs returns the stream sequences of the calls whose handlers ran or run here and
@@ -685,7 +731,9 @@ func (h *host) puller() (*puller, error) {
 	if h.closed {
 		return nil, errWorkerStopping
 	}
-	p, err := newPuller(h.w.Client().Conn(), h.names.ActorsStream(), h.log)
+	// Actor consumers are created with the worker's AckWait: calls waiting in a plain actor's
+	// window get progress reports three times per AckWait, as held calls do.
+	p, err := newPuller(h.w.Client().Conn(), h.names.ActorsStream(), h.w.AckWait()/3, h.log)
 	if err != nil {
 		return nil, err
 	}

@@ -1,5 +1,7 @@
 package actors
 
+import "fmt"
+
 // ClassOption configures an actor class on Define, or one instance with Class.Options.
 type ClassOption func(*classConfig)
 
@@ -11,6 +13,7 @@ type classConfig struct {
 	maxRestarts    int
 	maxTaskRetries int
 	maxPending     int
+	prefetch       int // 0: none (a window of 1)
 }
 
 func (c classConfig) concurrency() int {
@@ -21,6 +24,21 @@ func (c classConfig) concurrency() int {
 		return 1000
 	}
 	return 1
+}
+
+// MaxPrefetch is the largest window Prefetch accepts.
+const MaxPrefetch = 1024
+
+// check reports an option that cannot be honoured, wrapping ErrBadOption.
+func (c classConfig) check() error {
+	if c.prefetch < 0 || c.prefetch > MaxPrefetch {
+		return fmt.Errorf("%w: Prefetch(%d): the window is 0 to %d calls", ErrBadOption, c.prefetch, MaxPrefetch)
+	}
+	if c.prefetch > 1 && c.concurrency() > 1 {
+		return fmt.Errorf("%w: Prefetch(%d) is for plain actors (max_concurrency 1), not max_concurrency %d",
+			ErrBadOption, c.prefetch, c.concurrency())
+	}
+	return nil
 }
 
 // Async makes an async actor: many calls run at once, up to max_concurrency, which defaults to
@@ -61,3 +79,21 @@ func MaxTaskRetries(n int) ClassOption { return func(c *classConfig) { c.maxTask
 // fails at once with ErrPendingCallsLimit (backpressure, Ray's max_pending_calls). Default 0:
 // no limit.
 func MaxPendingCalls(n int) ClassOption { return func(c *classConfig) { c.maxPending = max(n, 0) } }
+
+// Prefetch gives a plain actor (max_concurrency 1) a window of n calls: its host holds up to n
+// delivered calls at once (its consumer's MaxAckPending is n instead of 1) and still runs them
+// one at a time, in stream order, each only once the one before it has its result stored. A
+// caller that pipelines calls then stops paying one broker round trip between two calls;
+// nothing else changes: never two calls at once, the same order, the same hand-over, Kill and
+// attempt rules (a call waiting in the window has not started: a graceful stop hands it back
+// without using an attempt, and after a crash only the first unanswered call of the window can
+// have run, so only that one counts an attempt). Calls waiting in the window are kept alive
+// with progress reports, so AckWait does not run for them while they wait.
+//
+// Default 0 (or 1): no window, one call delivered at a time, as Ray's and jetray's plain actors
+// always did. n may be 0 to MaxPrefetch (1024); outside that range, or with max_concurrency
+// above 1 (Async, MaxConcurrency), Remote returns a handle whose Ready fails with an error
+// wrapping ErrBadOption (nothing is recorded or submitted), and so do its calls. On Define or
+// per instance with Options; the window is kept in the actor's record, so a restarted or
+// handed-over actor keeps it.
+func Prefetch(n int) ClassOption { return func(c *classConfig) { c.prefetch = n } }

@@ -17,6 +17,15 @@
 // pulled afresh (a restarted broker forgot the waiting requests). Calls are acked with core
 // publishes to their ack reply (+ACK, -NAK, +WPI, +TERM), as nats.go does.
 //
+// Serial consumers (plain actors) hand their calls over one at a time, in stream order, through
+// a gate: a call is handed over only once every earlier call handed over has been settled (its
+// ack, nak or term sent: for a call that ran, its ack follows its stored result), or if it is
+// itself a redelivery of the earliest unsettled one. So with a Prefetch window, of the calls
+// this host leaves unanswered when it dies, only the first can have started (docs/
+// architecture.md, "Prefetch windows"). Calls waiting in the queue are kept alive with a
+// progress report (+WPI) every keepAlive (a third of AckWait), from a timer armed only while
+// some wait.
+//
 // Stopping a consumer (fence, kill, hand-over) sends no more requests, but a request already
 // waiting on the server can still deliver until it expires or the consumer is deleted (the
 // shared subscription keeps the interest alive): such a delivery is left unacked and counted
@@ -31,6 +40,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,12 +62,13 @@ const (
 
 // puller pulls every actor consumer of one host over one inbox subscription.
 type puller struct {
-	nc     *nats.Conn
-	api    string // $JS.API.CONSUMER.MSG.NEXT.<stream>.
-	inbox  string // <inbox>. : replies are <inbox>.<token>.<request>
-	log    zerolog.Logger
-	sub    *nats.Subscription
-	status chan nats.Status
+	nc        *nats.Conn
+	api       string        // $JS.API.CONSUMER.MSG.NEXT.<stream>.
+	inbox     string        // <inbox>. : replies are <inbox>.<token>.<request>
+	keepAlive time.Duration // progress reports of calls waiting in a serial queue; 0: none
+	log       zerolog.Logger
+	sub       *nats.Subscription
+	status    chan nats.Status
 
 	mu      sync.RWMutex
 	byName  map[string]*pullSub // consumer name -> the consumer pulled under it
@@ -70,9 +81,10 @@ type puller struct {
 }
 
 // newPuller subscribes to a fresh inbox of nc and starts the loop that looks after expired
-// requests, retries and reconnects. close stops it.
-func newPuller(nc *nats.Conn, stream string, log zerolog.Logger) (*puller, error) {
-	p := &puller{nc: nc, api: "$JS.API.CONSUMER.MSG.NEXT." + stream + ".", inbox: nc.NewInbox() + ".", log: log,
+// requests, retries and reconnects. Calls waiting in a serial queue get a progress report
+// every keepAlive (0: none). close stops it.
+func newPuller(nc *nats.Conn, stream string, keepAlive time.Duration, log zerolog.Logger) (*puller, error) {
+	p := &puller{nc: nc, api: "$JS.API.CONSUMER.MSG.NEXT." + stream + ".", inbox: nc.NewInbox() + ".", log: log, keepAlive: keepAlive,
 		byName: map[string]*pullSub{}, byToken: map[string]*pullSub{}, stop: make(chan struct{}), done: make(chan struct{})}
 	sub, err := nc.Subscribe(p.inbox+"*.*", p.route)
 	if err != nil {
@@ -105,7 +117,8 @@ func (p *puller) close() {
 
 // add starts pulling consumer in batches of batch messages; handle gets each delivered call,
 // on the subscription's goroutine (it must not block) or, with serial, one at a time in
-// delivery order on a goroutine of the consumer's own that exists while calls wait.
+// stream order, through the serial gate, on a goroutine of the consumer's own that exists
+// while calls may be handed over.
 func (p *puller) add(consumer string, batch int, serial bool, handle func(jetstream.Msg)) (*pullSub, error) {
 	s := &pullSub{p: p, consumer: consumer, batch: max(batch, 1), serial: serial, handle: handle,
 		// Up to a quarter longer, so that consumers pulled together (after a reconnect) do
@@ -244,16 +257,19 @@ type pullSub struct {
 	serial   bool
 	handle   func(jetstream.Msg)
 
-	mu       sync.Mutex
-	reqs     []pullReq // requests that may still deliver
-	pending  int       // what they may still deliver, at most
-	next     uint64    // number of the next request
-	retryAt  time.Time // no request before this, after an error status
-	retry    time.Duration
-	stopped  bool
-	unserved int         // deliveries after Stop, left unacked
-	queue    []*nats.Msg // serial: deliveries waiting for the one running
-	running  bool        // serial: a goroutine is handling the queue
+	mu        sync.Mutex
+	reqs      []pullReq // requests that may still deliver
+	pending   int       // what they may still deliver, at most
+	next      uint64    // number of the next request
+	retryAt   time.Time // no request before this, after an error status
+	retry     time.Duration
+	stopped   bool
+	unserved  int          // deliveries after Stop, left unacked
+	queue     []*pulledMsg // serial: deliveries waiting, in stream order
+	unsettled []uint64     // serial: stream sequences handed over and not yet settled
+	running   bool         // serial: a goroutine is handing calls over
+	beat      *time.Timer  // serial: progress reports of the queue; armed while calls wait
+	beating   bool         // beat is armed
 }
 
 // pullReq is a pull request that may still deliver.
@@ -264,17 +280,26 @@ type pullReq struct {
 }
 
 // Stop sends no more pull requests for the consumer and hands nothing more to its handler:
-// deliveries waiting in the serial queue, and later ones, are left unacked. Safe to call
-// twice.
+// deliveries waiting in the serial queue, and later ones, are left unacked (and no longer
+// kept alive). Safe to call twice.
 func (s *pullSub) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.stop()
+}
+
+// stop is Stop with s.mu held.
+func (s *pullSub) stop() {
 	if s.stopped {
 		return
 	}
 	s.stopped = true
 	s.unserved += len(s.queue)
 	s.queue = nil
+	if s.beat != nil {
+		s.beat.Stop()
+	}
+	s.beating = false
 }
 
 // Unserved returns how many deliveries came after Stop and were left unacked (0 for nil).
@@ -364,7 +389,7 @@ func (s *pullSub) status(n uint64, m *nats.Msg) {
 	case code == "409" && (strings.Contains(desc, "Consumer Deleted") || strings.Contains(desc, "push based")):
 		// The placement is gone: whoever deleted the consumer fenced this host.
 		s.drop(i, left)
-		s.stopped = true
+		s.stop()
 		s.p.log.Debug().Str("consumer", s.consumer).Str("status", desc).Msg("actor consumer gone")
 		return
 	case code == "409" || code == "404": // leadership change, server shutdown, limits
@@ -396,20 +421,59 @@ func (s *pullSub) deliver(m *nats.Msg) {
 		s.handle(&pulledMsg{msg: m, nc: s.p.nc})
 		return
 	}
-	s.queue = append(s.queue, m)
-	start := !s.running
-	s.running = true
-	s.mu.Unlock()
-	if start {
-		go s.drain()
+	pm := &pulledMsg{msg: m, nc: s.p.nc, sub: s}
+	if md, err := m.Metadata(); err == nil {
+		pm.md, pm.seq = md, md.Sequence.Stream
 	}
+	// In stream order: a redelivery of an earlier call goes before the later ones.
+	i := len(s.queue)
+	for i > 0 && s.queue[i-1].seq > pm.seq {
+		i--
+	}
+	s.queue = slices.Insert(s.queue, i, pm)
+	s.keepAlive()
+	s.kick()
+	s.mu.Unlock()
 }
 
-// drain hands queued calls to the handler one at a time, until the queue is empty.
+// kick starts the serial goroutine if none runs and a queued call may be handed over now.
+// Called with s.mu held.
+func (s *pullSub) kick() {
+	if s.running || s.stopped || len(s.queue) == 0 || !s.open(s.queue[0].seq) {
+		return
+	}
+	s.running = true
+	go s.drain()
+}
+
+// open reports whether the call at stream sequence seq may be handed over: every call handed
+// over before it with a lower sequence has been settled. A redelivery of the earliest
+// unsettled call itself passes (its first delivery may have been given up without an ack:
+// a result that could not be stored leaves the call for redelivery). Called with s.mu held.
+func (s *pullSub) open(seq uint64) bool {
+	for _, u := range s.unsettled {
+		if u < seq {
+			return false
+		}
+	}
+	return true
+}
+
+// settled notes that the call at stream sequence seq was acked, naked or terminated (any of
+// its deliveries: the broker settles the message) and hands the next call over if it waits.
+func (s *pullSub) settled(seq uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.unsettled = slices.DeleteFunc(s.unsettled, func(u uint64) bool { return u == seq })
+	s.kick()
+}
+
+// drain hands queued calls to the handler one at a time, in stream order, while the gate lets
+// the first one through.
 func (s *pullSub) drain() {
 	for {
 		s.mu.Lock()
-		if len(s.queue) == 0 {
+		if s.stopped || len(s.queue) == 0 || !s.open(s.queue[0].seq) {
 			s.running = false
 			s.mu.Unlock()
 			return
@@ -417,10 +481,43 @@ func (s *pullSub) drain() {
 		m := s.queue[0]
 		s.queue[0] = nil
 		s.queue = s.queue[1:]
+		s.unsettled = append(s.unsettled, m.seq)
 		s.mu.Unlock()
-		s.handle(&pulledMsg{msg: m, nc: s.p.nc})
+		s.handle(m)
 	}
 }
+
+// keepAlive arms the progress reports of the queue, if calls wait and they are not armed.
+// Called with s.mu held.
+func (s *pullSub) keepAlive() {
+	if s.p.keepAlive <= 0 || s.beating || s.stopped || len(s.queue) == 0 {
+		return
+	}
+	s.beating = true
+	if s.beat == nil {
+		s.beat = time.AfterFunc(s.p.keepAlive, s.beatQueue)
+		return
+	}
+	s.beat.Reset(s.p.keepAlive)
+}
+
+// beatQueue tells the broker that the calls waiting in the queue are in progress, so that
+// AckWait does not pass for them while earlier calls run, and re-arms while calls wait.
+func (s *pullSub) beatQueue() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.beating = false
+	if s.stopped {
+		return
+	}
+	for _, m := range s.queue {
+		_ = s.p.nc.Publish(m.msg.Reply, ackProgress)
+	}
+	s.keepAlive()
+}
+
+// ackProgress is the body of a progress report.
+var ackProgress = []byte("+WPI")
 
 // pulledMsg is a jetstream.Msg for a call the puller received. Acks are core publishes to
 // its ack reply, as nats.go's jetstream package sends them; after an ack, nak or term, later
@@ -428,6 +525,9 @@ func (s *pullSub) drain() {
 type pulledMsg struct {
 	msg *nats.Msg
 	nc  *nats.Conn
+	sub *pullSub          // serial: told when the call is settled; nil otherwise
+	md  *nats.MsgMetadata // parsed on delivery (serial), nil otherwise
+	seq uint64            // stream sequence, with md
 
 	mu    sync.Mutex
 	acked bool
@@ -436,9 +536,12 @@ type pulledMsg struct {
 var _ jetstream.Msg = (*pulledMsg)(nil)
 
 func (m *pulledMsg) Metadata() (*jetstream.MsgMetadata, error) {
-	md, err := m.msg.Metadata()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", jetstream.ErrNotJSMessage, err)
+	md := m.md
+	if md == nil {
+		var err error
+		if md, err = m.msg.Metadata(); err != nil {
+			return nil, fmt.Errorf("%w: %v", jetstream.ErrNotJSMessage, err)
+		}
 	}
 	return &jetstream.MsgMetadata{
 		Sequence:     jetstream.SequencePair{Consumer: md.Sequence.Consumer, Stream: md.Sequence.Stream},
@@ -491,8 +594,12 @@ func (m *pulledMsg) ack(ctx context.Context, body string, wait bool) error {
 	}
 	if err == nil && body != "+WPI" {
 		m.mu.Lock()
+		first := !m.acked
 		m.acked = true
 		m.mu.Unlock()
+		if first && m.sub != nil {
+			m.sub.settled(m.seq)
+		}
 	}
 	return err
 }

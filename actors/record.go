@@ -36,6 +36,9 @@ type Record struct {
 	MaxRestarts    int    `json:"max_restarts,omitempty"`
 	Restarts       int    `json:"restarts,omitempty"`
 	MaxTaskRetries int    `json:"max_task_retries,omitempty"`
+	// Prefetch is a plain actor's window (actors.Prefetch): how many of its calls its host may
+	// hold delivered at once, running them one at a time in order. 0: none (a window of 1).
+	Prefetch int `json:"prefetch,omitempty"`
 	// WorkerKey is the lease key (in jetray_workers) of the host that owns the actor: set when
 	// a host claims the actor (PENDING while it constructs, then ALIVE), empty while the
 	// actor waits for a host. Only the owner changes an owned record, except Kill and a host
@@ -62,8 +65,12 @@ type Resume struct {
 	// Upto is the last stream sequence the previous consumer delivered. Calls in [From, Upto]
 	// may have been answered out of order; the next host checks for a stored result first.
 	Upto uint64 `json:"upto,omitempty"`
-	// Crash: the previous host was judged dead, so every unanswered call up to Upto may have
-	// run there and counts as one attempt (at-most-once by default, MaxTaskRetries).
+	// Crash: the previous host was judged dead, so an unanswered call up to Upto may have run
+	// there and counts as one attempt (at-most-once by default, MaxTaskRetries). For an async
+	// actor that is every unanswered call of the range. A plain actor's host runs its calls
+	// one at a time in stream order, each once the calls before it have their results stored,
+	// so only the first unanswered call of the range can have run, however many calls its
+	// Prefetch window held: the next host counts that one only (instance.mayHaveRun).
 	Crash bool `json:"crash,omitempty"`
 	// Started lists the calls (stream sequences) the previous placement's host started and
 	// had not answered when it re-claimed the actor under a new lease; they count as one
@@ -72,12 +79,22 @@ type Resume struct {
 	Started []uint64 `json:"started,omitempty"`
 }
 
-// ran reports whether the call at stream sequence seq may have run on the previous placement.
+// ran reports whether the call at stream sequence seq may have run on the previous placement,
+// if it has no stored result (for a plain actor after a crash, see instance.mayHaveRun).
 func (rs *Resume) ran(seq uint64) bool {
 	if rs == nil || seq > rs.Upto || seq < rs.From {
 		return false
 	}
 	return rs.Crash || slices.Contains(rs.Started, seq)
+}
+
+// window is the MaxAckPending of the actor's consumer: max_concurrency, or for a plain actor
+// its Prefetch window (1 to MaxPrefetch).
+func (r *Record) window(maxConc int) int {
+	if maxConc > 1 {
+		return maxConc
+	}
+	return min(max(r.Prefetch, 1), MaxPrefetch)
 }
 
 func (r *Record) terminal() bool { return r.State == StateFailed || r.State == StateDead }
