@@ -159,6 +159,32 @@ func BenchmarkAsyncActorCalls(b *testing.B) {
 	}
 }
 
+// BenchmarkPlainActorPipelined measures calls/s to one plain actor (max_concurrency 1) in
+// batches of 1000 submitted together and then gathered, without a window (each call waits
+// for the previous one's ack before the broker delivers it) and with actors.Prefetch(32).
+func BenchmarkPlainActorPipelined(b *testing.B) {
+	for _, window := range []int{0, 32} {
+		b.Run(fmt.Sprintf("prefetch=%d", window), func(b *testing.B) {
+			c := benchCluster(b, 1)
+			ctx := benchCtx(b)
+			h := createActors(ctx, b, c, BenchActor.Options(actors.Prefetch(window)), 1)[0]
+			fs := make([]*futures.Future[int], batch)
+			cpu := cpuTime(b)
+			for b.Loop() {
+				for i := range fs {
+					fs[i] = benchEcho.Remote(ctx, h, i)
+				}
+				if _, err := futures.Gather(ctx, fs...); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cpu = cpuTime(b) - cpu
+			b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "calls/s")
+			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N*batch), "cpu-us/call")
+		})
+	}
+}
+
 // BenchmarkActorCallSync is one call at a time to a plain actor (max_concurrency 1): submit,
 // run, result, await. ns/op is the mean round trip; p50, p99 and max show its spread.
 func BenchmarkActorCallSync(b *testing.B) {

@@ -44,14 +44,15 @@ func actorSync(cls *actors.Class[noopActor, struct{}], m *actors.MethodDef[noopA
 	}
 }
 
-// actorAsync runs batches of calls of m over new actors of cls: nActors actors (0: p.Actors)
-// and callers callers (0: p.Callers, each on its own client; 1: the driver).
-func actorAsync(cls *actors.Class[noopActor, struct{}], m *actors.MethodDef[noopActor, struct{}, string], nActors, callers int) func(context.Context, *env) (measure, error) {
+// actorAsync runs batches of calls of m over new actors of cls with opts: nActors actors (0:
+// p.Actors) and callers callers (0: p.Callers, each on its own client; 1: the driver).
+func actorAsync(cls *actors.Class[noopActor, struct{}], m *actors.MethodDef[noopActor, struct{}, string], nActors, callers int,
+	opts ...actors.ClassOption) func(context.Context, *env) (measure, error) {
 	return func(ctx context.Context, e *env) (measure, error) {
 		if nActors == 0 {
 			nActors = e.p.Actors
 		}
-		names, hs, err := newActors(ctx, e, cls, nActors)
+		names, hs, err := newActors(ctx, e, cls, nActors, opts...)
 		if err != nil {
 			return measure{}, err
 		}

@@ -39,6 +39,12 @@ const (
 	durableName        = "substrate: durable reply"
 )
 
+// benchPrefetch is the window of the plain actor of the prefetch row: enough to keep a call
+// waiting while the one before it stores its result.
+const benchPrefetch = 32
+
+var prefetchRowName = fmt.Sprintf("1:1 actor calls async (prefetch %d)", benchPrefetch)
+
 // cases lists the benchmarks in the order they run and print: the substrate first, then its
 // floors (floors.go), then ray_perf.py's, in the order of Ray's table.
 func cases() []benchCase {
@@ -92,6 +98,10 @@ func cases() []benchCase {
 		{"1:1 actor calls async", kindAsync, 9063, func(p Params) string {
 			return fmt.Sprintf("one plain actor; submit %d, Gather", p.Batch)
 		}, actorAsync(plainActor, plainNoop, 1, 1)},
+		{prefetchRowName, kindAsync, 9063, func(p Params) string {
+			return fmt.Sprintf("one plain actor with actors.Prefetch(%d) (still one call at a time, in order); submit %d, Gather",
+				benchPrefetch, p.Batch)
+		}, actorAsync(plainActor, plainNoop, 1, 1, actors.Prefetch(benchPrefetch))},
 		{"1:1 actor calls concurrent", kindAsync, 5480, func(p Params) string {
 			return fmt.Sprintf("one actor with MaxConcurrency %d; %d callers, each: submit %d, Gather",
 				p.MaxConc, p.ConcCallers, max(1, p.Batch/p.ConcCallers))
