@@ -132,6 +132,25 @@ func BenchmarkActorCreate(b *testing.B) {
 	reportPerActor(b, before, snapshot(b), b.N)
 }
 
+// pipelined calls h in batches of batch calls submitted together, then gathered, for the
+// benchmark's loop, and reports calls/s and the process CPU time per call.
+func pipelined(ctx context.Context, b *testing.B, h *actors.Handle[benchActor]) {
+	b.Helper()
+	fs := make([]*futures.Future[int], batch)
+	cpu := cpuTime(b)
+	for b.Loop() {
+		for i := range fs {
+			fs[i] = benchEcho.Remote(ctx, h, i)
+		}
+		if _, err := futures.Gather(ctx, fs...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cpu = cpuTime(b) - cpu
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "calls/s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N*batch), "cpu-us/call")
+}
+
 // BenchmarkAsyncActorCalls measures calls/s to one async actor (max_concurrency 1000), in
 // batches of 1000 submitted together and then gathered, while idle plain actors exist on the
 // same worker: their consumers share the actors stream with the busy one.
@@ -142,19 +161,7 @@ func BenchmarkAsyncActorCalls(b *testing.B) {
 			ctx := benchCtx(b)
 			createActors(ctx, b, c, BenchActor, idle)
 			h := createActors(ctx, b, c, BenchActor.Options(actors.Async()), 1)[0]
-			fs := make([]*futures.Future[int], batch)
-			cpu := cpuTime(b)
-			for b.Loop() {
-				for i := range fs {
-					fs[i] = benchEcho.Remote(ctx, h, i)
-				}
-				if _, err := futures.Gather(ctx, fs...); err != nil {
-					b.Fatal(err)
-				}
-			}
-			cpu = cpuTime(b) - cpu
-			b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "calls/s")
-			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N*batch), "cpu-us/call")
+			pipelined(ctx, b, h)
 		})
 	}
 }
@@ -168,19 +175,7 @@ func BenchmarkPlainActorPipelined(b *testing.B) {
 			c := benchCluster(b, 1)
 			ctx := benchCtx(b)
 			h := createActors(ctx, b, c, BenchActor.Options(actors.Prefetch(window)), 1)[0]
-			fs := make([]*futures.Future[int], batch)
-			cpu := cpuTime(b)
-			for b.Loop() {
-				for i := range fs {
-					fs[i] = benchEcho.Remote(ctx, h, i)
-				}
-				if _, err := futures.Gather(ctx, fs...); err != nil {
-					b.Fatal(err)
-				}
-			}
-			cpu = cpuTime(b) - cpu
-			b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "calls/s")
-			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N*batch), "cpu-us/call")
+			pipelined(ctx, b, h)
 		})
 	}
 }

@@ -1,7 +1,6 @@
 package faulttest
 
 import (
-	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -12,7 +11,6 @@ import (
 	"github.com/jetray/jetray/examples/demo"
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/futures"
-	"github.com/jetray/jetray/internal/failpoint"
 	"github.com/jetray/jetray/internal/testsupport"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -24,24 +22,15 @@ import (
 // run's ChaosCounter, whose answers name the instance and worker that gave them.
 func TestStaleHostStoppedBeforePublish(t *testing.T) {
 	url, c, ctx := startBroker(t, 3*time.Minute)
-	bin := testsupport.Build(t, testsupport.ChaosWorkerPkg)
-	worker := func(name string) *testsupport.Proc {
-		return testsupport.StartWorkerBinary(t, bin, name, []string{"-nats", url, "-name", name})
-	}
-
 	// A stops itself at its second actor answer, after the lease check, before the publish.
-	t.Setenv(failpoint.EnvVar, "actors.before-publish=sigstop-after:1")
-	a := worker("stale-a")
-	if err := os.Unsetenv(failpoint.EnvVar); err != nil {
-		t.Fatal(err)
-	}
+	a := chaosWorker(t, url, "stale-a", "actors.before-publish=sigstop-after:1")
 	h := chaostest.ChaosCounter.Remote(ctx, c, 0)
 	first, err := chaostest.Incr.Remote(ctx, h, 1).Await(ctx)
 	if err != nil || first.Worker != "stale-a" || first.Value != 1 {
 		t.Fatalf("first call: %+v, %v", first, err)
 	}
 	before := testsupport.ActorRecord(t, ctx, c, h.ID())
-	worker("stale-b")
+	chaosWorker(t, url, "stale-b", "")
 	f := chaostest.Incr.Remote(ctx, h, 1) // A computes 2, then stops
 	testsupport.WaitFor(t, 30*time.Second, "stale-a stopped by its failpoint", a.Stopped)
 	testsupport.WaitFor(t, time.Minute, "the actor taken over by stale-b", func() bool {

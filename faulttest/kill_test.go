@@ -3,7 +3,6 @@ package faulttest
 import (
 	"context"
 	"errors"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +11,6 @@ import (
 	"github.com/jetray/jetray/chaostest"
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/futures"
-	"github.com/jetray/jetray/internal/failpoint"
 	"github.com/jetray/jetray/internal/testsupport"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -24,12 +22,7 @@ import (
 // stays in JETRAY_ACTORS.
 func TestKillerReapsWhenHostDiesAfterAnswer(t *testing.T) {
 	url, c, ctx := startBroker(t, 2*time.Minute)
-	bin := testsupport.Build(t, testsupport.ChaosWorkerPkg)
-	t.Setenv(failpoint.EnvVar, "actors.kill-answered=sigstop")
-	a := testsupport.StartWorkerBinary(t, bin, "kill-a", []string{"-nats", url, "-name", "kill-a"})
-	if err := os.Unsetenv(failpoint.EnvVar); err != nil {
-		t.Fatal(err)
-	}
+	a := chaosWorker(t, url, "kill-a", "actors.kill-answered=sigstop")
 	h := chaostest.ChaosAsync.Remote(ctx, c, 0)
 	if err := h.Ready(ctx); err != nil {
 		t.Fatal(err)

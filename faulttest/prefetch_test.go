@@ -2,7 +2,6 @@ package faulttest
 
 import (
 	"errors"
-	"os"
 	"testing"
 	"time"
 
@@ -10,7 +9,6 @@ import (
 	"github.com/jetray/jetray/chaostest"
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/futures"
-	"github.com/jetray/jetray/internal/failpoint"
 	"github.com/jetray/jetray/internal/testsupport"
 	"github.com/jetray/jetray/internal/wire"
 )
@@ -23,24 +21,15 @@ import (
 // on the restarted actor, once each, in order, one at a time.
 func TestPrefetchWorkerKilled(t *testing.T) {
 	url, c, ctx := startBroker(t, 3*time.Minute)
-	bin := testsupport.Build(t, testsupport.ChaosWorkerPkg)
-	worker := func(name string) *testsupport.Proc {
-		return testsupport.StartWorkerBinary(t, bin, name, []string{"-nats", url, "-name", name})
-	}
-
 	// A stops itself at its second actor answer, after the call ran, before its publish.
-	t.Setenv(failpoint.EnvVar, "actors.before-publish=sigstop-after:1")
-	a := worker("window-a")
-	if err := os.Unsetenv(failpoint.EnvVar); err != nil {
-		t.Fatal(err)
-	}
+	a := chaosWorker(t, url, "window-a", "actors.before-publish=sigstop-after:1")
 	const window, n = 8, 12
 	h := chaostest.ChaosCounter.Options(actors.Prefetch(window), actors.MaxRestarts(1), actors.MaxTaskRetries(0)).
 		Remote(ctx, c, 100)
 	if first, err := chaostest.Incr.Remote(ctx, h, 1).Await(ctx); err != nil || first.Value != 101 {
 		t.Fatalf("first call: %+v, %v", first, err)
 	}
-	worker("window-b")
+	chaosWorker(t, url, "window-b", "")
 	ran := chaostest.Incr.Remote(ctx, h, 1) // A runs it, then stops
 	fs := make([]*futures.Future[chaostest.Answer], n)
 	for i := range fs {

@@ -2,6 +2,7 @@ package faulttest
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/jetray/jetray/examples/demo"
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/futures"
+	"github.com/jetray/jetray/internal/failpoint"
 	"github.com/jetray/jetray/internal/testsupport"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -23,6 +25,22 @@ func startBroker(t *testing.T, d time.Duration, opts ...framework.Option) (url s
 	t.Helper()
 	url = testsupport.StartNATS(t, testsupport.NATSConfig{}).URL
 	return url, testsupport.Connect(t, url, opts...), testsupport.Context(t, d)
+}
+
+// chaosWorker starts a chaos worker process (chaostest/chaosworker) named name on url, with
+// failpoints (a JETRAY_FAILPOINTS value, "" for none) armed in that process only.
+func chaosWorker(t *testing.T, url, name, failpoints string) *testsupport.Proc {
+	t.Helper()
+	bin := testsupport.Build(t, testsupport.ChaosWorkerPkg)
+	if failpoints != "" {
+		t.Setenv(failpoint.EnvVar, failpoints)
+		defer func() {
+			if err := os.Unsetenv(failpoint.EnvVar); err != nil {
+				t.Fatal(err)
+			}
+		}()
+	}
+	return testsupport.StartWorkerBinary(t, bin, name, []string{"-nats", url, "-name", name})
 }
 
 // sleeps submits n calls of demo.Sleep, ms milliseconds each, and returns their futures and
