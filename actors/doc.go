@@ -20,6 +20,12 @@
 // interleave on one event loop, these calls run on goroutines truly in parallel: state they
 // share needs a mutex or atomics.
 //
+// A plain actor's consumer delivers one call at a time. Prefetch(n) lets it deliver up to n
+// ahead, for callers that pipeline many calls to one actor: they still run one at a time, in
+// order, each once the one before it has its result stored, and a call waiting in the window
+// has not started (a graceful stop hands it over unrun; after a crash only the call that was
+// running counts an attempt).
+//
 // # Lifecycle
 //
 // Class.Remote records the actor (KV bucket jetray_actors, key a.<id>) and queues its

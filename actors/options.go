@@ -82,18 +82,19 @@ func MaxPendingCalls(n int) ClassOption { return func(c *classConfig) { c.maxPen
 
 // Prefetch gives a plain actor (max_concurrency 1) a window of n calls: its host holds up to n
 // delivered calls at once (its consumer's MaxAckPending is n instead of 1) and still runs them
-// one at a time, in stream order, each only once the one before it has its result stored. A
-// caller that pipelines calls then stops paying one broker round trip between two calls;
-// nothing else changes: never two calls at once, the same order, the same hand-over, Kill and
-// attempt rules (a call waiting in the window has not started: a graceful stop hands it back
-// without using an attempt, and after a crash only the first unanswered call of the window can
-// have run, so only that one counts an attempt). Calls waiting in the window are kept alive
-// with progress reports, so AckWait does not run for them while they wait.
+// one at a time, in stream order, each only once the one before it has its result stored.
+// Between two calls of a caller that pipelines them, the actor then waits only for the first
+// one's result to be stored, not also for its ack to reach the broker and the next call to be
+// delivered. Nothing else changes: never two calls at once, the same order, the same
+// hand-over, Kill and attempt rules (a call waiting in the window has not started: a graceful
+// stop hands it over without using an attempt, and after a crash only the first unanswered
+// call of the window can have run, so only that one counts an attempt). Calls waiting in the
+// window are kept alive with progress reports, so AckWait does not run out while they wait.
 //
-// Default 0 (or 1): no window, one call delivered at a time, as Ray's and jetray's plain actors
-// always did. n may be 0 to MaxPrefetch (1024); outside that range, or with max_concurrency
-// above 1 (Async, MaxConcurrency), Remote returns a handle whose Ready fails with an error
-// wrapping ErrBadOption (nothing is recorded or submitted), and so do its calls. On Define or
-// per instance with Options; the window is kept in the actor's record, so a restarted or
-// handed-over actor keeps it.
+// Default 0 (1 means the same): no window, one call delivered at a time. n may be 0 to
+// MaxPrefetch (1024); outside that range, or with max_concurrency above 1 (Async,
+// MaxConcurrency), Remote returns a handle whose Ready fails with an error wrapping
+// ErrBadOption (nothing is recorded or submitted), and so do its calls. On Define or per
+// instance with Options; the window is kept in the actor's record, so a restarted or
+// handed-over actor keeps it. Memory: up to n calls (inputs included) wait on the worker.
 func Prefetch(n int) ClassOption { return func(c *classConfig) { c.prefetch = n } }
