@@ -415,3 +415,17 @@ func TestPrefetchWaitsForStoredResult(t *testing.T) {
 	}
 	p.Restore()
 }
+
+// TestPrefetchKill: killing an actor whose window is full fails the running call, the calls
+// waiting in the window and those behind it with ErrDied, as for queued calls of any actor.
+func TestPrefetchKill(t *testing.T) {
+	f := fillWindow(t, "prefetch-kill", 8, 20)
+	if err := actors.Kill(f.ctx, f.h); err != nil {
+		t.Fatal(err)
+	}
+	for i, fut := range append([]*futures.Future[Answer]{f.held}, f.steps...) {
+		if _, err := fut.Await(f.ctx); !errors.Is(err, actors.ErrDied) {
+			t.Fatalf("call %d: %v, want ErrDied", i, err)
+		}
+	}
+}
