@@ -429,3 +429,24 @@ func TestPrefetchKill(t *testing.T) {
 		}
 	}
 }
+
+// TestPrefetchKillAllowRestart: a Kill with AllowRestart while the window is full fails the
+// running call (ErrDied); the calls waiting in the window did not start, so they run on the
+// new instance, in order, without using an attempt.
+func TestPrefetchKillAllowRestart(t *testing.T) {
+	f := fillWindow(t, "prefetch-restart", 8, 20, actors.MaxRestarts(1))
+	if err := actors.Kill(f.ctx, f.h, actors.AllowRestart()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.held.Await(f.ctx); !errors.Is(err, actors.ErrDied) {
+		t.Fatalf("the call running at the kill: %v, want ErrDied", err)
+	}
+	got, err := futures.Gather(f.ctx, f.steps...)
+	if err != nil {
+		t.Fatalf("calls that waited in the window: %v", err)
+	}
+	checkRun(t, got, 1)
+	if strings.HasSuffix(got[0].Instance, "#1") {
+		t.Fatalf("answered by the killed instance %s", got[0].Instance)
+	}
+}
