@@ -166,18 +166,39 @@ func BenchmarkAsyncActorCalls(b *testing.B) {
 	}
 }
 
-// BenchmarkPlainActorPipelined measures calls/s to one plain actor (max_concurrency 1) in
-// batches of 1000 submitted together and then gathered, without a window (each call waits
-// for the previous one's ack before the broker delivers it) and with actors.Prefetch(32).
-func BenchmarkPlainActorPipelined(b *testing.B) {
-	for _, window := range []int{0, 32} {
-		b.Run(fmt.Sprintf("prefetch=%d", window), func(b *testing.B) {
-			c := benchCluster(b, 1)
-			ctx := benchCtx(b)
-			h := createActors(ctx, b, c, BenchActor.Options(actors.Prefetch(window)), 1)[0]
-			pipelined(ctx, b, h)
-		})
+// BenchmarkPrefetchPaired measures pipelined calls to a plain actor (max_concurrency 1)
+// without a window (each call waits for the previous one's ack before the broker delivers it)
+// and with actors.Prefetch(32): two actors on one worker, each op a batch of 1000 calls to one
+// and then to the other, timed apart, so that load changing during the run hits both alike. It reports each one's calls/s and CPU per call, and their ratios.
+func BenchmarkPrefetchPaired(b *testing.B) {
+	c := benchCluster(b, 1)
+	ctx := benchCtx(b)
+	hs := []*actors.Handle[benchActor]{
+		createActors(ctx, b, c, BenchActor, 1)[0],
+		createActors(ctx, b, c, BenchActor.Options(actors.Prefetch(32)), 1)[0],
 	}
+	var took, cpu [2]time.Duration
+	fs := make([]*futures.Future[int], batch)
+	for b.Loop() {
+		for k, h := range hs {
+			start, c0 := time.Now(), cpuTime(b)
+			for i := range fs {
+				fs[i] = benchEcho.Remote(ctx, h, i)
+			}
+			if _, err := futures.Gather(ctx, fs...); err != nil {
+				b.Fatal(err)
+			}
+			took[k] += time.Since(start)
+			cpu[k] += cpuTime(b) - c0
+		}
+	}
+	calls := float64(b.N * batch)
+	for k, name := range []string{"plain", "prefetch"} {
+		b.ReportMetric(calls/took[k].Seconds(), name+"-calls/s")
+		b.ReportMetric(float64(cpu[k].Microseconds())/calls, name+"-cpu-us/call")
+	}
+	b.ReportMetric(took[0].Seconds()/took[1].Seconds(), "speedup")
+	b.ReportMetric(float64(cpu[1])/float64(cpu[0]), "cpu-ratio")
 }
 
 // BenchmarkActorCallSync is one call at a time to a plain actor (max_concurrency 1): submit,
