@@ -326,6 +326,30 @@ func TestPermissions(t *testing.T) {
 		if out, err := k2.Await(ctx); err != nil || out != "k!" || k1.ID() != k2.ID() {
 			t.Fatalf("keyed call: %s %q, %v; want the first call %s", k2.ID(), out, err, k1.ID())
 		}
+		// Delayed calls, cancelling one, and a periodic schedule that both drivers declare,
+		// whose runs the worker serves and whose results a driver reads.
+		if out, err := authEcho.Options(framework.Delay(100*time.Millisecond)).Remote(ctx, drv1, "later").Await(ctx); err != nil || out != "later!" {
+			t.Fatalf("delayed call: %q, %v", out, err)
+		}
+		if err := framework.Cancel(ctx, drv1, authEcho.Options(framework.Delay(time.Hour)).Remote(ctx, drv1, "never")); err != nil {
+			t.Fatalf("cancel a delayed call: %v", err)
+		}
+		for _, c := range []*framework.Client{drv1, drv2} {
+			if err := authEcho.Schedule(ctx, c, "auth-every", framework.Every(time.Second), "run"); err != nil {
+				t.Fatalf("%s: declare: %v", c.ID(), err)
+			}
+		}
+		ss, err := framework.Schedules(ctx, drv2)
+		if err != nil || len(ss) != 1 {
+			t.Fatalf("Schedules = %+v, %v", ss, err)
+		}
+		var out string
+		if err := drv1.Resolve(ctx, framework.TickID("auth-every", ss[0].Next), &out); err != nil || out != "run!" {
+			t.Fatalf("a run's result: %q, %v", out, err)
+		}
+		if err := framework.DeleteSchedule(ctx, drv2, "auth-every"); err != nil {
+			t.Fatalf("delete: %v", err)
+		}
 		// Shutting down cleans up (consumer deletes): allowed too.
 		if err := rw.stop(t, 10*time.Second); err != nil {
 			t.Fatalf("worker: %v", err)

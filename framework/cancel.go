@@ -92,7 +92,8 @@ func (c *Client) cancelCall(ctx context.Context, id, why string, recursive bool)
 		return false, nil
 	}
 	te := &TaskError{TaskID: id, Kind: KindCancelled, Message: why}
-	c.results.update(id, func(pc *pendingCall) { te.Task = pc.name })
+	var startAt time.Time // of a delayed call of this client
+	c.results.update(id, func(pc *pendingCall) { te.Task, startAt = pc.name, pc.startAt })
 	won, err = c.storeFailure(ctx, te, id+".cancel")
 	if err != nil {
 		return false, fmt.Errorf("jetray: cancel %s: %w", id, err)
@@ -118,6 +119,7 @@ func (c *Client) cancelCall(ctx context.Context, id, why string, recursive bool)
 	if _, err := c.cancels.Put(kctx, id, val); err != nil {
 		return won, fmt.Errorf("jetray: cancel %s: cancelled, but workers were not told: %w", id, err)
 	}
+	c.purgeDelay(kctx, id, startAt) // a delayed call not due yet is never stored (schedule_delay.go)
 	return won, nil
 }
 

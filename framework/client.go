@@ -35,6 +35,8 @@ type Client struct {
 	nameWaits nameWaits                     // names that held calls wait for (grace.go)
 	metrics   atomic.Pointer[clientMetrics] // set by Collector
 
+	sched *scheduling // the tasks stream's message schedules, set in Connect (schedule_stream.go)
+
 	extMu      sync.Mutex
 	ext        map[any]any // per-client state of runtimes built on the client (actors)
 	closeMu    sync.Mutex
@@ -66,6 +68,8 @@ func Connect(ctx context.Context, url string, opts ...Option) (*Client, error) {
 		id = newClientID()
 	} else if err := ValidName(id); err != nil {
 		return nil, fmt.Errorf("jetray: client id: %w", err)
+	} else if id == wire.TickClientID {
+		return nil, fmt.Errorf("jetray: client id %q is reserved for the runs of periodic schedules: %w", id, ErrInvalidName)
 	}
 	names, err := wire.For(cfg.namespace)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jetray/jetray/internal/seam"
@@ -21,7 +22,8 @@ import (
 func (w *Worker) deadLetter(d *delivery, reason string, attempts int) {
 	h := nats.Header{}
 	for k, v := range d.msg.Headers() {
-		if k != jetstream.MsgIDHeader {
+		// The server's schedule headers may be published only by the server.
+		if k != jetstream.MsgIDHeader && !strings.HasPrefix(k, wire.HeaderNatsSchedule) {
 			h[k] = v
 		}
 	}

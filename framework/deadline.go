@@ -54,13 +54,14 @@ func FinishWithin(d time.Duration) TaskOption {
 // Nats-Scheduler header names, in the same publish (ADR-51).
 const schedulePurge = "purge"
 
-// setDeadlines turns spec's relative deadlines into absolute ones from now. Errors: a
-// deadline longer than the results TTL (the schedule, a message of the results stream, would
-// be gone before it fires, and so would the call's result).
+// setDeadlines turns spec's relative deadlines into absolute ones from now (a delayed call's
+// start time). Errors: a deadline further out than the results TTL (the schedule, a message
+// of the results stream, would be gone before it fires, and so would the call's result).
 func (c *Client) setDeadlines(spec *callSpec, now time.Time) error {
 	ttl := c.resultsTTL()
 	for _, d := range []time.Duration{spec.cfg.StartWithin, spec.cfg.FinishWithin} {
-		if ttl > 0 && d > ttl {
+		// now is later than the present for a delayed call: its deadlines count from its start.
+		if ttl > 0 && time.Until(now.Add(d)) > ttl {
 			return fmt.Errorf("jetray: submit %s: deadline %v exceeds the results TTL %v", spec.name, d, ttl)
 		}
 	}

@@ -35,6 +35,12 @@ type decoded struct {
 func decodeCall(names wire.Names, name string, hdr nats.Header, data []byte, attempt int, codecs codecSet) decoded {
 	id := hdr.Get(wire.HeaderID)
 	reply := hdr.Get(wire.HeaderReply)
+	if id == "" { // maybe a periodic schedule's call, named by its run (schedule.go)
+		var err error
+		if id, reply, err = nameTick(names, hdr); err != nil {
+			return decoded{outcome: decodeTerminate, reason: err.Error()}
+		}
+	}
 	if !wire.ValidCallID(id) || !names.IsResultSubject(reply, id) {
 		return decoded{outcome: decodeTerminate,
 			reason: fmt.Sprintf("malformed call: id %q reply %q", truncate(id, 64), truncate(reply, 80))}

@@ -56,6 +56,15 @@ var (
 	// ErrIdempotencyConflict: a call was submitted with an IdempotencyKey that an earlier call
 	// holds with another name or input (within the results TTL). Nothing is submitted.
 	ErrIdempotencyConflict = errors.New("jetray: idempotency key used with another input")
+	// ErrSchedulesDisabled: the tasks stream does not allow message schedules, so calls cannot
+	// be delayed nor schedules declared. Connect turns them on for a stream made without them
+	// when its user may update the stream; otherwise an admin sets allow_msg_schedules on it.
+	ErrSchedulesDisabled = errors.New("jetray: the tasks stream does not allow message schedules")
+	// ErrScheduleNotFound: no periodic schedule has the name given.
+	ErrScheduleNotFound = errors.New("jetray: no such schedule")
+	// ErrInvalidSchedule: a schedule spec or time zone the broker's scheduler does not accept
+	// (see Every and Cron).
+	ErrInvalidSchedule = wire.ErrBadSchedule
 )
 
 // Kind says how a remote call failed: TaskError.Kind, a TaskEvent's ErrorKind and the kind

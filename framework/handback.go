@@ -45,7 +45,11 @@ func (w *Worker) handBack(d *delivery) {
 // recorded in HandbacksBucket first, so that the next delivery does not count it as an
 // attempt (JetStream counts it in NumDelivered).
 func (w *Worker) handBackUnstarted(d *delivery) {
-	if id := d.msg.Headers().Get(wire.HeaderID); wire.ValidCallID(id) {
+	id := d.msg.Headers().Get(wire.HeaderID)
+	if id == "" {
+		id, _, _ = nameTick(w.c.names, d.msg.Headers())
+	}
+	if wire.ValidCallID(id) {
 		if err := w.c.recordHandBack(id); err != nil {
 			w.callLog(d).Warn().Err(err).Msg("hand-back not recorded; it will count as an attempt")
 		}

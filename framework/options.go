@@ -86,7 +86,8 @@ func WithMaxPendingPublishes(n int) Option {
 
 // WithClientID fixes the client ID (a valid name, see ValidName) that prefixes this client's
 // call IDs and result subjects, such as for subject permissions per driver. Default: 12
-// random characters. Two live clients must never share an ID.
+// random characters. Two live clients must never share an ID. "_schedule" is reserved (the
+// runs of periodic schedules, TickID): Connect refuses it with ErrInvalidName.
 func WithClientID(id string) Option { return func(c *clientConfig) { c.clientID = id } }
 
 // WithReplicas sets the replica count of the streams and buckets this client creates (3 on a

@@ -64,6 +64,7 @@ type pendingCall struct {
 	// storeFailure: a failure to submit is also stored as the call's result (failCall), for
 	// the later submissions of its idempotency key that wait for it.
 	storeFailure bool
+	startAt      time.Time // a delayed call: when it falls due (schedule_delay.go)
 }
 
 const pendingShards = 32

@@ -38,11 +38,16 @@ func (c *Client) setup(ctx context.Context) error {
 		Replicas:    c.cfg.replicas,
 		Duplicates:  2 * time.Minute,
 		AllowMsgTTL: true, // the task keeper's messages expire (keeper.go)
+		// Delayed calls and periodic schedules are message schedules, read by direct get
+		// (schedule*.go).
+		AllowMsgSchedules: true,
+		AllowDirect:       true,
 	}
 	ts, err := c.ensureStream(ctx, tasks)
 	if err != nil {
 		return err
 	}
+	c.sched = c.allowTaskSchedules(ts)
 	c.startKeeper(ts)
 	results := jetstream.StreamConfig{
 		Name:         n.ResultsStream(),

@@ -29,6 +29,7 @@ type callSpec struct {
 
 	deadlines wire.Deadlines // absolute deadlines, set by submit from cfg
 	held      bool           // its pending entry exists already: it waited for its name (grace.go)
+	startAt   time.Time      // a delayed call: when it may start; zero: at once (schedule_delay.go)
 }
 
 // submit publishes a call and registers s to receive its result. It never waits for the
@@ -44,8 +45,15 @@ func (c *Client) submit(ctx context.Context, spec callSpec, s sink) {
 		c.failSubmit(spec, err, s)
 		return
 	}
+	if spec.cfg.Delay > 0 || !spec.cfg.StartAt.IsZero() {
+		spec.startAt = delayedStart(spec.cfg, time.Now())
+	}
 	if spec.cfg.StartWithin > 0 || spec.cfg.FinishWithin > 0 {
-		if err := c.setDeadlines(&spec, time.Now()); err != nil {
+		base := spec.startAt // a delayed call's deadlines count from its start
+		if base.IsZero() {
+			base = time.Now()
+		}
+		if err := c.setDeadlines(&spec, base); err != nil {
 			c.failSubmit(spec, err, s)
 			return
 		}
@@ -102,6 +110,14 @@ func (c *Client) send(ctx context.Context, spec callSpec, s sink) {
 	}
 	spec.cfg.Encode(h)
 	spec.deadlines.Encode(h)
+	if !spec.startAt.IsZero() { // a delayed call: the broker holds it (schedule_delay.go)
+		if err := c.delayCall(ctx, msg, spec); err != nil {
+			if !spec.held || c.results.take(spec.id) != nil {
+				c.failSubmit(spec, err, s)
+			}
+			return
+		}
+	}
 	if err := c.offload(ctx, msg, spec.id+".in"); err != nil {
 		if !spec.held || c.results.take(spec.id) != nil {
 			c.failSubmit(spec, err, s)
@@ -116,12 +132,12 @@ func (c *Client) send(ctx context.Context, spec callSpec, s sink) {
 	defer endSpan(span, nil)
 	if spec.held {
 		// Its entry was made when it began to wait; gone means cancelled or failed meanwhile.
-		if !c.results.update(spec.id, func(pc *pendingCall) { pc.msg, pc.sentAt = msg, sentAt }) {
+		if !c.results.update(spec.id, func(pc *pendingCall) { pc.msg, pc.sentAt, pc.startAt = msg, sentAt, spec.startAt }) {
 			return
 		}
 	} else {
 		c.results.add(spec.id, &pendingCall{sink: s, name: spec.name, msg: msg, sentAt: sentAt,
-			storeFailure: spec.cfg.IdempotencyKey != ""})
+			storeFailure: spec.cfg.IdempotencyKey != "", startAt: spec.startAt})
 	}
 	// A child is recorded once its result has a taker: a parent cancelled already cancels it
 	// at once, storing its cancelled result, which must not reach this client before the

@@ -9,6 +9,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -18,22 +19,22 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// runList is "driver list tasks|actors|workers", like `ray list`: the latest state of the
-// calls recorded in JETRAY_EVENTS, the actor records, or the live workers, filtered by
-// -state and -name.
+// runList is "driver list tasks|actors|workers|schedules", like `ray list`: the latest state
+// of the calls recorded in JETRAY_EVENTS, the actor records, the live workers, or the
+// periodic schedules, filtered by -state and -name.
 func runList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("list", "list tasks|actors|workers [-state S] [-name N] [-limit N] [-nats URL]", stderr)
+	fs := newFlagSet("list", "list tasks|actors|workers|schedules [-state S] [-name N] [-limit N] [-nats URL]", stderr)
 	natsURL := fs.String("nats", defaultNATS, "NATS server `URL`")
 	state := fs.String("state", "", "only rows in `STATE` (tasks: RUNNING, RETRYING, FINISHED, FAILED; actors: PENDING, ALIVE, FAILED, DEAD)")
-	name := fs.String("name", "", "only rows whose task name, actor class or actor name, or (for workers) worker name is `NAME`")
+	name := fs.String("name", "", "only rows whose task name, actor class or actor name, (for workers) worker name, or (for schedules) schedule or task name is `NAME`")
 	limit := fs.Int("limit", 10000, "tasks: read at most the last `N` events (0: all)")
 	auth := framework.AuthFlags(fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 || !slices.Contains([]string{"tasks", "actors", "workers"}, pos[0]) {
-		return usageError{"list: want one of tasks, actors, workers"}
+	if len(pos) != 1 || !slices.Contains([]string{"tasks", "actors", "workers", "schedules"}, pos[0]) {
+		return usageError{"list: want one of tasks, actors, workers, schedules"}
 	}
 	c, cancel, err := connectCmd(ctx, "list", *natsURL, auth)
 	if err != nil {
@@ -90,6 +91,35 @@ func runList(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			slices.Sort(names)
 			fmt.Fprintf(tw, "%s\tALIVE\t%s\t%s\t%s\n", w.Name, w.Client, w.Started.Format(time.RFC3339), strings.Join(names, ","))
 		}
+	case "schedules":
+		return listSchedules(ctx, c, tw, *name)
+	}
+	return tw.Flush()
+}
+
+// listSchedules prints the periodic schedules, those of schedule or task name only if name
+// is set: when each runs next, the input of its runs (JSON up to 40 bytes, spaces dropped;
+// another codec's size) and, last as it has spaces, its spec.
+func listSchedules(ctx context.Context, c *framework.Client, tw *tabwriter.Writer, name string) error {
+	ss, err := framework.Schedules(ctx, c)
+	if err != nil {
+		return fmt.Errorf("list schedules: %w", err)
+	}
+	fmt.Fprintf(tw, "NAME\tTASK\tNEXT_RUN\tZONE\tDECLARED\tINPUT\tSPEC\n")
+	for _, s := range ss {
+		if name != "" && s.Name != name && s.Task != name {
+			continue
+		}
+		next := "-"
+		if !s.Next.IsZero() {
+			next = s.Next.UTC().Format(time.RFC3339)
+		}
+		input := string(s.Input)
+		if s.Codec != "json" {
+			input = s.Codec + ":" + strconv.Itoa(len(s.Input)) + "B"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Task, next, orDash(s.Zone),
+			s.Declared.UTC().Format(time.RFC3339), orDash(firstLine(strings.ReplaceAll(input, " ", ""), 40)), s.Spec)
 	}
 	return tw.Flush()
 }

@@ -8,7 +8,7 @@
 //	driver call   [-nats URL] [-timeout 30s] -actor ACTOR [-create JSON] Class.method [JSON]
 //	driver kill   [-nats URL] [-class CLASS] -actor ACTOR
 //	driver status [-nats URL]
-//	driver list   tasks|actors|workers [-state S] [-name N] [-nats URL]
+//	driver list   tasks|actors|workers|schedules [-state S] [-name N] [-nats URL]
 //	driver summary [-nats URL]
 //	driver dashboard [-addr 127.0.0.1:8265] [-nats URL]
 //	driver dead   [-replay SEQ] [-limit N] [-nats URL]
@@ -53,8 +53,9 @@ Usage:
                                                        -create, get or create it first
   driver kill   [-nats URL] [-class CLASS] -actor ACTOR  kill the actor named ACTOR
   driver status [-nats URL]                            show streams, consumers, registered names, actors
-  driver list   tasks|actors|workers [-state S] [-name N] [-nats URL]
-                                                       task, actor or worker states (ray list)
+  driver list   tasks|actors|workers|schedules [-state S] [-name N] [-nats URL]
+                                                       task, actor or worker states (ray list),
+                                                       periodic schedules and their next runs
   driver summary [-nats URL]                           tasks and actors counted by name and state
   driver dashboard [-addr 127.0.0.1:8265] [-nats URL]  web page: workers, actors, queues, failures
   driver dead   [-replay SEQ] [-nats URL]               dead letters, and replaying one

@@ -21,6 +21,10 @@ var (
 	// ErrBadHeader: a call header that DecodeCallOptions cannot read. A *HeaderError carries
 	// the header and its value.
 	ErrBadHeader = errors.New("jetray: malformed header")
+	// ErrBadSchedule: a schedule spec or time zone the server's scheduler does not accept, or
+	// a generated call whose schedule headers cannot be read. framework.ErrInvalidSchedule is
+	// this value.
+	ErrBadSchedule = errors.New("jetray: invalid schedule")
 )
 
 // VersionError says that a resource of the deployment was made by another wire version.

@@ -52,6 +52,11 @@ type CallOptions struct {
 	// IdempotencyKey, when not "", makes the call the only one submitted with that key for
 	// the results TTL. Its submitter uses it; it is not sent.
 	IdempotencyKey string
+	// Delay and StartAt hold the call back: until Delay after it is submitted, or until
+	// StartAt (at most one is set; zero: at once, the default). Not encoded: the submitting
+	// client turns them into a message schedule, and the call that runs carries neither.
+	Delay   time.Duration
+	StartAt time.Time
 }
 
 // DefaultCallOptions returns the options of a call that sets none: MaxRetries 3, no error

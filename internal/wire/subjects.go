@@ -39,6 +39,12 @@ func (n Names) TasksStreamSubject() string { return n.root() + ".task.>" }
 // ParseTaskSubject rejects: it is never a call.
 func (n Names) TasksKeepSubject() string { return n.root() + ".task._jetray.keep" }
 
+// TasksUnscheduleSubject is where clients publish the server's purge request for a message
+// schedule (HeaderScheduler naming the schedule's subject, HeaderScheduleNext
+// ScheduleNextPurge): <root>.task._jetray.unschedule, in the same reserved shape as
+// TasksKeepSubject, so that no consumer takes the request.
+func (n Names) TasksUnscheduleSubject() string { return n.root() + ".task._jetray.unschedule" }
+
 // ParseTaskSubject reads a task subject of this namespace into the task name and route. Only
 // the canonical forms TaskSubject writes are accepted: a long form with the default route
 // (<name>._.normal) is an error, since no consumer would ever match it. Errors wrap
