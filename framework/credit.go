@@ -18,12 +18,16 @@ import (
 // "Stream windows"). The producer of a call with StreamWindow(n) counts the values it yields;
 // when n of them may be unread it asks the caller's client for credit, a core NATS request on
 // CreditSubject(call id). The caller's client answers with its stream's read count once the
-// reader has read enough, holding the answer until then.
+// reader has read enough, holding the answer until then, but no longer than creditHold: a
+// live reader always answers, so a producer that hears nothing for the grace knows the reader
+// is gone, cut off or denied, and goes on.
 
 const (
-	// creditPoll bounds one credit request. A reader holds its answer until enough values are
-	// read; the producer asks again after creditPoll, so a lost message stalls it at most this
-	// long, and a reader drops held requests older than this.
+	// creditHold is how long a reader holds a credit request before it answers with its read
+	// count so far (not enough yet: the producer asks again at once).
+	creditHold = 2 * time.Second
+	// creditPoll bounds one credit request: a lost message stalls the producer at most this
+	// long. Above creditHold, so a live reader's answer comes first.
 	creditPoll = 5 * time.Second
 	// creditProbe is how long a producer in a task slot waits for a first answer before it
 	// lends its slot (futures.Blocking) for the rest of the wait.
@@ -45,14 +49,18 @@ type creditKey struct{}
 // readSink is a sink that reports its reader's progress: a stream.
 type readSink interface {
 	notifyRead(n uint64, fn func(read uint64, end error))
+	readCount() uint64
 }
 
 // creditServer answers the credit requests of this client's streaming calls: one core
-// subscription on ClientCreditFilter, made by the first call with a window and ended by Close.
+// subscription on ClientCreditFilter and one goroutine answering requests held for
+// creditHold, both made by the first call with a window and ended by Close.
 type creditServer struct {
 	c        *Client
 	sub      *nats.Subscription
 	requests atomic.Uint64 // credit requests taken, for tests
+	stop     chan struct{} // closed by close: the sweeper ends
+	stopped  chan struct{} // closed when the sweeper has ended
 
 	mu     sync.Mutex
 	held   map[string]heldCredit // call ID -> its newest unanswered request
@@ -61,6 +69,7 @@ type creditServer struct {
 
 type heldCredit struct {
 	msg *nats.Msg
+	rs  readSink
 	at  time.Time
 }
 
@@ -69,12 +78,13 @@ type heldCredit struct {
 // has it before the call can reach a worker.
 func (c *Client) credits() error {
 	_, err := c.extension(creditKey{}, func() (any, error) {
-		cs := &creditServer{c: c, held: map[string]heldCredit{}}
+		cs := &creditServer{c: c, held: map[string]heldCredit{}, stop: make(chan struct{}), stopped: make(chan struct{})}
 		sub, err := c.nc.Subscribe(c.names.ClientCreditFilter(c.id), cs.handle)
 		if err != nil {
 			return nil, fmt.Errorf("jetray: stream credit subscription: %w", err)
 		}
 		cs.sub = sub
+		go cs.sweep()
 		c.onClose(cs.close)
 		return cs, nil
 	})
@@ -97,7 +107,7 @@ func (cs *creditServer) handle(m *nats.Msg) {
 		_ = m.Respond([]byte(creditEnd)) // no stream of this client reads the call
 		return
 	}
-	cs.held[id] = heldCredit{msg: m, at: time.Now()}
+	cs.held[id] = heldCredit{msg: m, rs: rs, at: time.Now()}
 	cs.mu.Unlock()
 	rs.notifyRead(need, func(read uint64, end error) { cs.answer(id, m, read, end) })
 }
@@ -124,9 +134,38 @@ func (cs *creditServer) answer(id string, m *nats.Msg, read uint64, end error) {
 	}
 }
 
+// sweep answers, every creditHold/2, the requests held for creditHold or longer with the
+// read count so far, until close.
+func (cs *creditServer) sweep() {
+	defer close(cs.stopped)
+	t := time.NewTicker(creditHold / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-cs.stop:
+			return
+		case now := <-t.C:
+			var due []heldCredit
+			cs.mu.Lock()
+			for id, h := range cs.held {
+				if now.Sub(h.at) >= creditHold {
+					due = append(due, h)
+					delete(cs.held, id) // its notify, when it fires, finds nothing to answer
+				}
+			}
+			cs.mu.Unlock()
+			for _, h := range due {
+				_ = h.msg.Respond(strconv.AppendUint(nil, h.rs.readCount(), 10))
+			}
+		}
+	}
+}
+
 // close answers every held request with creditEnd and unsubscribes: the producers of a
 // closing client's streams go on without a bound at once instead of waiting out the grace.
 func (cs *creditServer) close() {
+	close(cs.stop)
+	<-cs.stopped
 	cs.mu.Lock()
 	cs.closed = true
 	held := cs.held
@@ -144,9 +183,10 @@ type creditGate struct {
 	w      *Worker
 	call   *Call
 	window uint64
-	known  uint64 // the reader's read count, as last answered
-	free   bool   // the reader's client answered creditEnd: no bound for the rest of the attempt
-	gone   bool   // no responders past the grace: no waiting until the reader answers again
+	known  uint64    // the reader's read count, as last answered
+	free   bool      // the reader's client answered creditEnd: no bound for the rest of the attempt
+	gone   bool      // no answer for the grace: no waiting until the reader answers again
+	asked  time.Time // the last request
 }
 
 // newCreditGate returns the gate of call, or nil if it has no window.
@@ -161,9 +201,15 @@ func (w *Worker) newCreditGate(call *Call) *creditGate {
 // wait returns once value k (0, 1, ...) may be yielded, that is once at most window-1 of the
 // k values before it are unread, or with ctx's error. When it has to ask, it waits until a
 // quarter of the window more is read, so a producer faster than its reader asks about once per
-// window/4 values rather than once per value.
+// window/4 values rather than once per value. A reader that answers nothing for the grace
+// (no responders, or no answer at all) is taken as gone: wait lets a window through, and
+// while the reader stays silent asks only once per creditPoll, briefly.
 func (g *creditGate) wait(ctx context.Context, k uint64) error {
 	if g.free || k < g.known+g.window {
+		return nil
+	}
+	if g.gone && time.Since(g.asked) < creditPoll {
+		g.known = k
 		return nil
 	}
 	need := k - g.window + 1 + g.window/4 // at most k: values already yielded can meet it
@@ -178,21 +224,23 @@ func (g *creditGate) wait(ctx context.Context, k uint64) error {
 			unblock()
 		}
 	}()
-	var silentSince time.Time // first "no responders" of this wait
+	var silentSince time.Time // the first request of this wait that got nothing
 	pause := 50 * time.Millisecond
 	for try := 0; ; try++ {
 		timeout := creditPoll
-		if try == 0 {
+		if try == 0 || g.gone {
 			timeout = creditProbe
 		} else if unblock == nil {
 			unblock = futures.Blocking(ctx) // a slow reader: lend the task slot while waiting
 		}
+		g.asked = time.Now()
 		rctx, cancel := context.WithTimeout(ctx, timeout)
 		msg, err := g.w.c.nc.RequestWithContext(rctx, subject, data)
 		cancel()
 		if ctx.Err() != nil {
 			return fmt.Errorf("jetray: stream value %d of %s: waiting for the reader: %w", k, g.call.Name, ctx.Err())
 		}
+		timedOut := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)
 		switch {
 		case err == nil:
 			g.gone, silentSince = false, time.Time{}
@@ -205,10 +253,14 @@ func (g *creditGate) wait(ctx context.Context, k uint64) error {
 			if k < g.known+g.window {
 				return nil
 			}
-			continue
-		case errors.Is(err, nats.ErrNoResponders):
+			continue // the reader is there but has not read enough: ask again
+		case errors.Is(err, nats.ErrConnectionClosed):
+			return fmt.Errorf("jetray: stream value %d of %s: waiting for the reader: %w", k, g.call.Name, err)
+		case timedOut && try == 0 && !g.gone:
+			continue // the probe: the reader holds the answer until enough is read
+		case timedOut, errors.Is(err, nats.ErrNoResponders):
 			if silentSince.IsZero() {
-				silentSince = time.Now()
+				silentSince = g.asked // unanswered since it was sent
 			}
 			if g.gone || time.Since(silentSince) >= grace {
 				if !g.gone {
@@ -218,12 +270,11 @@ func (g *creditGate) wait(ctx context.Context, k uint64) error {
 				g.gone, g.known = true, k // a full window before asking again
 				return nil
 			}
-		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
-			continue // the reader holds the answer (not enough read yet) or it was lost: ask again
-		case errors.Is(err, nats.ErrConnectionClosed):
-			return fmt.Errorf("jetray: stream value %d of %s: waiting for the reader: %w", k, g.call.Name, err)
+			if timedOut {
+				continue // waited already
+			}
 		}
-		// No responders within the grace, or the connection is reconnecting: wait a little.
+		// No responders within the grace, or a broken connection: wait a little.
 		t := time.NewTimer(pause)
 		select {
 		case <-t.C:

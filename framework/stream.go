@@ -239,3 +239,5 @@ func (s *streamSink[T]) resolveObject(Codec, func(context.Context) ([]byte, erro
 func (s *streamSink[T]) fail(err error) { s.w.Close(err) }
 
 func (s *streamSink[T]) notifyRead(n uint64, fn func(read uint64, end error)) { s.w.NotifyRead(n, fn) }
+
+func (s *streamSink[T]) readCount() uint64 { return s.w.ReadCount() }

@@ -13,6 +13,7 @@ import (
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/framework/frameworktest"
 	"github.com/jetray/jetray/futures"
+	"github.com/jetray/jetray/internal/tcpproxy"
 )
 
 // windowProbe watches a streaming call from its producer's side: after each yield that
@@ -227,20 +228,22 @@ func TestStreamWindowEndsWithTheCall(t *testing.T) {
 
 // TestStreamWindowReaderGone: a producer waiting for a reader whose client is gone does not
 // wait for ever. A closing client answers its held requests, so its producers go on without a
-// bound at once; a client that vanished without closing stops answering, and its producers go
-// on after WithStreamReaderGrace.
+// bound at once; a client that vanished, or is cut off without knowing it, stops answering,
+// and its producers go on after WithStreamReaderGrace.
 func TestStreamWindowReaderGone(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		grace  time.Duration
-		leave  func(c *framework.Client)
+		leave  func(c *framework.Client, p *tcpproxy.Proxy)
 		within time.Duration
 	}{
 		// A grace far beyond the wait allowed: the closing client's answer freed the producer.
-		{"closed", time.Hour, func(c *framework.Client) { _ = c.Close() }, 3 * time.Second},
-		// The held request is lost with the connection: the producer asks again after 5 s,
-		// finds no responders, and goes on after the grace.
-		{"vanished", 500 * time.Millisecond, func(c *framework.Client) { c.Conn().Close() }, 20 * time.Second},
+		{"closed", time.Hour, func(c *framework.Client, _ *tcpproxy.Proxy) { _ = c.Close() }, 3 * time.Second},
+		// The held request is lost with the connection: the producer's request times out
+		// (5 s), the next finds no responders, and the producer goes on.
+		{"vanished", 500 * time.Millisecond, func(c *framework.Client, _ *tcpproxy.Proxy) { c.Conn().Close() }, 20 * time.Second},
+		// The server still delivers requests to the silent connection: no answer comes back.
+		{"cut off", 500 * time.Millisecond, func(_ *framework.Client, p *tcpproxy.Proxy) { p.Blackhole() }, 20 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var cur atomic.Pointer[windowProbe[int]]
@@ -248,7 +251,13 @@ func TestStreamWindowReaderGone(t *testing.T) {
 			srv := startServer(t, framework.EmbeddedConfig{})
 			runWorker(t, newWorker(t, connect(t, srv.ClientURL()), []framework.WorkerOption{framework.WithStreamReaderGrace(tc.grace)}, task))
 			ctx := testCtx(t)
-			reader := connect(t, srv.ClientURL())
+			proxy, err := tcpproxy.Start(strings.TrimPrefix(srv.ClientURL(), "nats://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = proxy.Close() })
+			reader := connect(t, "nats://"+proxy.Addr())
+			t.Cleanup(proxy.Restore) // before the reader closes
 			probe, _ := start(ctx, reader, task, &cur, 100)
 			waitFor(t, 20*time.Second, "the producer to reach the window", func() bool { return probe.produced.Load() == 4 })
 			// The producer's short first request timed out; its second is held.
@@ -257,13 +266,37 @@ func TestStreamWindowReaderGone(t *testing.T) {
 				return taken >= 2 && held == 1
 			})
 			left := time.Now()
-			tc.leave(reader)
+			tc.leave(reader, proxy)
 			recv(t, probe.finished, tc.within, "the producer to finish without its reader")
 			if n := probe.produced.Load(); n != 100 {
 				t.Fatalf("%d values produced, want 100", n)
 			}
 			t.Logf("finished %v after the reader left", time.Since(left).Round(time.Millisecond))
 		})
+	}
+}
+
+// TestStreamWindowPausedReader: a reader that reads nothing for longer than the grace is not
+// taken as gone: its client answers the held request every 2 s with its read count, so the
+// producer keeps waiting at the window.
+func TestStreamWindowPausedReader(t *testing.T) {
+	var cur atomic.Pointer[windowProbe[int]]
+	task := probedInts("window_paused", &cur, framework.StreamWindow(4))
+	env := frameworktest.NewEnv(t, []framework.WorkerOption{framework.WithStreamReaderGrace(500 * time.Millisecond)}, task)
+	ctx := testCtx(t)
+	probe, st := start(ctx, env.Client, task, &cur, 50)
+	waitFor(t, 20*time.Second, "three answers without reads", func() bool {
+		taken, _ := framework.CreditRequests(env.Client)
+		return taken >= 5 // the probe, then requests answered after 2 s each
+	})
+	if n := probe.produced.Load(); n != 4 {
+		t.Fatalf("%d values produced with none read; window 4", n)
+	}
+	if vs, err := collect(ctx, st); err != nil || len(vs) != 50 {
+		t.Fatalf("%d values, %v", len(vs), err)
+	}
+	if w := probe.worst.Load(); w > 4 {
+		t.Fatalf("%d values yielded and unread; window 4", w)
 	}
 }
 

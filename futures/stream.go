@@ -222,6 +222,10 @@ func (w *StreamWriter[T]) Close(err error) bool {
 	return true
 }
 
+// ReadCount returns the number of values Next (and All) have returned so far, as
+// [Stream.ReadCount].
+func (w *StreamWriter[T]) ReadCount() uint64 { return w.s.ReadCount() }
+
 // NotifyRead calls fn once, with the number of values read so far, as soon as Next has
 // returned at least n values in all (end nil), or the stream is closed (end is io.EOF or the
 // producer's error; read may then be below n). If either holds already, fn runs at once on

@@ -46,7 +46,7 @@ func TestStreamReadCountAndBuffered(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if s.ReadCount() != 3 || s.Buffered() != 2 || w.Len() != 2 {
+	if s.ReadCount() != 3 || w.ReadCount() != 3 || s.Buffered() != 2 || w.Len() != 2 {
 		t.Fatalf("after 3 reads: read %d, buffered %d, Len %d", s.ReadCount(), s.Buffered(), w.Len())
 	}
 	w.Close(nil)
