@@ -33,7 +33,8 @@ const (
 	// lends its slot (futures.Blocking) for the rest of the wait.
 	creditProbe = 20 * time.Millisecond
 	// creditEnd answers a request for a call whose stream will read no more values on that
-	// client (closed, already ended, unknown): the producer's window is lifted.
+	// client (the client is closing, or the stream was closed with its call still pending):
+	// the producer's window is lifted.
 	creditEnd = "end"
 
 	// DefaultStreamReaderGrace is how long a producer blocked on its window waits for a
@@ -102,9 +103,16 @@ func (cs *creditServer) handle(m *nats.Msg) {
 	var rs readSink
 	cs.c.results.update(id, func(pc *pendingCall) { rs, _ = pc.sink.(readSink) })
 	cs.mu.Lock()
-	if rs == nil || cs.closed {
+	if cs.closed {
 		cs.mu.Unlock()
-		_ = m.Respond([]byte(creditEnd)) // no stream of this client reads the call
+		_ = m.Respond([]byte(creditEnd))
+		return
+	}
+	if rs == nil {
+		// Not a pending stream of this client: cancelled (its producer's ctx ends at once),
+		// answered (a stale attempt, which goes on after the grace), or not a stream at all.
+		// An answer now could only race the cancellation.
+		cs.mu.Unlock()
 		return
 	}
 	cs.held[id] = heldCredit{msg: m, rs: rs, at: time.Now()}
