@@ -15,15 +15,27 @@ type StreamMethodDef[A, In, Out any] struct {
 	name string
 	full string
 	fn   func(*A, context.Context, In, func(Out) error) error
+	opts []framework.TaskOption // call options of every call, after the handle's
 }
 
 // StreamMethod defines the streaming method name of class c: fn calls yield for each value;
 // yield returns once the value is stored (see framework.NewStreamTask). Define it before
-// registering the class.
-func StreamMethod[A, CIn, In, Out any](c *Class[A, CIn], name string, fn func(*A, context.Context, In, func(Out) error) error) *StreamMethodDef[A, In, Out] {
-	m := &StreamMethodDef[A, In, Out]{name: name, full: c.name + "." + name, fn: fn}
+// registering the class. opts are call options for every call of the method, such as
+// framework.StreamWindow(n) (yield then waits while n values are unread by the caller) or
+// framework.Timeout; they apply after the class's MaxTaskRetries. Default: none.
+func StreamMethod[A, CIn, In, Out any](c *Class[A, CIn], name string, fn func(*A, context.Context, In, func(Out) error) error, opts ...framework.TaskOption) *StreamMethodDef[A, In, Out] {
+	m := &StreamMethodDef[A, In, Out]{name: name, full: c.name + "." + name, fn: fn, opts: opts}
 	c.methods.add(name, m.invoke)
 	return m
+}
+
+// Options returns a copy of m whose calls carry opts after m's own, for one call or a family
+// of calls: Numbers.Options(framework.StreamWindow(64)).Remote(ctx, h, n). The copy is the same
+// method on the wire (define methods with StreamMethod, not with Options).
+func (m *StreamMethodDef[A, In, Out]) Options(opts ...framework.TaskOption) *StreamMethodDef[A, In, Out] {
+	cp := *m
+	cp.opts = append(append([]framework.TaskOption(nil), m.opts...), opts...)
+	return &cp
 }
 
 // Name returns "Class.method".
@@ -59,5 +71,6 @@ func (m *StreamMethodDef[A, In, Out]) Remote(ctx context.Context, h *Handle[A], 
 		w.Close(err)
 		return st
 	}
+	req.Options = append(req.Options, m.opts...)
 	return framework.SubmitStream[Out](ctx, c, req, in)
 }

@@ -312,6 +312,19 @@ func TestPermissions(t *testing.T) {
 		if n != 3 {
 			t.Fatalf("stream: %d items", n)
 		}
+		// With a window the worker asks drv1 for credit, and drv1 answers.
+		st := authCount.Options(framework.StreamWindow(2)).Remote(ctx, drv1, 20)
+		waitFor(t, 10*time.Second, "the producer to wait for credit", func() bool { return st.Buffered() == 2 })
+		n = 0
+		for v, err := range st.All(ctx) {
+			if err != nil || v != n {
+				t.Fatalf("windowed stream item %d = %d, %v", n, v, err)
+			}
+			n++
+		}
+		if taken, _ := framework.CreditRequests(drv1); n != 20 || taken == 0 {
+			t.Fatalf("windowed stream: %d items, %d credit requests", n, taken)
+		}
 		if err := framework.Cancel(ctx, drv1, authEcho.Remote(ctx, drv1, "x")); err != nil {
 			t.Fatalf("cancel own call: %v", err)
 		}
@@ -417,6 +430,11 @@ func TestPermissions(t *testing.T) {
 		})
 		v.denied(t, "_INBOX.drv2.>", true, func(context.Context) error {
 			_, err := nc.SubscribeSync("_INBOX.drv2.>")
+			return err
+		})
+		// Nor take (and answer) the credit requests of drv2's streams.
+		v.denied(t, "jetray.ctl.credit.drv2.*", true, func(context.Context) error {
+			_, err := nc.SubscribeSync("jetray.ctl.credit.drv2.*")
 			return err
 		})
 	})

@@ -119,3 +119,33 @@ func Example_gather() {
 	fmt.Println(vals)
 	// Output: [1 4 9 16 25]
 }
+
+// StreamWindow bounds the values yielded and not yet read (Ray's generator backpressure):
+// here the producer may run at most 4 values ahead of its reader, whatever its speed, so the
+// reader's buffer never holds more than 4.
+func ExampleStreamWindow() {
+	squares := framework.NewStreamTask("squares", func(ctx context.Context, n int, yield func(int) error) error {
+		for i := 1; i <= n; i++ {
+			if err := yield(i * i); err != nil { // waits while 4 values are unread
+				return err
+			}
+		}
+		return nil
+	}, framework.StreamWindow(4))
+	c, shutdown := startLocal(squares)
+	defer shutdown()
+	ctx := context.Background()
+
+	st := squares.Remote(ctx, c, 100)
+	sum, most := 0, 0
+	for v, err := range st.All(ctx) {
+		if err != nil {
+			fmt.Println("error:", err)
+			return
+		}
+		most = max(most, st.Buffered())
+		sum += v
+	}
+	fmt.Println(sum, most <= 4)
+	// Output: 338350 true
+}

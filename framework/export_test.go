@@ -17,3 +17,18 @@ func SetAckWaitRefresh(d time.Duration) (restore func()) {
 func PublishFailure(ctx context.Context, c *Client, te *TaskError) error {
 	return c.publishFailure(ctx, te)
 }
+
+// CreditRequests returns how many stream credit requests c has taken and how many it holds
+// unanswered (0, 0 before its first call with a StreamWindow).
+func CreditRequests(c *Client) (taken uint64, held int) {
+	c.extMu.Lock()
+	v, ok := c.ext[creditKey{}]
+	c.extMu.Unlock()
+	if !ok {
+		return 0, 0
+	}
+	cs := v.(*creditServer)
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.requests.Load(), len(cs.held)
+}

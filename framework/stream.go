@@ -23,9 +23,11 @@ type StreamTask[In, Out any] struct {
 // NewStreamTask defines a streaming task named name. fn calls yield for each value; yield
 // returns once the value is stored in the results stream (so a producer never runs ahead of
 // the broker, and the worker holds one value at a time), or an error (its ctx ended, the
-// broker is unreachable) that fn should return. Streaming calls default to MaxRetries(0): a
-// worker lost mid-stream ends the stream with an error rather than replaying it; with retries
-// a new attempt re-yields from the start and values already delivered are skipped.
+// broker is unreachable) that fn should return. With StreamWindow(n) yield also waits while n
+// values are yielded and not yet read by the caller. Streaming calls default to
+// MaxRetries(0): a worker lost mid-stream ends the stream with an error rather than replaying
+// it; with retries a new attempt re-yields from the start and values already delivered are
+// skipped.
 func NewStreamTask[In, Out any](name string, fn func(ctx context.Context, in In, yield func(Out) error) error, opts ...TaskOption) *StreamTask[In, Out] {
 	t := &StreamTask[In, Out]{name: name, fn: fn, cfg: defaultTaskConfig()}
 	t.cfg.MaxRetries = 0
@@ -50,7 +52,7 @@ func (t *StreamTask[In, Out]) Options(opts ...TaskOption) *StreamTask[In, Out] {
 // Remote submits a streaming call and returns its stream at once. Next returns the values in
 // the order yielded, io.EOF after the last, or the task's error (a *TaskError); submission
 // errors end the stream the same way. Values that arrive before they are read wait in the
-// stream's buffer on this client.
+// stream's buffer on this client: without bound by default, at most n with StreamWindow(n).
 func (t *StreamTask[In, Out]) Remote(ctx context.Context, c *Client, in In) *futures.Stream[Out] {
 	id := c.ids.next()
 	st, w := futures.NewStream[Out](id)
@@ -61,6 +63,10 @@ func (t *StreamTask[In, Out]) Remote(ctx context.Context, c *Client, in In) *fut
 	}
 	if t.cfg.IdempotencyKey != "" {
 		s.fail(errKeyUnsupported("streaming calls"))
+		return st
+	}
+	if err := c.readyWindow(&t.cfg); err != nil {
+		s.fail(err)
 		return st
 	}
 	data, err := c.cfg.codec.Marshal(in)
@@ -90,14 +96,24 @@ func (t *StreamTask[In, Out]) Bind(w *Worker) error {
 
 // Yielder returns, for the streaming call running in ctx (a task or actor method ctx), the
 // function that stores its next value, and a count of values stored so far. Runtimes built on
-// the worker (streaming actor methods) use it. Outside a running call yield fails.
+// the worker (streaming actor methods) use it. Outside a running call yield fails. With the
+// call's StreamWindow(n), yield first waits until fewer than n values are unread.
 func Yielder[Out any](ctx context.Context) (yield func(Out) error, count func() uint64) {
 	w, _ := ctx.Value(workerKey).(*Worker)
 	call := CallFromContext(ctx)
 	var k uint64
+	var gate *creditGate
+	if w != nil && call != nil {
+		gate = w.newCreditGate(call)
+	}
 	yield = func(v Out) error {
 		if w == nil || call == nil {
 			return errors.New("jetray: yield outside a running streaming call")
+		}
+		if gate != nil {
+			if err := gate.wait(ctx, k); err != nil {
+				return err
+			}
 		}
 		data, err := call.Codec.Marshal(v)
 		if err != nil {
@@ -133,6 +149,10 @@ func SubmitStream[Out any](ctx context.Context, c *Client, req Request, in any) 
 		s.fail(errKeyUnsupported("streaming calls"))
 		return st
 	}
+	if err := c.readyWindow(&cfg); err != nil {
+		s.fail(err)
+		return st
+	}
 	spec := callSpec{name: req.Name, subject: req.route.Subject, id: req.ID, data: data, cfg: &cfg,
 		parent: parentID(ctx), header: req.Header, unregistered: req.route.Unregistered}
 	if spec.subject == "" {
@@ -140,6 +160,29 @@ func SubmitStream[Out any](ctx context.Context, c *Client, req Request, in any) 
 	}
 	c.submit(ctx, spec, s)
 	return st
+}
+
+// StreamWindow bounds the values of a streaming call (NewStreamTask, actors.StreamMethod)
+// yielded and not yet read by its caller to n, as Ray's generator backpressure
+// (_generator_backpressure_num_objects) does: the producer's yield waits while n values are
+// unread, until the caller's Next reads one (it then lets about n/4 more through at once) or
+// the call's ctx ends (Cancel, Timeout), when yield returns the ctx error. So the caller's
+// stream buffer holds at most n values. Default 0: no bound, the values wait on the caller
+// without limit (Ray's default too; see docs/architecture.md, "Stream windows", for why). A
+// producer whose caller's client does not answer (closed, gone) goes on without the bound
+// after WithStreamReaderGrace. Values below 0 mean 0. Set it per task (NewStreamTask), per
+// call (Options) or per actor stream method; calls that do not stream ignore it.
+func StreamWindow(n int) TaskOption { return func(c *taskConfig) { c.StreamWindow = max(n, 0) } }
+
+// readyWindow makes sure this client answers the credit requests of a call with cfg's window.
+func (c *Client) readyWindow(cfg *taskConfig) error {
+	if cfg.StreamWindow <= 0 {
+		return nil
+	}
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	return c.credits()
 }
 
 // publishItem stores item k of a streaming call and waits for the broker's acknowledgement.
@@ -194,3 +237,7 @@ func (s *streamSink[T]) resolve(Codec, []byte) { s.w.Close(nil) }
 func (s *streamSink[T]) resolveObject(Codec, func(context.Context) ([]byte, error)) { s.w.Close(nil) }
 
 func (s *streamSink[T]) fail(err error) { s.w.Close(err) }
+
+func (s *streamSink[T]) notifyRead(n uint64, fn func(read uint64, end error)) { s.w.NotifyRead(n, fn) }
+
+func (s *streamSink[T]) readCount() uint64 { return s.w.ReadCount() }

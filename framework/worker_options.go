@@ -19,7 +19,8 @@ type workerConfig struct {
 	name         string
 	log          *zerolog.Logger
 	metrics      *Metrics
-	noTaskEvents bool // WithTaskEvents(false)
+	noTaskEvents bool          // WithTaskEvents(false)
+	readerGrace  time.Duration // WithStreamReaderGrace; 0: DefaultStreamReaderGrace
 }
 
 // WithConcurrency sets the task slots of the worker: how many task calls run at once.
@@ -56,3 +57,12 @@ func WithWorkerName(name string) WorkerOption { return func(c *workerConfig) { c
 
 // WithWorkerLogger sets the worker's logger. Default: the client's logger.
 func WithWorkerLogger(l zerolog.Logger) WorkerOption { return func(c *workerConfig) { c.log = &l } }
+
+// WithStreamReaderGrace sets how long a streaming producer blocked on its StreamWindow waits
+// for a caller's client that does not answer at all (no responders: the client closed,
+// crashed, is cut off, or lacks the subscribe permission) before it yields without the bound;
+// it asks again a window later and keeps the bound once the client answers. Default
+// DefaultStreamReaderGrace (10 s); values of 0 or below mean the default.
+func WithStreamReaderGrace(d time.Duration) WorkerOption {
+	return func(c *workerConfig) { c.readerGrace = d }
+}

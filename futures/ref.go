@@ -110,6 +110,16 @@ func WithBlockHook(ctx context.Context, hook func() (done func())) context.Conte
 	return context.WithValue(ctx, blockKey{}, hook)
 }
 
+// Blocking calls the block hook of ctx (WithBlockHook) for a wait outside this package, such
+// as a streaming producer waiting for its reader, and returns the function to call when the
+// wait ends: a no-op when ctx has no hook.
+func Blocking(ctx context.Context) (done func()) {
+	if done = blocking(ctx); done == nil {
+		done = func() {}
+	}
+	return done
+}
+
 // blocking calls ctx's block hook, if any.
 func blocking(ctx context.Context) func() {
 	if hook, ok := ctx.Value(blockKey{}).(func() func()); ok && hook != nil {

@@ -12,9 +12,11 @@ import (
 const compactAt = 64
 
 // Stream is the read side of an ordered sequence of values produced remotely,
-// like a Ray streaming generator or an async iterator. Values are buffered
-// without bound as they arrive and read with Next or All. Create one with
-// [NewStream]; the zero value is not usable.
+// like a Ray streaming generator or an async iterator. Values are buffered as
+// they arrive and read with Next or All; the buffer itself has no bound, and a
+// runtime that bounds it (a stream window) learns the reader's progress
+// through [StreamWriter.NotifyRead]. Create one with [NewStream]; the zero
+// value is not usable.
 //
 // A Stream implements [Awaitable]: Done is closed once the producer has
 // finished, so Wait can wait for whole streams. Next and All may be called
@@ -29,6 +31,10 @@ type Stream[T any] struct {
 	closed bool
 	end    error         // io.EOF or the producer's error, once closed
 	wake   chan struct{} // non-nil while a reader waits; closed on Send and Close
+
+	read     uint64                       // values returned by Next
+	notifyAt uint64                       // notify fires once read reaches it
+	notify   func(read uint64, end error) // set by NotifyRead until it fires
 }
 
 // StreamWriter is the write side of a [Stream], used by the runtime. Its
@@ -80,6 +86,7 @@ func (s *Stream[T]) Next(ctx context.Context) (T, error) {
 			v := s.buf[s.head]
 			s.buf[s.head] = zero
 			s.head++
+			s.read++
 			switch {
 			case s.head == len(s.buf):
 				s.buf, s.head = s.buf[:0], 0
@@ -88,7 +95,15 @@ func (s *Stream[T]) Next(ctx context.Context) (T, error) {
 				clear(s.buf[n:])
 				s.buf, s.head = s.buf[:n], 0
 			}
+			var fire func(uint64, error)
+			if s.notify != nil && s.read >= s.notifyAt {
+				fire, s.notify = s.notify, nil
+			}
+			read := s.read
 			s.mu.Unlock()
+			if fire != nil {
+				fire(read, nil)
+			}
 			return v, nil
 		}
 		if s.closed {
@@ -136,6 +151,20 @@ func (s *Stream[T]) All(ctx context.Context) iter.Seq2[T, error] {
 	}
 }
 
+// ReadCount returns the number of values Next (and All) have returned so far.
+func (s *Stream[T]) ReadCount() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.read
+}
+
+// Buffered returns the number of values received and not yet read.
+func (s *Stream[T]) Buffered() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.buf) - s.head
+}
+
 // completion implements completer.
 func (s *Stream[T]) completion() *event {
 	if s == nil {
@@ -176,15 +205,49 @@ func (w *StreamWriter[T]) Close(err error) bool {
 	}
 	s := w.s
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return false
 	}
 	s.closed = true
 	s.end = err
 	s.wakeLocked()
 	s.ev.fire()
+	fire, read := s.notify, s.read
+	s.notify = nil
+	s.mu.Unlock()
+	if fire != nil {
+		fire(read, err)
+	}
 	return true
+}
+
+// ReadCount returns the number of values Next (and All) have returned so far, as
+// [Stream.ReadCount].
+func (w *StreamWriter[T]) ReadCount() uint64 { return w.s.ReadCount() }
+
+// NotifyRead calls fn once, with the number of values read so far, as soon as Next has
+// returned at least n values in all (end nil), or the stream is closed (end is io.EOF or the
+// producer's error; read may then be below n). If either holds already, fn runs at once on
+// the calling goroutine; otherwise it runs on the goroutine of the Next or Close that meets
+// it. A later NotifyRead replaces an earlier one that has not fired yet, which is then never
+// called. fn runs without the stream's lock held and must not block: a runtime bounding the
+// values produced and not yet read uses it to tell the producer when to go on.
+func (w *StreamWriter[T]) NotifyRead(n uint64, fn func(read uint64, end error)) {
+	s := w.s
+	s.mu.Lock()
+	if s.closed || s.read >= n {
+		read, end := s.read, error(nil)
+		if s.closed {
+			end = s.end
+		}
+		s.notify = nil
+		s.mu.Unlock()
+		fn(read, end)
+		return
+	}
+	s.notify, s.notifyAt = fn, n
+	s.mu.Unlock()
 }
 
 // Len returns the number of values sent and not yet read by Next.

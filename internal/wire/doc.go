@@ -48,6 +48,7 @@
 //	dead letter     R.dead.<name> or R.dead.<class>.<method>         DEAD (R.dead.>)
 //	task event      R.events.task.<client id>.<seq>                  EVENTS (R.events.task.>)
 //	actor control   R.ctl.actors.<worker>.<client id>                core NATS request/reply
+//	stream credit   R.ctl.credit.<client id>.<seq>                   core NATS request/reply
 //
 // Extension tokens, reserved now so that later work does not change the grammar again:
 //
@@ -67,7 +68,8 @@
 //     schedules; no filter built here matches it. R.task._jetray.keep (TasksKeepSubject) is
 //     the first: the task keeper's short-lived messages, which keep the stream's last file
 //     block from being deleted and recreated on every call.
-//   - R.ctl.<component>...: control subjects; "actors" is the only component today.
+//   - R.ctl.<component>...: control subjects: "actors" (the actor hosts) and "credit" (the
+//     callers of streaming calls with a window, asked by their producers).
 //
 // A worker built before the extension tokens never consumes a long-form task subject (its
 // consumer filter is the exact short form): such calls wait for a worker that does. Such a

@@ -28,6 +28,8 @@ const (
 	HeaderBackoff = "Jetray-Backoff"
 	// HeaderTimeout is CallOptions.Timeout in milliseconds; absent means none.
 	HeaderTimeout = "Jetray-Timeout"
+	// HeaderStreamWindow is CallOptions.StreamWindow, in decimal; absent means 0, no bound.
+	HeaderStreamWindow = "Jetray-Stream-Window"
 
 	// HeaderStatus is StatusOK or StatusError on results (absent on stream values).
 	HeaderStatus = "Jetray-Status"

@@ -57,10 +57,14 @@ type CallOptions struct {
 	// client turns them into a message schedule, and the call that runs carries neither.
 	Delay   time.Duration
 	StartAt time.Time
+	// StreamWindow bounds, for a streaming call, the values yielded and not yet read by the
+	// caller: yield blocks while that many are unread. 0 (the default) means no bound. Only
+	// streaming calls use it.
+	StreamWindow int
 }
 
 // DefaultCallOptions returns the options of a call that sets none: MaxRetries 3, no error
-// retries, backoff 100 ms to 10 s, no timeout.
+// retries, backoff 100 ms to 10 s, no timeout, no stream window.
 func DefaultCallOptions() CallOptions {
 	return CallOptions{MaxRetries: DefaultMaxRetries, BackoffMin: DefaultBackoffMin, BackoffMax: DefaultBackoffMax}
 }
@@ -68,8 +72,9 @@ func DefaultCallOptions() CallOptions {
 // Encode writes o into h, omitting every option at its default, byte for byte as workers of
 // every jetray build read them: HeaderMaxRetries unless 3; HeaderRetryErrors "1" when set;
 // HeaderTimeout in milliseconds when positive; HeaderBackoff "<min>,<max>" in milliseconds
-// when RetryErrors is set and either bound differs from its default. It replaces those
-// headers and leaves the others alone; it never removes one already in h.
+// when RetryErrors is set and either bound differs from its default; HeaderStreamWindow when
+// positive. It replaces those headers and leaves the others alone; it never removes one
+// already in h.
 func (o CallOptions) Encode(h nats.Header) {
 	if o.MaxRetries != DefaultMaxRetries {
 		h[HeaderMaxRetries] = []string{strconv.Itoa(o.MaxRetries)}
@@ -84,16 +89,19 @@ func (o CallOptions) Encode(h nats.Header) {
 		h[HeaderBackoff] = []string{strconv.Itoa(int(o.BackoffMin/time.Millisecond)) + "," +
 			strconv.Itoa(int(o.BackoffMax/time.Millisecond))}
 	}
+	if o.StreamWindow > 0 {
+		h[HeaderStreamWindow] = []string{strconv.Itoa(o.StreamWindow)}
+	}
 }
 
 // DecodeCallOptions reads the options of a call from its headers; an absent header means the
-// default. HeaderMaxRetries and HeaderTimeout must be integers and the timeout not negative:
-// otherwise it returns a *HeaderError (errors.Is ErrBadHeader) and the options read so far,
-// and a worker answers the call with kind badcall. A negative MaxRetries reads as -1.
-// HeaderRetryErrors is set by "1" (every application error) or a list of error codes
-// (RetryCodes); any other value reads as not set. HeaderBackoff is read leniently, as workers always
-// have: a bound that is missing, not an integer or not positive keeps its default, and a
-// maximum below the minimum is raised to it.
+// default. HeaderMaxRetries, HeaderTimeout and HeaderStreamWindow must be integers, the
+// timeout and the window not negative: otherwise it returns a *HeaderError (errors.Is
+// ErrBadHeader) and the options read so far, and a worker answers the call with kind badcall.
+// A negative MaxRetries reads as -1. HeaderRetryErrors is set by "1" (every application
+// error) or a list of error codes (RetryCodes); any other value reads as not set.
+// HeaderBackoff is read leniently, as workers always have: a bound that is missing, not an
+// integer or not positive keeps its default, and a maximum below the minimum is raised to it.
 func DecodeCallOptions(h nats.Header) (CallOptions, error) {
 	o := DefaultCallOptions()
 	if v := h.Get(HeaderMaxRetries); v != "" {
@@ -112,6 +120,16 @@ func DecodeCallOptions(h nats.Header) (CallOptions, error) {
 			return o, &HeaderError{Header: HeaderTimeout, Value: v, Reason: "negative timeout " + strconv.Itoa(n)}
 		}
 		o.Timeout = millis(n)
+	}
+	if v := h.Get(HeaderStreamWindow); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return o, &HeaderError{Header: HeaderStreamWindow, Value: v, Reason: strconv.Quote(v) + " is not an integer"}
+		}
+		if n < 0 {
+			return o, &HeaderError{Header: HeaderStreamWindow, Value: v, Reason: "negative stream window " + strconv.Itoa(n)}
+		}
+		o.StreamWindow = n
 	}
 	switch v := h.Get(HeaderRetryErrors); {
 	case v == "1":

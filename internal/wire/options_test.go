@@ -57,6 +57,8 @@ func TestEncode(t *testing.T) {
 		{"timeout in ms", with(func(o *wire.CallOptions) { o.Timeout = 1500 * time.Millisecond }), map[string]string{wire.HeaderTimeout: "1500"}},
 		{"sub-ms timeout truncates", with(func(o *wire.CallOptions) { o.Timeout = 1999 * time.Microsecond }), map[string]string{wire.HeaderTimeout: "1"}},
 		{"zero value is not the default", wire.CallOptions{}, map[string]string{wire.HeaderMaxRetries: "0"}},
+		{"stream window", with(func(o *wire.CallOptions) { o.StreamWindow = 64 }), map[string]string{wire.HeaderStreamWindow: "64"}},
+		{"negative stream window is not sent", with(func(o *wire.CallOptions) { o.StreamWindow = -1 }), map[string]string{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -116,6 +118,10 @@ func TestDecode(t *testing.T) {
 		{"max retries not an integer", map[string]string{wire.HeaderMaxRetries: "x"}, d, `header Jetray-Max-Retries: "x" is not an integer`},
 		{"timeout not an integer", map[string]string{wire.HeaderTimeout: "1.5"}, d, `header Jetray-Timeout: "1.5" is not an integer`},
 		{"negative timeout", map[string]string{wire.HeaderTimeout: "-05"}, d, `header Jetray-Timeout: negative timeout -5`},
+		{"stream window", map[string]string{wire.HeaderStreamWindow: "8"}, with(func(o *wire.CallOptions) { o.StreamWindow = 8 }), ""},
+		{"stream window 0 is none", map[string]string{wire.HeaderStreamWindow: "0"}, d, ""},
+		{"stream window not an integer", map[string]string{wire.HeaderStreamWindow: "many"}, d, `header Jetray-Stream-Window: "many" is not an integer`},
+		{"negative stream window", map[string]string{wire.HeaderStreamWindow: "-2"}, d, `header Jetray-Stream-Window: negative stream window -2`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

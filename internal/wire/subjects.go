@@ -178,3 +178,26 @@ func (n Names) EventsStreamSubject() string { return n.root() + ".events.task.>"
 func (n Names) ActorControlSubject(worker, clientID string) string {
 	return n.root() + ".ctl.actors." + SubjectSafe(worker) + "." + clientID
 }
+
+// CreditSubject is where the producer of streaming call id asks its caller for credit (core
+// NATS request/reply, see the stream window): <root>.ctl.credit.<call id>, that is
+// <root>.ctl.credit.<client id>.<seq>, answered by the caller's client.
+func (n Names) CreditSubject(id string) string { return n.root() + ".ctl.credit." + id }
+
+// ClientCreditFilter matches the credit requests of every streaming call of one client:
+// <root>.ctl.credit.<client id>.*.
+func (n Names) ClientCreditFilter(clientID string) string {
+	return n.root() + ".ctl.credit." + clientID + ".*"
+}
+
+// CreditCallID returns the call ID of a credit subject of this namespace, or ok false for any
+// other subject. It does not allocate.
+func (n Names) CreditCallID(subject string) (id string, ok bool) {
+	root := n.root()
+	const fam = ".ctl.credit."
+	if len(subject) <= len(root)+len(fam) || subject[:len(root)] != root || subject[len(root):len(root)+len(fam)] != fam {
+		return "", false
+	}
+	id = subject[len(root)+len(fam):]
+	return id, ValidCallID(id)
+}

@@ -203,6 +203,43 @@ func TestSplitResultSubject(t *testing.T) {
 	}
 }
 
+func TestCreditSubjects(t *testing.T) {
+	ns, _ := wire.For("t1")
+	if got := (wire.Names{}).CreditSubject("abc.1z"); got != "jetray.ctl.credit.abc.1z" {
+		t.Fatalf("CreditSubject = %q", got)
+	}
+	if got := ns.ClientCreditFilter("abc"); got != "jetray_t1.ctl.credit.abc.*" {
+		t.Fatalf("ClientCreditFilter = %q", got)
+	}
+	tests := []struct {
+		name    string
+		names   wire.Names
+		subject string
+		id      string
+		ok      bool
+	}{
+		{"credit", wire.Names{}, "jetray.ctl.credit.abc.1z", "abc.1z", true},
+		{"namespaced", ns, "jetray_t1.ctl.credit.abc.1", "abc.1", true},
+		{"other namespace", ns, "jetray.ctl.credit.abc.1", "", false},
+		{"actor control", wire.Names{}, "jetray.ctl.actors.w.abc", "", false},
+		{"one token", wire.Names{}, "jetray.ctl.credit.abc", "", false},
+		{"too many tokens", wire.Names{}, "jetray.ctl.credit.abc.1.2", "", false},
+		{"empty seq", wire.Names{}, "jetray.ctl.credit.abc.", "", false},
+		{"prefix only", wire.Names{}, "jetray.ctl.credit.", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id, ok := tt.names.CreditCallID(tt.subject)
+			if ok != tt.ok || (ok && id != tt.id) {
+				t.Fatalf("CreditCallID(%q) = %q %v, want %q %v", tt.subject, id, ok, tt.id, tt.ok)
+			}
+		})
+	}
+	if a := testing.AllocsPerRun(100, func() { ns.CreditCallID("jetray_t1.ctl.credit.abc.1") }); a != 0 {
+		t.Fatalf("CreditCallID: %v allocations", a)
+	}
+}
+
 func TestSubjectAllocs(t *testing.T) {
 	ns, _ := wire.For("t1")
 	tests := []struct {
