@@ -70,6 +70,11 @@ func (h *host) reclaim(ctx context.Context, inst *instance, key string) {
 			return // the stream could not be read: without a note no call would be checked
 		}
 		resume.Started = inst.startedSeqs()
+		// A consumer its server recreated empty (memory state) reports too little delivered:
+		// the calls this host was delivered, started ones included, are within Upto all the same.
+		inst.mu.Lock()
+		resume.Upto = max(resume.Upto, inst.cc.lastDelivered())
+		inst.mu.Unlock()
 		var claimed bool
 		rec, err = s.update(ctx, inst.id, func(r *Record) bool {
 			if r.terminal() || r.WorkerKey != oldLease || r.Epoch != oldEpoch {

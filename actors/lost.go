@@ -31,8 +31,9 @@ import (
 
 const (
 	// consumerLostAfter is how long a consumer's pulls get only 503 (no responders) before it
-	// is taken as lost: longer than a consumer leader election or a server's start.
-	consumerLostAfter = 10 * time.Second
+	// is taken as lost (two 503s, pullRetryMin apart). An R1 consumer has no elections: no
+	// leader means its server is gone or still starting (a false alarm costs a recreation).
+	consumerLostAfter = 5 * time.Second
 	// recreateParallel bounds the recreations a host runs at once.
 	recreateParallel = 16
 	// recreateTimeout bounds one recreation (the record update and bind's requests).
