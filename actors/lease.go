@@ -73,8 +73,9 @@ func (h *host) reclaim(ctx context.Context, inst *instance, key string) {
 		// A consumer its server recreated empty (memory state) reports too little delivered:
 		// the calls this host was delivered, started ones included, are within Upto all the same.
 		inst.mu.Lock()
-		resume.Upto = max(resume.Upto, inst.cc.lastDelivered())
+		cc := inst.cc
 		inst.mu.Unlock()
+		resume.Upto = max(resume.Upto, cc.lastDelivered())
 		var claimed bool
 		rec, err = s.update(ctx, inst.id, func(r *Record) bool {
 			if r.terminal() || r.WorkerKey != oldLease || r.Epoch != oldEpoch {
