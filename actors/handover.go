@@ -105,7 +105,7 @@ func (h *host) handover(s *store, inst *instance, lonely *sync.Map) bool {
 		return false
 	}
 	inst.mu.Lock()
-	lease, epoch, cc, cons := inst.lease, inst.epoch, inst.cc, inst.cons
+	lease, epoch, cc, cons, prior := inst.lease, inst.epoch, inst.cc, inst.cons, inst.resume
 	inst.mu.Unlock()
 	if rec.WorkerKey != lease || rec.Epoch != epoch {
 		h.drop(inst, "taken over by another host")
@@ -135,6 +135,12 @@ func (h *host) handover(s *store, inst *instance, lonely *sync.Map) bool {
 			}
 			time.Sleep(delay)
 		}
+	}
+	if resume != nil {
+		// The consumer's Delivered falls short if it lost its state (memory state, its node
+		// restarted): calls this host was delivered, or an earlier placement may have
+		// answered, are checked for a stored result all the same.
+		resume.Check = max(cc.lastDelivered(), prior.bound())
 	}
 	var handed bool
 	rec, err = s.update(ctx, inst.id, func(r *Record) bool {

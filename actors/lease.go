@@ -42,9 +42,10 @@ func (h *host) checkLease(ctx context.Context) {
 // reclaim re-claims the fenced placement of inst under lease key, or drops inst if another
 // host took the actor over (or it died). A broker error leaves inst fenced for the next try.
 func (h *host) reclaim(ctx context.Context, inst *instance, key string) {
-	if inst.dead.Load() {
-		return
+	if inst.dead.Load() || !inst.beginRebind() {
+		return // dead, or a recreation (lost.go) is at work on it: the next check comes back
 	}
+	defer inst.endRebind()
 	s, err := storeOf(ctx, h.w.Client())
 	if err != nil {
 		return
@@ -65,9 +66,16 @@ func (h *host) reclaim(ctx context.Context, inst *instance, key string) {
 	case rec.WorkerKey == oldLease && rec.Epoch == oldEpoch:
 		// This host knows which calls of the old placement it started: only those count as run.
 		resume := h.retire(ctx, inst.id, oldEpoch, false)
-		if resume != nil {
-			resume.Started = inst.startedSeqs()
+		if resume == nil {
+			return // the stream could not be read: without a note no call would be checked
 		}
+		resume.Started = inst.startedSeqs()
+		// A consumer its server recreated empty (memory state) reports too little delivered:
+		// the calls this host was delivered, started ones included, are within Upto all the same.
+		inst.mu.Lock()
+		cc := inst.cc
+		inst.mu.Unlock()
+		resume.Upto = max(resume.Upto, cc.lastDelivered())
 		var claimed bool
 		rec, err = s.update(ctx, inst.id, func(r *Record) bool {
 			if r.terminal() || r.WorkerKey != oldLease || r.Epoch != oldEpoch {

@@ -44,6 +44,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -69,6 +70,7 @@ type puller struct {
 	log       zerolog.Logger
 	sub       *nats.Subscription
 	status    chan nats.Status
+	lost      atomic.Pointer[lostFunc] // told of consumers that seem lost (lost.go)
 
 	mu      sync.RWMutex
 	byName  map[string]*pullSub // consumer name -> the consumer pulled under it
@@ -182,7 +184,9 @@ func (p *puller) route(m *nats.Msg) {
 		p.log.Debug().Str("consumer", consumer).Msg("delivery for a consumer no longer pulled")
 		return
 	}
-	s.deliver(m)
+	if s.track(m.Reply) {
+		s.deliver(m)
+	}
 }
 
 // ackConsumer returns the consumer named in a JetStream ack reply:
@@ -256,6 +260,8 @@ type pullSub struct {
 	body     []byte        // the pull request
 	serial   bool
 	handle   func(jetstream.Msg)
+
+	lossWatch // signs that the consumer is lost (lost.go); guarded by mu
 
 	mu        sync.Mutex
 	reqs      []pullReq // requests that may still deliver
@@ -381,6 +387,7 @@ func (s *pullSub) status(n uint64, m *nats.Msg) {
 		left = v
 	}
 	now := time.Now()
+	s.heard(code, desc, now)
 	switch {
 	case code == "100": // an idle heartbeat (not asked for): the request lives
 		return

@@ -77,6 +77,26 @@ type Resume struct {
 	// attempt, as on a crash. A graceful hand-over lists none: calls still running then are
 	// run again by the next placement.
 	Started []uint64 `json:"started,omitempty"`
+	// Check is the last stream sequence an earlier placement may have answered: the next
+	// host looks for a stored result before it runs any call in [From, max(Upto, Check)],
+	// without counting an attempt for those past Upto. Upto alone can fall short: it is read
+	// from the retired consumer, and a consumer with memory state that its server recreated
+	// empty (a restarted cluster node) reports only what it delivered since.
+	Check uint64 `json:"check,omitempty"`
+}
+
+// checks reports whether the call at stream sequence seq may have been answered by an
+// earlier placement, so that its stored result is looked for before it runs.
+func (rs *Resume) checks(seq uint64) bool {
+	return rs != nil && seq >= rs.From && seq <= max(rs.Upto, rs.Check)
+}
+
+// bound is the last stream sequence rs says may have been answered (0 for nil).
+func (rs *Resume) bound() uint64 {
+	if rs == nil {
+		return 0
+	}
+	return max(rs.Upto, rs.Check)
 }
 
 // ran reports whether the call at stream sequence seq may have run on the previous placement,

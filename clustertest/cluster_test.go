@@ -23,6 +23,8 @@ type node struct {
 	*testsupport.Proc
 	name string
 	url  string
+	bin  string
+	args []string
 }
 
 // cluster is three nats-server processes, n1 to n3, routed to each other as cluster "jetray".
@@ -57,7 +59,8 @@ cluster {
 		if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		n.Proc = testsupport.Start(t, n.name, bin, []string{"-c", path}, testsupport.CombinedOutput())
+		n.bin, n.args = bin, []string{"-c", path}
+		n.Proc = testsupport.Start(t, n.name, bin, n.args, testsupport.CombinedOutput())
 		cl.nodes = append(cl.nodes, n)
 	}
 	deadline := time.Now().Add(30 * time.Second)
@@ -101,6 +104,19 @@ func (cl *cluster) urls(first string) string {
 		}
 	}
 	return strings.Join(append(head, rest...), ",")
+}
+
+// restart starts n again, with its configuration and store, after it exited, and waits until
+// JetStream answers through it.
+func (n *node) restart(t *testing.T) {
+	t.Helper()
+	n.Proc = testsupport.Start(t, n.name, n.bin, n.args, testsupport.CombinedOutput())
+	testsupport.WaitNoError(t, 30*time.Second, n.name+" JetStream after a restart", func() error {
+		if n.Exited() {
+			t.Fatalf("%s exited while starting; log:\n%s", n.name, n.Stderr.String())
+		}
+		return accountInfo(n.url)
+	})
 }
 
 func (cl *cluster) node(name string) *node {
