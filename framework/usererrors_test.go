@@ -18,7 +18,9 @@ type QuotaError struct {
 	Limit    int
 }
 
-func (e *QuotaError) Error() string { return fmt.Sprintf("quota of %s exceeded (%d)", e.Resource, e.Limit) }
+func (e *QuotaError) Error() string {
+	return fmt.Sprintf("quota of %s exceeded (%d)", e.Resource, e.Limit)
+}
 
 // NotFound is registered as a value type.
 type NotFound struct{ Key string }

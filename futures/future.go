@@ -29,7 +29,7 @@ type Future[T any] struct {
 	val  T
 	err  error
 	lazy *lazyValue[T]
-	ref  bool         // decoded from a reference; resolved through a Resolver (ref.go)
+	ref  bool                        // decoded from a reference; resolved through a Resolver (ref.go)
 	read atomic.Pointer[atomic.Bool] // true once the outcome was read or handed on; see OnUnhandledError
 }
 
