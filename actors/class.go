@@ -83,7 +83,8 @@ func (c *Class[A, In]) Remote(ctx context.Context, cl *framework.Client, in In) 
 		return fail(fmt.Errorf("jetray: encode constructor input of %s: %w", c.name, err))
 	}
 	rec := Record{ID: id, Class: c.name, Name: c.cfg.name, State: StatePending, MaxConcurrency: h.maxConc,
-		MaxRestarts: c.cfg.maxRestarts, MaxTaskRetries: c.cfg.maxTaskRetries, Created: time.Now().UTC()}
+		MaxRestarts: c.cfg.maxRestarts, MaxTaskRetries: c.cfg.maxTaskRetries, Created: time.Now().UTC(),
+		Labels: c.cfg.labels, Resources: c.cfg.resources}
 	if c.cfg.prefetch > 1 {
 		rec.Prefetch = c.cfg.prefetch
 	}
@@ -122,7 +123,8 @@ func (c *Class[A, In]) Remote(ctx context.Context, cl *framework.Client, in In) 
 	if c.cfg.name != "" {
 		hdr[wire.HeaderActorName] = []string{c.cfg.name}
 	}
-	h.ready = framework.Submit[struct{}](ctx, cl, framework.Request{Name: wire.ActorCreationName(c.name), ID: id, Header: hdr}, in)
+	h.ready = framework.Submit[struct{}](ctx, cl, framework.Request{Name: wire.ActorCreationName(c.name), ID: id, Header: hdr,
+		Options: placementOptions(c.cfg.labels, c.cfg.resources)}, in)
 	if err := h.ready.Err(); err != nil {
 		// Not submitted (unknown class, encoding error): nothing will ever place it.
 		dctx := context.WithoutCancel(ctx)
@@ -293,6 +295,10 @@ func (c *Class[A, In]) create(ctx context.Context, h *host, call *framework.Call
 		h.markFailed(ctx, s, id, lease, epoch, err)
 		return nil, err
 	}
+	// The resources the creation call holds (its placement's) stay held while the instance
+	// lives here: they are freed when it ends on this worker (killed, dropped, handed over,
+	// stopped), which cancels its ctx; if that happened already, at once.
+	context.AfterFunc(inst.ctx, keepResources(ctx))
 	return nil, nil
 }
 

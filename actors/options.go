@@ -1,6 +1,11 @@
 package actors
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/jetray/jetray/framework"
+	"github.com/jetray/jetray/internal/wire"
+)
 
 // ClassOption configures an actor class on Define, or one instance with Class.Options.
 type ClassOption func(*classConfig)
@@ -13,7 +18,9 @@ type classConfig struct {
 	maxRestarts    int
 	maxTaskRetries int
 	maxPending     int
-	prefetch       int // 0: none (a window of 1)
+	prefetch       int                // 0: none (a window of 1)
+	labels         map[string]string  // LabelSelector; replaced, never changed, by options
+	resources      map[string]float64 // Resources; replaced, never changed, by options
 }
 
 func (c classConfig) concurrency() int {
@@ -98,3 +105,44 @@ func MaxPendingCalls(n int) ClassOption { return func(c *classConfig) { c.maxPen
 // instance with Options; the window is kept in the actor's record, so a restarted or
 // handed-over actor keeps it. Memory: up to n calls (inputs included) wait on the worker.
 func Prefetch(n int) ClassOption { return func(c *classConfig) { c.prefetch = n } }
+
+// LabelSelector places the actor only on workers whose labels (framework.WithLabels) include
+// every key with exactly the given value, for every placement: creation, restarts and
+// hand-overs. It adds to the selector of earlier options. Rules and errors as for
+// framework.LabelSelector: an invalid label fails Ready with ErrInvalidName, one no worker
+// serving the class has ever had with framework.ErrInfeasible.
+func LabelSelector(labels map[string]string) ClassOption {
+	return func(c *classConfig) { c.labels = wire.WithLabels(c.labels, labels) }
+}
+
+// Resources makes the actor hold amounts of resources on its worker for as long as it lives
+// there (Ray's actor resources): it is placed only on a worker with that much free, which
+// counts it against its capacity (framework.WithResources) until the actor dies, is handed
+// over or its worker stops. Restarts and hand-overs place it the same way. An amount of 0
+// removes a need. Rules and errors as for framework.Resources.
+func Resources(amounts map[string]float64) ClassOption {
+	return func(c *classConfig) { c.resources = wire.WithResources(c.resources, amounts) }
+}
+
+// NumCPUs is Resources({"cpu": n}).
+func NumCPUs(n float64) ClassOption { return Resources(map[string]float64{wire.ResourceCPU: n}) }
+
+// NumGPUs is Resources({"gpu": n}) (Ray's num_gpus).
+func NumGPUs(n float64) ClassOption { return Resources(map[string]float64{wire.ResourceGPU: n}) }
+
+// Memory is Resources({"memory": bytes}).
+func Memory(bytes int64) ClassOption {
+	return Resources(map[string]float64{wire.ResourceMemory: float64(bytes)})
+}
+
+// placementOptions are the creation call's options for an actor with labels and resources.
+func placementOptions(labels map[string]string, resources map[string]float64) []framework.TaskOption {
+	var opts []framework.TaskOption
+	if len(labels) > 0 {
+		opts = append(opts, framework.LabelSelector(labels))
+	}
+	if len(resources) > 0 {
+		opts = append(opts, framework.Resources(resources))
+	}
+	return opts
+}

@@ -50,11 +50,16 @@ type Record struct {
 	Epoch uint64 `json:"epoch,omitempty"`
 	// Resume says where the next placement's consumer starts and which calls the previous
 	// placement may have run; set by whoever retired the previous placement.
-	Resume  *Resume   `json:"resume,omitempty"`
-	Input   []byte    `json:"input,omitempty"` // encoded constructor input, for restarts
-	Error   string    `json:"error,omitempty"`
-	Created time.Time `json:"created"`
-	Updated time.Time `json:"updated"`
+	Resume *Resume `json:"resume,omitempty"`
+	// Labels and Resources are the actor's placement (LabelSelector, Resources): every
+	// placement, restarts and hand-overs included, goes to a worker that has the labels and,
+	// free, the resources, which the actor then holds for as long as it lives there.
+	Labels    map[string]string  `json:"labels,omitempty"`
+	Resources map[string]float64 `json:"resources,omitempty"`
+	Input     []byte             `json:"input,omitempty"` // encoded constructor input, for restarts
+	Error     string             `json:"error,omitempty"`
+	Created   time.Time          `json:"created"`
+	Updated   time.Time          `json:"updated"`
 }
 
 // Resume is the hand-over note between two placements of an actor.

@@ -115,8 +115,8 @@ func resubmitCreation(ctx context.Context, c *framework.Client, s *store, rec *R
 	if rec.Name != "" {
 		hdr[wire.HeaderActorName] = []string{rec.Name}
 	}
-	f := framework.Submit[struct{}](ctx, c, framework.Request{Name: wire.ActorCreationName(rec.Class), Header: hdr},
-		json.RawMessage(rec.Input))
+	f := framework.Submit[struct{}](ctx, c, framework.Request{Name: wire.ActorCreationName(rec.Class), Header: hdr,
+		Options: placementOptions(rec.Labels, rec.Resources)}, json.RawMessage(rec.Input))
 	if err := f.Err(); err != nil {
 		id, epoch := rec.ID, rec.Epoch
 		_, _ = s.update(context.WithoutCancel(ctx), id, func(r *Record) bool {

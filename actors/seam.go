@@ -28,6 +28,7 @@ var (
 	setRoute        = seam.SetRoute.(func(*framework.Request, seam.Route))
 	namesOf         = seam.Names.(func(*framework.Client) wire.Names)
 	actorState      = seam.ActorState.(func(*framework.Worker, string, string, string))
+	keepResources   = seam.KeepResources.(func(context.Context) func())
 )
 
 // errNotOwner is the handler signal of a host that no longer owns the actor (see seam).

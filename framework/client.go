@@ -33,6 +33,7 @@ type Client struct {
 	cancels   jetstream.KeyValue
 	known     sync.Map                      // task name -> struct{}: names seen in the registry
 	nameWaits nameWaits                     // names that held calls wait for (grace.go)
+	routes    sync.Map                      // wire.RouteKey -> struct{}: routes announced (placement.go)
 	metrics   atomic.Pointer[clientMetrics] // set by Collector
 
 	sched *scheduling // the tasks stream's message schedules, set in Connect (schedule_stream.go)

@@ -47,6 +47,10 @@ var (
 	// ErrLivenessWarmingUp: the liveness bucket is younger than LivenessTTL (just created, or
 	// recreated after a broker restart), so a missing key does not yet mean a dead worker.
 	ErrLivenessWarmingUp = errors.New("jetray: worker liveness bucket warming up")
+	// ErrInfeasible: a call needs labels or resources (LabelSelector, Resources) that no
+	// worker serving its task has ever registered (WithLabels, WithResources); the error names
+	// what is missing. The call is not queued. Ray calls such work infeasible.
+	ErrInfeasible = errors.New("jetray: infeasible")
 	// ErrAuthConfig is returned by Auth.Options for contradictory or incomplete settings.
 	ErrAuthConfig = errors.New("jetray: auth")
 	// ErrDeadline: the call did not start by its StartWithin deadline, or had no result by its

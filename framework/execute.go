@@ -89,6 +89,9 @@ func (w *Worker) execute(d *delivery) {
 	if d.slot {
 		ctx = futures.WithBlockHook(ctx, func() func() { return d.block(w) })
 	}
+	if d.grant != nil {
+		ctx = context.WithValue(ctx, grantKey{}, d.grant)
+	}
 	ctx, cancelCause := context.WithCancelCause(ctx)
 	w.cw.begin(id, cancelCause)
 	defer w.cw.end(id)

@@ -19,7 +19,7 @@ import (
 // startConsumer opens the durable consumer for name, creating it if absent, and starts
 // consuming. An existing consumer keeps its AckWait, whoever set it: the heartbeat follows it.
 func (w *Worker) startConsumer(ctx context.Context, name string, h Handler) error {
-	cons, err := w.taskConsumer(ctx, name)
+	cons, err := w.taskConsumer(ctx, name, wire.TaskRoute{})
 	if err != nil {
 		return err
 	}
@@ -46,17 +46,22 @@ func (w *Worker) startConsumer(ctx context.Context, name string, h Handler) erro
 	return nil
 }
 
-// taskConsumer returns the durable consumer task-<name>, created with this worker's settings
-// if absent. An existing one is used as it is, except for settings the worker needs (filter,
-// MaxAckPending, MaxDeliver), which are updated; its AckWait is never changed, since other
-// workers heartbeat for their calls of that consumer.
-func (w *Worker) taskConsumer(ctx context.Context, name string) (jetstream.Consumer, error) {
+// taskConsumer returns the durable consumer of route r of name (task-<name> for the default
+// route), created with this worker's settings if absent. An existing one is used as it is,
+// except for settings the worker needs (filter, MaxAckPending, MaxDeliver), which are
+// updated; its AckWait is never changed, since other workers heartbeat for their calls of
+// that consumer.
+func (w *Worker) taskConsumer(ctx context.Context, name string, r wire.TaskRoute) (jetstream.Consumer, error) {
 	cctx, cancel := w.c.apiContext(ctx)
 	defer cancel()
+	desc := "jetray task " + name
+	if !r.IsDefault() {
+		desc += " (" + r.Priority.String() + " priority, labels " + r.Labels + ")"
+	}
 	want := jetstream.ConsumerConfig{
-		Durable:       w.c.names.TaskConsumer(name, wire.TaskRoute{}),
-		Description:   "jetray task " + name,
-		FilterSubject: w.c.names.TaskSubject(name, wire.TaskRoute{}),
+		Durable:       w.c.names.TaskConsumer(name, r),
+		Description:   desc,
+		FilterSubject: w.c.names.TaskSubject(name, r),
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       w.cfg.ackWait,
 		MaxAckPending: 65536,
@@ -152,15 +157,23 @@ func (w *Worker) refreshAckWait(done <-chan struct{}) {
 func (w *Worker) receive(m jetstream.Msg, h Handler, name string) {
 	d := &delivery{msg: m, h: h, name: name}
 	w.hold(d)
+	w.enqueue(d, w.queue)
+}
+
+// enqueue puts a held delivery on run queue q (w.queue, or a priority's), blocking while it
+// is full; once the intake stops, the delivery is handed back instead and frees what it holds.
+func (w *Worker) enqueue(d *delivery, q chan *delivery) {
 	w.queueMu.RLock()
 	defer w.queueMu.RUnlock()
 	if w.queueClosed {
+		d.freeGrant()
 		w.handBackUnstartedAsync(d)
 		return
 	}
 	select {
-	case w.queue <- d:
+	case q <- d:
 	case <-w.stopCh:
+		d.freeGrant()
 		w.handBackUnstartedAsync(d)
 	}
 }
@@ -193,6 +206,10 @@ func (w *Worker) stopIntake() {
 	}
 	w.stopping = true
 	close(w.stopCh)
+	w.mu.Unlock()
+	w.routeCancel() // the route watch and pullers: they take nothing more
+	w.routeWG.Wait()
+	w.mu.Lock()
 	ccs := make([]jetstream.ConsumeContext, 0, len(w.consumers))
 	for n, cc := range w.consumers {
 		ccs = append(ccs, cc)

@@ -32,6 +32,12 @@ type WorkerInfo struct {
 	Client  string    `json:"client"`          // the worker's client ID
 	Started time.Time `json:"started"`         // when the worker's Run took its first lease
 	Names   []string  `json:"names,omitempty"` // task names and actor classes' creation names it serves
+	// Labels and Capacity are what the worker advertises (WithLabels, WithResources); InUse is
+	// the amount of each resource held by the calls and actors it runs, as of its last renewal
+	// (at most LivenessInterval old). All three are empty for a worker that declares none.
+	Labels   map[string]string  `json:"labels,omitempty"`
+	Capacity map[string]float64 `json:"capacity,omitempty"`
+	InUse    map[string]float64 `json:"in_use,omitempty"`
 }
 
 // leaseMargin is how much earlier than the broker a worker gives up its own lease: room for
@@ -123,7 +129,7 @@ func (w *Worker) liveness(done <-chan struct{}) {
 		sent := time.Now()
 		if rev == 0 {
 			key := wire.LeaseKey(w.cfg.name, w.c.id, gen)
-			info, _ := json.Marshal(wire.WorkerInfo{Key: key, Name: w.cfg.name, Client: w.c.id, Started: started, Names: names})
+			info, _ := json.Marshal(w.workerInfo(key, started, names))
 			r, err := kv.Create(pctx, key, info)
 			if err != nil {
 				if errors.Is(err, jetstream.ErrKeyExists) {
@@ -138,7 +144,7 @@ func (w *Worker) liveness(done <-chan struct{}) {
 			l.Set(cur.key, cur.until)
 			return
 		}
-		info, _ := json.Marshal(wire.WorkerInfo{Key: cur.key, Name: w.cfg.name, Client: w.c.id, Started: started, Names: names})
+		info, _ := json.Marshal(w.workerInfo(cur.key, started, names))
 		r, err := kv.Update(pctx, cur.key, info, rev)
 		switch {
 		case err == nil:
@@ -175,6 +181,13 @@ func (w *Worker) liveness(done <-chan struct{}) {
 			step()
 		}
 	}
+}
+
+// workerInfo is the value of the worker's lease key: who it is, what it serves, its labels
+// and capacity, and the resources in use now.
+func (w *Worker) workerInfo(key string, started time.Time, names []string) wire.WorkerInfo {
+	return wire.WorkerInfo{Key: key, Name: w.cfg.name, Client: w.c.id, Started: started, Names: names,
+		Labels: w.cfg.labels, Capacity: w.cfg.resources, InUse: w.pool.inUse()}
 }
 
 // isConflictErr reports a compare-and-swap that found another revision (or no key).

@@ -29,7 +29,7 @@ func Registrations(ctx context.Context, c *Client) ([]Registration, error) {
 	bucket := c.names.RegistryBucket()
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	watch, err := c.registry.WatchAll(wctx, jetstream.IgnoreDeletes())
+	watch, err := c.registry.Watch(wctx, wire.RegistryKey(">"), jetstream.IgnoreDeletes())
 	if err != nil {
 		return nil, fmt.Errorf("jetray: read %s: %w", bucket, err)
 	}

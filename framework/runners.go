@@ -8,13 +8,19 @@ import (
 	"sync"
 )
 
-// runCalls is a runner: it takes a slot token, then runs calls from the queue one at a time
-// until the queue closes or stop closes (a lent runner; nil for the regular ones). It keeps
+// runCalls is a runner: it takes a slot token, then runs calls from the queues one at a time
+// until the queues close or stop closes (a lent runner; nil for the regular ones). It keeps
 // its token between calls, but gives it to a call that stops waiting (unblock) while it is
 // idle, then takes another before it takes the next call. A call that blocks gives up the
 // token it runs with and takes one back before it continues (block), so a runner holds a
 // token whenever it runs a call that is not blocked.
+//
+// Priorities are strict: a runner that looks for its next call takes a queued high call if
+// there is one, else a normal one, else a low one; only when all three are empty does it wait
+// for whichever comes first. Once the queues are closed (shutdown) it takes what is left in
+// each, which execute hands back, and returns when all three are empty.
 func (w *Worker) runCalls(stop <-chan struct{}) {
+	qs := runQueues{w.queueHigh, w.queue, w.queueLow}
 	for {
 		select {
 		case w.slots <- struct{}{}:
@@ -23,28 +29,78 @@ func (w *Worker) runCalls(stop <-chan struct{}) {
 		}
 	idle:
 		for {
-			select {
-			case d, ok := <-w.queue:
-				if !ok {
+			d, ok := qs.poll()
+			if !ok {
+				if qs.done() {
 					<-w.slots
 					return
 				}
-				d.slot = true
-				w.execute(d)
-				d.settle(w)
 				select {
+				case d, ok = <-qs[0]:
+					qs.closed(0, ok)
+				case d, ok = <-qs[1]:
+					qs.closed(1, ok)
+				case d, ok = <-qs[2]:
+					qs.closed(2, ok)
+				case w.handoff <- struct{}{}: // the token now belongs to an unblocked call
+					break idle
 				case <-stop:
 					<-w.slots
 					return
-				default:
 				}
-			case w.handoff <- struct{}{}: // the token now belongs to an unblocked call
-				break idle
+			}
+			if !ok {
+				continue // a queue closed: look again
+			}
+			d.slot = true
+			w.execute(d)
+			d.settle(w)
+			d.freeGrant()
+			select {
 			case <-stop:
 				<-w.slots
 				return
+			default:
 			}
 		}
+	}
+}
+
+// runQueues are a runner's view of the worker's run queues, highest priority first; a queue
+// found closed and empty is set to nil, which a select never takes.
+type runQueues [3]chan *delivery
+
+// poll takes a queued call without waiting, highest priority first: ok is false when none is
+// queued or a queue was found closed (then it is nil from now on).
+func (qs *runQueues) poll() (*delivery, bool) {
+	for i, q := range qs {
+		if q == nil {
+			continue
+		}
+		select {
+		case d, ok := <-q:
+			qs.closed(i, ok)
+			return d, ok
+		default:
+		}
+	}
+	return nil, false
+}
+
+// closed forgets queue i if a receive from it said it is closed (ok false).
+func (qs *runQueues) closed(i int, ok bool) {
+	if !ok {
+		qs[i] = nil
+	}
+}
+
+// done reports whether every queue is closed and empty.
+func (qs *runQueues) done() bool { return qs[0] == nil && qs[1] == nil && qs[2] == nil }
+
+// freeGrant frees the resources the call holds, unless an actor it made keeps them.
+func (d *delivery) freeGrant() {
+	if d.grant != nil && !d.grant.kept.Load() {
+		d.grant.free()
 	}
 }
 

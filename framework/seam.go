@@ -36,4 +36,5 @@ func init() {
 	seam.SetRoute = func(req *Request, r seam.Route) { req.route = r }
 	seam.Names = func(c *Client) wire.Names { return c.names }
 	seam.ActorState = func(w *Worker, class, from, to string) { w.cfg.metrics.actorState(class, from, to) }
+	seam.KeepResources = func(ctx context.Context) func() { return keepResources(ctx) }
 }

@@ -85,6 +85,16 @@ func (c *Client) failSubmit(spec callSpec, err error, s sink) {
 
 // send publishes a call whose name is registered (or needs no registration).
 func (c *Client) send(ctx context.Context, spec callSpec, s sink) {
+	if !spec.unregistered && spec.cfg.route.routed() { // a priority or placement (placement.go)
+		subject, err := c.routeSubject(ctx, spec.name, &spec.cfg.route)
+		if err != nil {
+			if !spec.held || c.results.take(spec.id) != nil {
+				c.failCall(spec.id, spec.name, err, s)
+			}
+			return
+		}
+		spec.subject = subject
+	}
 	if !spec.deadlines.IsZero() {
 		if err := c.scheduleDeadlines(ctx, &spec); err != nil {
 			if !spec.held || c.results.take(spec.id) != nil {

@@ -113,12 +113,16 @@ func (e *callError) Unwrap() error { return e.err }
 // serialisable value (internal/wire.CallOptions, with its defaults in one place).
 type TaskOption func(*taskConfig)
 
-// taskConfig is the call options value the TaskOptions set.
-type taskConfig = wire.CallOptions
+// taskConfig is what the TaskOptions set: the call options that travel in headers, and the
+// route (priority and placement) that decides the call's subject (placement.go).
+type taskConfig struct {
+	wire.CallOptions
+	route callRoute
+}
 
 // defaultTaskConfig returns the default call options: 3 retries, backoff 100 ms to 10 s, no
-// timeout.
-func defaultTaskConfig() taskConfig { return wire.DefaultCallOptions() }
+// timeout, normal priority, no placement.
+func defaultTaskConfig() taskConfig { return taskConfig{CallOptions: wire.DefaultCallOptions()} }
 
 // MaxRetries sets how many times a call is retried after system failures (its worker died,
 // its ack was lost). Default 3; -1 retries forever; 0 runs at most one attempt to completion.

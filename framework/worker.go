@@ -54,8 +54,10 @@ type Worker struct {
 	ls        *lease.Lease // written by the liveness loop only
 	stopHooks []func()
 
-	queue       chan *delivery
-	queueMu     sync.RWMutex // held for reading while sending on queue
+	queue       chan *delivery // normal priority: the default routes and labelled ones
+	queueHigh   chan *delivery // high priority routes (routes.go); runners take these first
+	queueLow    chan *delivery // low priority routes; runners take these last
+	queueMu     sync.RWMutex   // held for reading while sending on a queue
 	queueClosed bool
 	stopCh      chan struct{}
 	runners     sync.WaitGroup // runners, including those lent while a call blocks
@@ -80,6 +82,12 @@ type Worker struct {
 	taskCtx    context.Context // parent of call contexts; cancelled after the drain deadline
 	taskCancel context.CancelFunc
 	inflight   atomic.Int64
+
+	routes      routeState      // guarded by mu
+	routeCtx    context.Context // the route watch and pullers stop when it ends (stopIntake)
+	routeCancel context.CancelFunc
+	routeWG     sync.WaitGroup
+	pool        *resourcePool // WithResources: what the calls and actors running here hold
 }
 
 // delivery is one message held by the worker, from receipt to ack, nak or term.
@@ -91,6 +99,7 @@ type delivery struct {
 	// set by the runner
 	state       atomic.Int32 // stateQueued, stateRunning, stateFinishing or stateAbandoned
 	slot        bool         // runs in a task slot (not an actor call)
+	grant       *grant       // resources the call holds (routes with a placement); nil: none
 	call        *Call
 	tries       int            // result publish tries
 	inputObject string         // object holding the input, deleted once the result is stored
@@ -129,7 +138,8 @@ func NewWorker(c *Client, opts ...WorkerOption) *Worker {
 	}
 	w := &Worker{c: c, cfg: cfg, handlers: map[string]Handler{}, consumers: map[string]jetstream.ConsumeContext{},
 		taskCons: map[string]jetstream.Consumer{}, ackWaits: map[string]time.Duration{}, held: map[*delivery]struct{}{}, hbReset: make(chan struct{}, 1),
-		handBackSem: make(chan struct{}, maxParallelHandBacks), ls: lease.New(LivenessTTL)}
+		handBackSem: make(chan struct{}, maxParallelHandBacks), ls: lease.New(LivenessTTL),
+		routes: routeState{known: map[string]wire.RouteEntry{}, on: map[string]bool{}}, pool: newResourcePool(cfg.resources)}
 	w.hbPeriod.Store(int64(cfg.ackWait / 3))
 	if cfg.log != nil {
 		w.log = cfg.log.With().Str("worker", cfg.name).Logger()
@@ -219,6 +229,9 @@ func (w *Worker) handle(name, kind string, h Handler) error {
 	if err := ValidName(name); err != nil {
 		return err
 	}
+	if w.cfg.optErr != nil {
+		return w.cfg.optErr
+	}
 	w.mu.Lock()
 	if _, dup := w.handlers[name]; dup {
 		w.mu.Unlock()
@@ -231,19 +244,54 @@ func (w *Worker) handle(name, kind string, h Handler) error {
 		return err
 	}
 	if running {
-		return w.startConsumer(context.Background(), name, h)
+		if err := w.startConsumer(context.Background(), name, h); err != nil {
+			return err
+		}
+		w.startKnownRoutes(name, h)
 	}
 	return nil
 }
 
 // registerName records name in the registry bucket so clients accept calls to it; kind says
-// what it is ("task", "actor").
+// what it is ("task", "actor"). The entry keeps the shapes (labels and capacities) of every
+// worker that registered the name: this worker merges its own in by compare-and-swap on the
+// entry's revision, so concurrent registrations lose none.
 func (w *Worker) registerName(name, kind string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), w.c.cfg.callTimeout)
 	defer cancel()
-	val, _ := json.Marshal(wire.NewRegistryEntry(name, kind, w.cfg.name, time.Now()))
-	if _, err := w.c.registry.Put(ctx, wire.RegistryKey(name), val); err != nil {
-		return fmt.Errorf("jetray: registry put %q: %w", name, err)
+	key := wire.RegistryKey(name)
+	now := time.Now()
+	for {
+		entry := wire.NewRegistryEntry(name, kind, w.cfg.name, now)
+		var rev uint64
+		e, err := w.c.registry.Get(ctx, key)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+		case err != nil:
+			return fmt.Errorf("jetray: registry get %q: %w", name, err)
+		default:
+			rev = e.Revision()
+			var old wire.RegistryEntry
+			if json.Unmarshal(e.Value(), &old) == nil {
+				entry.Shapes = old.Shapes
+			}
+		}
+		if len(w.cfg.labels) > 0 || len(w.cfg.resources) > 0 {
+			entry.Shapes = wire.AddShape(entry.Shapes, wire.WorkerShape{Labels: w.cfg.labels,
+				Capacity: w.cfg.resources, Worker: w.cfg.name, At: entry.At})
+		}
+		val, _ := json.Marshal(entry)
+		if rev == 0 {
+			_, err = w.c.registry.Create(ctx, key, val)
+		} else {
+			_, err = w.c.registry.Update(ctx, key, val, rev)
+		}
+		if err == nil {
+			break
+		}
+		if !isConflictErr(err) || ctx.Err() != nil {
+			return fmt.Errorf("jetray: registry put %q: %w", name, err)
+		}
 	}
 	w.c.known.Store(name, struct{}{})
 	return nil
@@ -276,6 +324,9 @@ func (w *Worker) onRun(run func(ctx context.Context) error) {
 // acked), hand-backs end, and last the heartbeat, AckWait refresh and lease, so the worker is
 // seen alive until it holds nothing.
 func (w *Worker) Run(ctx context.Context) error {
+	if w.cfg.optErr != nil {
+		return w.cfg.optErr
+	}
 	w.mu.Lock()
 	if w.running {
 		w.mu.Unlock()
@@ -283,6 +334,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	w.running, w.stopping = true, false
 	w.queue = make(chan *delivery, w.cfg.concurrency)
+	w.queueHigh = make(chan *delivery, w.cfg.concurrency)
+	w.queueLow = make(chan *delivery, w.cfg.concurrency)
+	w.routeCtx, w.routeCancel = context.WithCancel(context.Background())
+	clear(w.routes.on)
 	w.slots = make(chan struct{}, w.cfg.concurrency)
 	w.handoff = make(chan struct{})
 	w.queueClosed = false
@@ -325,6 +380,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	w.startRouteWatch()
 	runners := &w.runners
 	for range w.cfg.concurrency {
 		runners.Go(func() { w.runCalls(nil) })
@@ -351,6 +407,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.queueMu.Lock() // stopCh is closed: senders leave at once
 	w.queueClosed = true
 	close(w.queue)
+	close(w.queueHigh)
+	close(w.queueLow)
 	w.queueMu.Unlock()
 	var err error
 	drained := make(chan struct{})

@@ -3,8 +3,10 @@
 package framework
 
 import (
+	"fmt"
 	"time"
 
+	"github.com/jetray/jetray/internal/wire"
 	"github.com/rs/zerolog"
 )
 
@@ -19,8 +21,11 @@ type workerConfig struct {
 	name         string
 	log          *zerolog.Logger
 	metrics      *Metrics
-	noTaskEvents bool          // WithTaskEvents(false)
-	readerGrace  time.Duration // WithStreamReaderGrace; 0: DefaultStreamReaderGrace
+	noTaskEvents bool               // WithTaskEvents(false)
+	readerGrace  time.Duration      // WithStreamReaderGrace; 0: DefaultStreamReaderGrace
+	labels       map[string]string  // WithLabels
+	resources    map[string]float64 // WithResources
+	optErr       error              // the first invalid option; Register and Run return it
 }
 
 // WithConcurrency sets the task slots of the worker: how many task calls run at once.
@@ -65,4 +70,59 @@ func WithWorkerLogger(l zerolog.Logger) WorkerOption { return func(c *workerConf
 // DefaultStreamReaderGrace (10 s); values of 0 or below mean the default.
 func WithStreamReaderGrace(d time.Duration) WorkerOption {
 	return func(c *workerConfig) { c.readerGrace = d }
+}
+
+// WithLabels adds labels the worker advertises, such as {"gpu": "a100", "region": "eu"}:
+// calls with a LabelSelector run only on workers whose labels include the selector. Keys are 1
+// to 63 of A-Z a-z 0-9 _ - . /, values 0 to 63 of A-Z a-z 0-9 _ - .; an invalid one makes
+// Register and Run fail with ErrInvalidName. Default: none.
+func WithLabels(labels map[string]string) WorkerOption {
+	return func(c *workerConfig) {
+		for k, v := range labels {
+			if err := wire.ValidLabelKey(k); err != nil {
+				c.setErr(err)
+				continue
+			}
+			if err := wire.ValidLabelValue(v); err != nil {
+				c.setErr(err)
+				continue
+			}
+			if c.labels == nil {
+				c.labels = map[string]string{}
+			}
+			c.labels[k] = v
+		}
+	}
+}
+
+// WithResources adds resource capacities the worker advertises, such as {"gpu": 4, "memory":
+// 64 << 30}: calls that need resources (Resources, NumGPUs, ...) run only on workers with at
+// least that capacity, and a worker runs such calls (and hosts such actors) only while the sum
+// of what they hold stays within its capacity. Names are 1 to 63 of A-Z a-z 0-9 _ - . /;
+// amounts are at least 0, counted in thousandths. An invalid one makes Register and Run fail
+// with ErrInvalidName. Default: none (calls that need no resources are bounded by
+// WithConcurrency only).
+func WithResources(capacity map[string]float64) WorkerOption {
+	return func(c *workerConfig) {
+		for k, v := range capacity {
+			if err := wire.ValidLabelKey(k); err != nil {
+				c.setErr(err)
+				continue
+			}
+			if err := wire.ValidResourceAmount(k, v); err != nil {
+				c.setErr(err)
+				continue
+			}
+			if c.resources == nil {
+				c.resources = map[string]float64{}
+			}
+			c.resources[k] = v
+		}
+	}
+}
+
+func (c *workerConfig) setErr(err error) {
+	if c.optErr == nil {
+		c.optErr = fmt.Errorf("jetray: worker option: %w", err)
+	}
 }

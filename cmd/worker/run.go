@@ -32,6 +32,8 @@ type config struct {
 	replicas       int                // -replicas: of the streams and buckets it creates
 	auth           *framework.Auth    // credentials and TLS (framework.AuthFlags)
 	connOpts       []framework.Option // from auth
+	labels         map[string]string  // -label k=v, repeated
+	resources      map[string]float64 // -resource name=amount, repeated
 }
 
 // usageError is a bad command line; main exits 2 for it.
@@ -53,6 +55,28 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&cfg.connectTimeout, "connect-timeout", 30*time.Second, "how long to keep trying to reach NATS at startup")
 	fs.StringVar(&cfg.metrics, "metrics", "", "serve Prometheus metrics on `host:port` at /metrics (docs/operations.md)")
 	fs.IntVar(&cfg.replicas, "replicas", 1, "replica count of the streams and buckets this worker creates (3 on a 3-node cluster; existing ones keep theirs)")
+	fs.Func("label", "advertise label `key=value` (repeat the flag for more): calls and actors with a matching label selector run here", func(v string) error {
+		k, val, err := parseLabel(v)
+		if err != nil {
+			return err
+		}
+		if cfg.labels == nil {
+			cfg.labels = map[string]string{}
+		}
+		cfg.labels[k] = val
+		return nil
+	})
+	fs.Func("resource", "advertise a resource capacity `name=amount` such as gpu=4, cpu=8 or memory=64Gi (repeat the flag for more)", func(v string) error {
+		k, amount, err := parseResource(v)
+		if err != nil {
+			return err
+		}
+		if cfg.resources == nil {
+			cfg.resources = map[string]float64{}
+		}
+		cfg.resources[k] = amount
+		return nil
+	})
 	cfg.auth = framework.AuthFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: worker [flags]\n\nServes the demo tasks and actors until SIGINT or SIGTERM.\n\nFlags:")
@@ -154,6 +178,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if cfg.name != "" {
 		opts = append(opts, framework.WithWorkerName(cfg.name))
+	}
+	if cfg.labels != nil {
+		opts = append(opts, framework.WithLabels(cfg.labels))
+	}
+	if cfg.resources != nil {
+		opts = append(opts, framework.WithResources(cfg.resources))
 	}
 	if cfg.metrics != "" {
 		m := framework.NewMetrics()

@@ -98,6 +98,13 @@ var (
 	// the client's namespace.
 	Names any
 
+	// KeepResources func(ctx context.Context) (release func()): keeps the resources held by
+	// the call running with ctx (its placement's, see framework.Resources) past the call's
+	// return, until release is called (once; later calls do nothing). The actor host calls it
+	// when a creation call has placed an actor, which holds them for its lifetime here. For
+	// a call that holds none, release does nothing.
+	KeepResources any
+
 	// ActorState func(w *framework.Worker, class, from, to string): moves one actor of class
 	// from state from to state to ("" for none) in the worker's actor gauge (WithMetrics).
 	ActorState any

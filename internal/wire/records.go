@@ -16,6 +16,11 @@ type RegistryEntry struct {
 	Kind   string    `json:"kind"`   // RegistryKindTask or RegistryKindActor
 	Name   string    `json:"name"`   // the registered name
 	Worker string    `json:"worker"` // the worker's name
+	// Shapes are the distinct label sets and capacities of the workers that registered the
+	// name (WorkerShape, AddShape): absent when none of them declared any, so a deployment
+	// without labels or resources writes what it always wrote. Workers merge their shape in
+	// by compare-and-swap on the entry's revision.
+	Shapes []WorkerShape `json:"shapes,omitempty"`
 }
 
 // NewRegistryEntry returns the entry a worker writes when it registers name, with at in UTC
@@ -32,6 +37,11 @@ type WorkerInfo struct {
 	Client  string    `json:"client"`          // the worker's client ID
 	Started time.Time `json:"started"`         // when the worker's Run started taking leases
 	Names   []string  `json:"names,omitempty"` // task and ActorCreationName names it serves
+	// Labels and Capacity are what the worker advertises (WithLabels, WithResources); InUse
+	// is the amount of each resource held by the calls and actors it runs, as of the renewal.
+	Labels   map[string]string  `json:"labels,omitempty"`
+	Capacity map[string]float64 `json:"capacity,omitempty"`
+	InUse    map[string]float64 `json:"in_use,omitempty"`
 }
 
 // CancelEntry is the value of a call ID in CancelBucket: the call was cancelled. Its JSON is
