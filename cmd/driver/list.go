@@ -81,7 +81,7 @@ func runList(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err != nil {
 			return fmt.Errorf("list workers: %w", err)
 		}
-		fmt.Fprintf(tw, "WORKER\tSTATE\tCLIENT\tSTARTED\tNAMES\n")
+		fmt.Fprintf(tw, "WORKER\tSTATE\tCLIENT\tSTARTED\tLABELS\tCAPACITY\tIN_USE\tNAMES\n")
 		for _, k := range slices.Sorted(maps.Keys(ws)) {
 			w := ws[k]
 			if *name != "" && w.Name != *name {
@@ -89,7 +89,9 @@ func runList(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			}
 			names := slices.Clone(w.Names)
 			slices.Sort(names)
-			fmt.Fprintf(tw, "%s\tALIVE\t%s\t%s\t%s\n", w.Name, w.Client, w.Started.Format(time.RFC3339), strings.Join(names, ","))
+			fmt.Fprintf(tw, "%s\tALIVE\t%s\t%s\t%s\t%s\t%s\t%s\n", w.Name, w.Client, w.Started.Format(time.RFC3339),
+				orDash(pairs(w.Labels, func(v string) string { return v })), orDash(pairs(w.Capacity, amount)),
+				orDash(pairs(w.InUse, amount)), strings.Join(names, ","))
 		}
 	case "schedules":
 		return listSchedules(ctx, c, tw, *name)
@@ -123,6 +125,21 @@ func listSchedules(ctx context.Context, c *framework.Client, tw *tabwriter.Write
 	}
 	return tw.Flush()
 }
+
+// pairs writes m as k=v pairs sorted by key, comma-separated ("" for none).
+func pairs[V any](m map[string]V, format func(V) string) string {
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(k + "=" + format(m[k]))
+	}
+	return b.String()
+}
+
+// amount writes a resource amount without trailing zeros.
+func amount(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
 // taskDuration is how long e's attempt ran, or has run, or "-".
 func taskDuration(e framework.TaskEvent) string {
