@@ -148,6 +148,11 @@ func TestRunUsageErrors(t *testing.T) {
 		{"name", []string{"-name", "a.b"}, "-name"},
 		{"embedded addr", []string{"-embedded", "nocolon"}, "-embedded"},
 		{"embedded port", []string{"-embedded", "127.0.0.1:http"}, "bad port"},
+		{"label without value", []string{"-label", "gpu"}, "want key=value"},
+		{"label without key", []string{"-label", "=a100"}, "empty key"},
+		{"resource without amount", []string{"-resource", "gpu"}, "want name=amount"},
+		{"resource not a number", []string{"-resource", "gpu=many"}, "not a number"},
+		{"negative resource", []string{"-resource", "gpu=-1"}, "at least 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
