@@ -325,6 +325,11 @@ func TestPermissions(t *testing.T) {
 		if taken, _ := framework.CreditRequests(drv1); n != 20 || taken == 0 {
 			t.Fatalf("windowed stream: %d items, %d credit requests", n, taken)
 		}
+		// A priority call: the driver announces its route, the worker follows the
+		// announcements and pulls from the route's own consumer.
+		if out, err := authEcho.Options(framework.Priority(framework.High)).Remote(ctx, drv1, "hi").Await(ctx); err != nil || out != "hi!" {
+			t.Fatalf("high priority call: %q, %v", out, err)
+		}
 		if err := framework.Cancel(ctx, drv1, authEcho.Remote(ctx, drv1, "x")); err != nil {
 			t.Fatalf("cancel own call: %v", err)
 		}
