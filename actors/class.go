@@ -298,7 +298,9 @@ func (c *Class[A, In]) create(ctx context.Context, h *host, call *framework.Call
 	// The resources the creation call holds (its placement's) stay held while the instance
 	// lives here: they are freed when it ends on this worker (killed, dropped, handed over,
 	// stopped), which cancels its ctx; if that happened already, at once.
-	context.AfterFunc(inst.ctx, keepResources(ctx))
+	if release := keepResources(ctx); release != nil {
+		context.AfterFunc(inst.ctx, release)
+	}
 	return nil, nil
 }
 

@@ -211,12 +211,11 @@ type grantKey struct{}
 
 // keepResources keeps the resources the call running with ctx holds past the call's return
 // and returns the func that frees them (once); a runtime calls it when what the call made
-// lives on, as an actor does on its worker. For a call that holds none it returns a func that
-// does nothing.
+// lives on, as an actor does on its worker. For a call that holds none it returns nil.
 func keepResources(ctx context.Context) func() {
 	g, _ := ctx.Value(grantKey{}).(*grant)
 	if g == nil {
-		return func() {}
+		return nil
 	}
 	g.kept.Store(true)
 	return g.free

@@ -113,12 +113,13 @@ func (w *Worker) startRoute(re wire.RouteEntry, r wire.TaskRoute, h Handler) {
 	}
 	durable := w.c.names.TaskConsumer(re.Name, r)
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	if !w.running || w.stopping || w.routes.on[durable] {
-		w.mu.Unlock()
 		return
 	}
 	w.routes.on[durable] = true
-	w.mu.Unlock()
+	// Under mu: stopIntake sets stopping under mu before it waits for routeWG, so no puller
+	// starts after that wait.
 	w.routeWG.Go(func() { w.serveRoute(re, r, durable, h) })
 }
 

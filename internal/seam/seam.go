@@ -102,7 +102,7 @@ var (
 	// the call running with ctx (its placement's, see framework.Resources) past the call's
 	// return, until release is called (once; later calls do nothing). The actor host calls it
 	// when a creation call has placed an actor, which holds them for its lifetime here. For
-	// a call that holds none, release does nothing.
+	// a call that holds none, release is nil.
 	KeepResources any
 
 	// ActorState func(w *framework.Worker, class, from, to string): moves one actor of class
