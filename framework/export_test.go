@@ -3,6 +3,8 @@ package framework
 import (
 	"context"
 	"time"
+
+	"github.com/jetray/jetray/internal/wire"
 )
 
 // SetAckWaitRefresh sets how often running workers reread their consumers' AckWait, for
@@ -31,4 +33,12 @@ func CreditRequests(c *Client) (taken uint64, held int) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	return cs.requests.Load(), len(cs.held)
+}
+
+// QueuedCalls returns how many calls wait in w's run queue of priority p (received, held,
+// not yet taken by a runner).
+func QueuedCalls(w *Worker, p PriorityLevel) int {
+	w.queueMu.RLock()
+	defer w.queueMu.RUnlock()
+	return len(w.queueOf(wire.Priority(p)))
 }

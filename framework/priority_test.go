@@ -8,7 +8,6 @@ import (
 
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/futures"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // gatedCall is the input of a gated task: its handler reports its label on started, then
@@ -45,7 +44,8 @@ func TestHighPriorityOvertakesBacklog(t *testing.T) {
 			started, release := make(chan string, 64), make(chan struct{}, 64)
 			name := "gated_" + backlog.String()
 			task := gatedTask(name, started, release)
-			runWorker(t, newWorker(t, c, []framework.WorkerOption{framework.WithConcurrency(1), framework.WithDrainTimeout(2 * time.Second)}, task))
+			w := newWorker(t, c, []framework.WorkerOption{framework.WithConcurrency(1), framework.WithDrainTimeout(2 * time.Second)}, task)
+			runWorker(t, w)
 
 			const n = 8
 			var fs []*futures.Future[string]
@@ -56,12 +56,10 @@ func TestHighPriorityOvertakesBacklog(t *testing.T) {
 				t.Fatalf("first call to start: %s, want b0", got)
 			}
 			high := task.Options(framework.Priority(framework.High)).Remote(ctx, c, gatedCall{Label: "high"})
-			// Wait until the worker holds the high call (delivered, not acked), so that it is
-			// queued beside the backlog when the running call returns.
-			cons := consumerOf(t, ctx, c, "task-"+name+"+_+high")
-			waitFor(t, 30*time.Second, "the high call delivered", func() bool {
-				info, err := cons.Info(ctx)
-				return err == nil && info.NumAckPending == 1
+			// Wait until the worker has queued the high call beside the backlog it holds (the
+			// backlog's queue is full), so both are there when the running call returns.
+			waitFor(t, 30*time.Second, "the high call queued", func() bool {
+				return framework.QueuedCalls(w, framework.High) == 1 && framework.QueuedCalls(w, backlog) == 1
 			})
 			release <- struct{}{} // b0 returns
 			if got := recv(t, started, 30*time.Second, "the call after b0"); got != "high" {
@@ -78,16 +76,4 @@ func TestHighPriorityOvertakesBacklog(t *testing.T) {
 			}
 		})
 	}
-}
-
-// consumerOf returns durable consumer name on the tasks stream, waiting until it exists.
-func consumerOf(t *testing.T, ctx context.Context, c *framework.Client, name string) jetstream.Consumer {
-	t.Helper()
-	var cons jetstream.Consumer
-	waitFor(t, 30*time.Second, "consumer "+name, func() bool {
-		var err error
-		cons, err = c.JetStream().Consumer(ctx, framework.TasksStream, name)
-		return err == nil
-	})
-	return cons
 }
