@@ -319,8 +319,8 @@ func (w *Worker) onRun(run func(ctx context.Context) error) {
 // bucket (handback.go), the cancel watch (cancel.go), the intake (intake.go: one consumer per
 // served name; routes.go: the route watch, then a consumer per route it may serve), the
 // runners (runners.go), then the heartbeat (held.go), the AckWait refresh (intake.go), the
-// lease (liveness.go) and the runtimes built on the worker (the actor host).
-// Stop, once ctx ends: the intake (routes first), then the queues close, the runners and runtimes drain (up
+// lease (liveness.go) and the runtimes built on the worker (the actor host). Stop, once ctx
+// ends: the intake (routes first), then the queues close, the runners and runtimes drain (up
 // to the drain timeout), held calls settle (their results are published by publish.go and
 // acked), hand-backs end, and last the heartbeat, AckWait refresh and lease, so the worker is
 // seen alive until it holds nothing.
