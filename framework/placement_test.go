@@ -155,3 +155,59 @@ func TestPlacementInfeasible(t *testing.T) {
 		}
 	}
 }
+
+// TestPlacementDelayedAndScheduled: a delayed call and the runs of a periodic schedule travel
+// on their task's route, so they land only on a worker with the selected label, and a delayed
+// high-priority call runs.
+func TestPlacementDelayedAndScheduled(t *testing.T) {
+	srv := startServer(t, framework.EmbeddedConfig{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var mu sync.Mutex
+	ranOn := map[string]string{} // call ID -> worker client ID
+	task := framework.NewTask("where_later", func(ctx context.Context, _ int) (string, error) {
+		id := framework.ClientFromContext(ctx).ID()
+		mu.Lock()
+		ranOn[framework.CallFromContext(ctx).ID] = id
+		mu.Unlock()
+		return id, nil
+	})
+	ca, cb := connect(t, srv.ClientURL()), connect(t, srv.ClientURL())
+	runWorker(t, newWorker(t, ca, []framework.WorkerOption{framework.WithLabels(map[string]string{"zone": "a"})}, task))
+	runWorker(t, newWorker(t, cb, []framework.WorkerOption{framework.WithLabels(map[string]string{"zone": "b"})}, task))
+	c := connect(t, srv.ClientURL())
+	inB := framework.LabelSelector(map[string]string{"zone": "b"})
+
+	for i := range 4 {
+		if w, err := task.Options(inB, framework.Delay(300*time.Millisecond)).Remote(ctx, c, i).Await(ctx); err != nil || w != cb.ID() {
+			t.Fatalf("delayed call %d ran on %q (%v), want %s", i, w, err, cb.ID())
+		}
+	}
+	if _, err := task.Options(framework.Priority(framework.High), framework.Delay(200*time.Millisecond)).Remote(ctx, c, 0).Await(ctx); err != nil {
+		t.Fatalf("delayed high-priority call: %v", err)
+	}
+
+	if err := task.Options(inB).Schedule(ctx, c, "in-zone-b", framework.Every(time.Second), 0); err != nil {
+		t.Fatal(err)
+	}
+	runs := func() (n int, elsewhere []string) {
+		mu.Lock()
+		defer mu.Unlock()
+		for id, w := range ranOn {
+			if name, _, ok := framework.ParseTickID(id); ok && name == "in-zone-b" {
+				n++
+				if w != cb.ID() {
+					elsewhere = append(elsewhere, id)
+				}
+			}
+		}
+		return n, elsewhere
+	}
+	waitFor(t, time.Minute, "3 runs of the schedule", func() bool { n, _ := runs(); return n >= 3 })
+	if err := framework.DeleteSchedule(ctx, c, "in-zone-b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, elsewhere := runs(); len(elsewhere) > 0 {
+		t.Fatalf("runs %v ran outside zone b", elsewhere)
+	}
+}

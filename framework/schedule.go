@@ -125,7 +125,13 @@ func (c *Client) declareSchedule(ctx context.Context, name string, spec Spec, ta
 	if err != nil {
 		return fmt.Errorf("jetray: schedule %s: %w", name, err)
 	}
-	msg := c.scheduleMsg(name, spec, task, data, cfg)
+	target := c.names.TaskSubject(task, wire.TaskRoute{})
+	if cfg.route.routed() { // each run goes on the task's route (priority, placement)
+		if target, err = c.routeSubject(ctx, task, &cfg.route); err != nil {
+			return fmt.Errorf("jetray: schedule %s: %w", name, err)
+		}
+	}
+	msg := c.scheduleMsg(name, spec, task, target, data, cfg)
 	for {
 		cur, err := c.storedSchedule(ctx, tasks, name)
 		if err != nil && !errors.Is(err, ErrScheduleNotFound) {
@@ -154,11 +160,12 @@ func (c *Client) declareSchedule(ctx context.Context, name string, spec Spec, ta
 
 // scheduleMsg is the schedule message of name: the call's headers and payload, less a call ID
 // and reply subject (each generated call gets its own), plus the server's schedule headers
-// and the schedule itself in HeaderSchedule (kept on generated calls, where workers read it).
-func (c *Client) scheduleMsg(name string, spec Spec, task string, data []byte, cfg *taskConfig) *nats.Msg {
+// (the runs go to subject target: the task's subject on its route) and the schedule itself in
+// HeaderSchedule (kept on generated calls, where workers read it).
+func (c *Client) scheduleMsg(name string, spec Spec, task, target string, data []byte, cfg *taskConfig) *nats.Msg {
 	h := make(nats.Header, 10)
 	h[wire.HeaderNatsSchedule] = []string{spec.spec}
-	h[wire.HeaderNatsScheduleTarget] = []string{c.names.TaskSubject(task, wire.TaskRoute{})}
+	h[wire.HeaderNatsScheduleTarget] = []string{target}
 	h[wire.HeaderSchedule] = []string{spec.spec}
 	if spec.zone != "" {
 		h[wire.HeaderNatsScheduleZone] = []string{spec.zone}
