@@ -138,6 +138,11 @@ func (w *Worker) refreshAckWait(done <-chan struct{}) {
 		}
 		w.mu.Unlock()
 		for n, c := range cons {
+			select {
+			case <-done: // one slow read at most, however many consumers (routes add some)
+				return
+			default:
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), min(w.c.cfg.callTimeout, ackWaitRefresh))
 			info, err := c.Info(ctx)
 			cancel()
@@ -208,7 +213,7 @@ func (w *Worker) stopIntake() {
 	close(w.stopCh)
 	w.mu.Unlock()
 	w.routeCancel() // the route watch and pullers: they take nothing more
-	w.routeWG.Wait()
+	w.routeWG.Wait() // the pullers (the watch is joined at the end of Run)
 	w.mu.Lock()
 	ccs := make([]jetstream.ConsumeContext, 0, len(w.consumers))
 	for n, cc := range w.consumers {

@@ -27,9 +27,12 @@ type routeState struct {
 	on    map[string]bool            // consumer names this worker pulls from (or is starting)
 }
 
-// startRouteWatch starts following the route announcements until the intake stops.
+// startRouteWatch starts following the route announcements until the intake stops. The watch
+// is joined at the end of Run (watchWG), not by stopIntake: stopping a KV watch deletes its
+// consumer, a request that waits out its timeout when the broker does not answer, and the
+// drain need not wait for that. It starts no puller once the intake is stopping.
 func (w *Worker) startRouteWatch() {
-	w.routeWG.Go(w.watchRoutes)
+	w.watchWG.Go(w.watchRoutes)
 }
 
 // watchRoutes replays the route announcements, then follows new ones, starting the routes

@@ -86,7 +86,8 @@ type Worker struct {
 	routes      routeState      // guarded by mu
 	routeCtx    context.Context // the route watch and pullers stop when it ends (stopIntake)
 	routeCancel context.CancelFunc
-	routeWG     sync.WaitGroup
+	routeWG     sync.WaitGroup // route pullers, joined by stopIntake
+	watchWG     sync.WaitGroup // the route watch, joined at the end of Run
 	pool        *resourcePool // WithResources: what the calls and actors running here hold
 }
 
@@ -437,6 +438,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.handBacks.Wait() // intake and runners have ended: no new ones; each is bounded by 2 s
 	close(bgDone)
 	bg.Wait()
+	w.watchWG.Wait() // cancelled with the intake; its consumer delete may wait for the broker
 	_ = w.c.nc.FlushTimeout(5 * time.Second)
 	select {
 	case herr := <-hookErrs:
