@@ -36,4 +36,9 @@ func init() {
 	seam.SetRoute = func(req *Request, r seam.Route) { req.route = r }
 	seam.Names = func(c *Client) wire.Names { return c.names }
 	seam.ActorState = func(w *Worker, class, from, to string) { w.cfg.metrics.actorState(class, from, to) }
+	seam.ClientsGone = func(c *Client, ctx context.Context, ids []string) map[string]bool {
+		return c.clientsGone(ctx, ids)
+	}
+	seam.TreeOwner = treeOwner
+	seam.WaitLive = func(c *Client, ctx context.Context) { c.waitLive(ctx) }
 }
