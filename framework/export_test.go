@@ -32,3 +32,8 @@ func CreditRequests(c *Client) (taken uint64, held int) {
 	defer cs.mu.Unlock()
 	return cs.requests.Load(), len(cs.held)
 }
+
+// ClientsGone exposes the judgement of clients that actor hosts reach through internal/seam.
+func ClientsGone(ctx context.Context, c *Client, ids []string) map[string]bool {
+	return c.clientsGone(ctx, ids)
+}
