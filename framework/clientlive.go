@@ -72,12 +72,7 @@ func (c *Client) clientsBucket(ctx context.Context) (jetstream.KeyValue, error) 
 
 // clientsBucketGone drops the cached bucket handle after an error saying the bucket is gone
 // (a broker restart loses the memory bucket), so the next use recreates it.
-func (c *Client) clientsBucketGone(err error) {
-	if errors.Is(err, jetstream.ErrBucketNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) ||
-		errors.Is(err, jetstream.ErrNoStreamResponse) {
-		c.dropExtension(clientsBucketKey{})
-	}
-}
+func (c *Client) clientsBucketGone(err error) bool { return c.dropIfGone(clientsBucketKey{}, err) }
 
 // startLiveness subscribes the client's probe responder and starts its key loop (Connect).
 // Neither can fail the client: without them it is judged by what is left (a key without a
@@ -131,8 +126,7 @@ func (c *Client) livenessLoop() {
 			}
 		}
 		if _, err := kv.Put(ctx, c.id, info); err != nil {
-			c.clientsBucketGone(err)
-			if !errors.Is(err, jetstream.ErrBucketNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			if !c.clientsBucketGone(err) {
 				c.log.Debug().Err(err).Msg("client liveness renewal")
 			}
 			kv = nil // look the bucket up again: a broker restart may have lost it
