@@ -88,6 +88,10 @@ func (c *Client) checkReference(ctx context.Context, id string) (nats.Header, []
 	if stored, sure := c.callStored(ctx, id, decided); stored || !sure {
 		return nil, nil, false, nil
 	}
+	// A deadline schedule (StartWithin, FinishWithin) still waiting will store a result.
+	if pending, sure := c.deadlineScheduled(ctx, id); pending || !sure {
+		return nil, nil, false, nil
+	}
 	hdr, data, found, err := c.fetchResult(ctx, id)
 	if err != nil {
 		return nil, nil, false, nil
@@ -96,6 +100,24 @@ func (c *Client) checkReference(ctx context.Context, id string) (nats.Header, []
 		return hdr, data, true, nil
 	}
 	return nil, nil, false, lost
+}
+
+// deadlineScheduled reports whether a deadline schedule of call id is stored in the results
+// stream (it stores the call's deadline result when it fires, then goes); sure is false when
+// that could not be read.
+func (c *Client) deadlineScheduled(ctx context.Context, id string) (pending, sure bool) {
+	for _, subj := range []string{c.names.StartScheduleSubject(id), c.names.CloseScheduleSubject(id)} {
+		gctx, cancel := c.apiContext(ctx)
+		_, err := c.results.stream.GetLastMsgForSubject(gctx, subj)
+		cancel()
+		if err == nil {
+			return true, true
+		}
+		if !isNotFound(err) {
+			return false, false
+		}
+	}
+	return false, true
 }
 
 // storedScan is what one scan of the call streams found: the IDs of the calls stored there.
