@@ -56,6 +56,11 @@ func (c *Client) checkReference(ctx context.Context, id string) (nats.Header, []
 		return nil, nil, false, fmt.Errorf("%w: %q is not a call ID", ErrReferenceLost, id)
 	}
 	owner := wire.ClientIDOf(id)
+	if owner == wire.TickClientID {
+		// A periodic schedule's run (TickID): the broker submits it when it is due, and no
+		// client could be asked about it. It is waited for.
+		return nil, nil, false, nil
+	}
 	decided := time.Now()
 	var state string
 	if owner == c.id {

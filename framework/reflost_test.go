@@ -217,3 +217,34 @@ func TestClientJudgedGoneNeedsBothSignals(t *testing.T) {
 		t.Fatalf("a fresh judge judged %v gone", g)
 	}
 }
+
+// TestReferenceToBrokerHeldCalls: calls the broker holds for later are waited for, whoever
+// submitted them: a delayed call whose client closed before it was due (the broker stores the
+// call at its time), and a periodic schedule's run (TickID), which no client submits.
+func TestReferenceToBrokerHeldCalls(t *testing.T) {
+	add := framework.NewTask("ref_delayed", func(_ context.Context, n int) (int, error) { return n + 1, nil })
+	srv, reader := refServer(t)
+	runWorker(t, newWorker(t, connect(t, srv.ClientURL(), framework.WithClientTTL(refTTL)), nil, add))
+	ctx := testCtx(t)
+	owner := connect(t, srv.ClientURL(), framework.WithClientTTL(refTTL))
+	due := 4 * refTTL
+	f := add.Options(framework.Delay(due)).Remote(ctx, owner, 41)
+	if err := f.Err(); err != nil {
+		t.Fatal(err)
+	}
+	_ = owner.Close() // gone long before its call is due
+	submitted := time.Now()
+	var v int
+	if err := reader.Resolve(ctx, f.ID(), &v); err != nil || v != 42 {
+		t.Fatalf("reference to a delayed call of a gone client: %d, %v", v, err)
+	}
+	if took := time.Since(submitted); took < due-time.Second {
+		t.Fatalf("answered after %v, before the call was due (%v)", took, due)
+	}
+	tctx, cancel := context.WithTimeout(ctx, 3*refTTL)
+	defer cancel()
+	tick := framework.TickID("nightly", time.Now().Add(time.Hour).Truncate(time.Second))
+	if err := reader.Resolve(tctx, tick, &v); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("reference to a future periodic run: %v, want it still waiting when its ctx ends", err)
+	}
+}
