@@ -59,7 +59,9 @@ func (c *Class[A, In]) Options(opts ...ClassOption) *Class[A, In] {
 
 // Remote creates an actor and returns its handle at once; calls may be sent on the handle
 // before the actor is placed. Failures (unknown class, name taken, a constructor error) are
-// reported by Handle.Ready and fail every call. ctx bounds the submission only.
+// reported by Handle.Ready and fail every call. ctx bounds the submission only. The actor is
+// owned, and dies soon after its owner is gone, unless it is Detached (see Detached for who
+// the owner is).
 func (c *Class[A, In]) Remote(ctx context.Context, cl *framework.Client, in In) *Handle[A] {
 	id := cl.NewID()
 	h := &Handle[A]{id: id, class: c.name, maxConc: c.cfg.concurrency(), client: cl,
@@ -87,6 +89,12 @@ func (c *Class[A, In]) Remote(ctx context.Context, cl *framework.Client, in In) 
 		Labels: c.cfg.labels, Resources: c.cfg.resources}
 	if c.cfg.prefetch > 1 {
 		rec.Prefetch = c.cfg.prefetch
+	}
+	if !c.cfg.detached {
+		rec.Owner = ownerOf(ctx, cl)
+		if rec.Owner == cl.ID() {
+			waitLive(cl, ctx) // a host must not judge the creator before its key exists
+		}
 	}
 	if len(input) <= 64<<10 {
 		rec.Input = input // kept for restarts; a bigger input makes the actor not restartable

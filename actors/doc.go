@@ -35,6 +35,13 @@
 // ErrActorDied; later calls fail fast. Calls to an actor whose constructor failed fail with an
 // error that wraps ErrActorDied and names the constructor error.
 //
+// An actor is owned, as in Ray: it dies as Kill makes it die soon after its owner is gone.
+// The owner is the client that created it (a few seconds after that client's Close; after a
+// crash or a lost connection, once its liveness key expires, framework.WithClientTTL, 30 s by
+// default, and a probe gets no answer), or, for an actor created inside a task, the client at
+// the root of the task tree, or, inside an actor, that actor. Named actors are owned too. Use
+// Detached for an actor that must outlive its creator (driver call -create makes such actors).
+//
 // # Self-deadlock
 //
 // A max_concurrency-1 actor that calls itself and awaits the result would wait forever: the

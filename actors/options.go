@@ -21,6 +21,7 @@ type classConfig struct {
 	prefetch       int                // 0: none (a window of 1)
 	labels         map[string]string  // LabelSelector; replaced, never changed, by options
 	resources      map[string]float64 // Resources; replaced, never changed, by options
+	detached       bool
 }
 
 func (c classConfig) concurrency() int {
@@ -146,3 +147,17 @@ func placementOptions(labels map[string]string, resources map[string]float64) []
 	}
 	return opts
 }
+
+// Detached makes an actor that no one owns (Ray's lifetime="detached"): it lives until it is
+// killed, exits, or dies with its worker, whatever happens to the client that created it. On
+// Define or per instance with Options: Class.Options(actors.Detached()).Remote(ctx, c, in).
+//
+// Without it an actor is owned (named actors too, as in Ray) and dies, like Kill, soon after
+// its owner is gone: the client that created it, once that client closes or vanishes (judged
+// as docs/architecture.md says: within about framework.ClientTTL, 30 s, of a crash, a few
+// seconds of a Close); for an actor created inside a running task, the owner of that task's
+// call tree (the client that submitted its root call); for an actor created inside an actor's
+// constructor or method, that actor (the child dies when its parent is DEAD or FAILED). An
+// actor found with GetIfExists keeps its owner. A worker's graceful stop never kills the
+// actors its tasks created: they are owned by their trees' clients, not by the worker.
+func Detached() ClassOption { return func(c *classConfig) { c.detached = true } }

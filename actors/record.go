@@ -39,6 +39,12 @@ type Record struct {
 	// Prefetch is a plain actor's window (actors.Prefetch): how many of its calls its host may
 	// hold delivered at once, running them one at a time in order. 0: none (a window of 1).
 	Prefetch int `json:"prefetch,omitempty"`
+	// Owner is what the actor's lifetime is tied to: a client ID (the client that created it,
+	// or that submitted the root call of the task that did), or an actor ID (the actor whose
+	// constructor or method created it). "" for a detached actor (Detached) and for records
+	// written before owners existed: such an actor lives until it is killed. Set on creation,
+	// never changed; the host serving an owned actor kills it once its owner is gone.
+	Owner string `json:"owner,omitempty"`
 	// WorkerKey is the lease key (in jetray_workers) of the host that owns the actor: set when
 	// a host claims the actor (PENDING while it constructs, then ALIVE), empty while the
 	// actor waits for a host. Only the owner changes an owned record, except Kill and a host
@@ -146,10 +152,12 @@ type store struct {
 	watchOK bool
 }
 
-// aliveRef is the owner of an owned actor (PENDING while it constructs, or ALIVE).
+// aliveRef is the host of a placed actor (PENDING while it constructs, or ALIVE) and the
+// owner its lifetime is tied to ("" if detached).
 type aliveRef struct {
 	workerKey string
 	epoch     uint64
+	owner     string
 }
 
 type storeKey struct{}
@@ -214,7 +222,7 @@ func (s *store) watch(w jetstream.KeyWatcher, synced chan struct{}) {
 		}
 		s.mu.Lock()
 		if !r.terminal() && r.WorkerKey != "" {
-			s.alive[r.ID] = aliveRef{workerKey: r.WorkerKey, epoch: r.Epoch}
+			s.alive[r.ID] = aliveRef{workerKey: r.WorkerKey, epoch: r.Epoch, owner: r.Owner}
 		} else {
 			delete(s.alive, r.ID)
 		}
@@ -238,6 +246,22 @@ func (s *store) aliveElsewhere(self string) map[string]aliveRef {
 	out := map[string]aliveRef{}
 	for id, a := range s.alive {
 		if a.workerKey != self {
+			out[id] = a
+		}
+	}
+	return out
+}
+
+// ownedOn returns the owned (not detached) actors placed under lease key.
+func (s *store) ownedOn(key string) map[string]aliveRef {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out map[string]aliveRef
+	for id, a := range s.alive {
+		if a.workerKey == key && a.owner != "" {
+			if out == nil {
+				out = map[string]aliveRef{}
+			}
 			out[id] = a
 		}
 	}

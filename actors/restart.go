@@ -17,8 +17,9 @@ import (
 // reconnect or a broker restart is no evidence) and the owner does not answer a probe on its
 // control subject, is taken over by a compare-and-swap on its record naming that lease and
 // epoch, so one judge wins. It is restarted (MaxRestarts) or declared dead. Every worker that
-// serves actors runs it every 2 s.
+// serves actors runs it every 2 s, after judging the owners of its own actors (checkOwners).
 func (h *host) checkLiveness(ctx context.Context) {
+	h.checkOwners(ctx)
 	c := h.w.Client()
 	if !h.lease.Valid() || connectedFor(c) < h.lease.TTL() {
 		return

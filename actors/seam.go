@@ -29,6 +29,9 @@ var (
 	namesOf         = seam.Names.(func(*framework.Client) wire.Names)
 	actorState      = seam.ActorState.(func(*framework.Worker, string, string, string))
 	keepResources   = seam.KeepResources.(func(context.Context) func())
+	clientsGone     = seam.ClientsGone.(func(*framework.Client, context.Context, []string) map[string]bool)
+	treeOwner       = seam.TreeOwner.(func(context.Context) string)
+	waitLive        = seam.WaitLive.(func(*framework.Client, context.Context))
 )
 
 // errNotOwner is the handler signal of a host that no longer owns the actor (see seam).

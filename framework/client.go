@@ -48,6 +48,8 @@ type Client struct {
 	closeCtx    context.Context
 	closeCancel context.CancelFunc // cancels closeCtx when the client closes
 
+	live clientLive // liveness key and probe responder (clientlive.go)
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -137,6 +139,7 @@ func Connect(ctx context.Context, url string, opts ...Option) (*Client, error) {
 		err := c.setup(sctx)
 		cancel()
 		if err == nil {
+			c.startLiveness()
 			return c, nil
 		}
 		if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {

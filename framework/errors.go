@@ -69,6 +69,19 @@ var (
 	// ErrInvalidSchedule: a schedule spec or time zone the broker's scheduler does not accept
 	// (see Every and Cron).
 	ErrInvalidSchedule = wire.ErrBadSchedule
+	// ErrReferenceLost: a reference (a future decoded from a value, or Resolve) waited for a
+	// call that will never be answered: no result is stored, the call is in no call stream,
+	// and its client never issued it, no longer waits for it (its submission failed), or is
+	// gone (then ErrOwnerDied too). Resolve returns it a bounded time after the wait began
+	// (from a third of the client TTL, at most about twice the TTL for a client that died),
+	// never for a call that is stored. It travels across task boundaries (kind
+	// "reference_lost").
+	ErrReferenceLost = errors.New("jetray: reference lost: the call will never be answered")
+	// ErrOwnerDied (Ray's OwnerDiedError): the client that issued a reference's call is gone
+	// (closed, crashed or cut off for good: see WithClientTTL) and never stored the call. An
+	// error wrapping it wraps ErrReferenceLost too. It travels across task boundaries (kind
+	// "owner_died").
+	ErrOwnerDied = errors.New("jetray: the call's owner died before storing it")
 )
 
 // Kind says how a remote call failed: TaskError.Kind, a TaskEvent's ErrorKind and the kind
@@ -89,6 +102,12 @@ const (
 	KindBadCall   Kind = "badcall"   // the message itself was malformed (bad headers, unknown codec)
 	KindCancelled Kind = "cancelled" // the call was cancelled; errors.Is(err, ErrCancelled)
 	KindDeadline  Kind = "deadline"  // StartWithin or FinishWithin passed; errors.Is(err, ErrDeadline)
+	// KindOwnerDied: the call failed because a reference it awaited lost its owner;
+	// errors.Is(err, ErrOwnerDied) and errors.Is(err, ErrReferenceLost).
+	KindOwnerDied Kind = "owner_died"
+	// KindReferenceLost: the call failed because a reference it awaited will never be
+	// answered; errors.Is(err, ErrReferenceLost).
+	KindReferenceLost Kind = "reference_lost"
 )
 
 // TaskError is the failure of a remote call as its caller sees it. Use errors.As to get it
@@ -147,6 +166,8 @@ func (e *TaskError) Is(target error) bool {
 		return e.Kind == KindTimeout
 	case ErrRetriesExhausted:
 		return e.Exhausted
+	case ErrReferenceLost:
+		return e.Kind == KindReferenceLost || e.Kind == KindOwnerDied
 	}
 	k, ok := kindOfSentinel(target)
 	return ok && e.Kind == k
@@ -166,6 +187,8 @@ var kinds = []kindSentinel{
 	{KindCancelled, ErrCancelled},
 	{KindLost, ErrWorkerLost},
 	{KindDeadline, ErrDeadline},
+	{KindOwnerDied, ErrOwnerDied}, // before reference_lost: an owner-died error wraps both
+	{KindReferenceLost, ErrReferenceLost},
 }
 
 // registerKind adds a kind and its sentinel (package actors: "actor_died"). Call it at init

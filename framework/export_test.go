@@ -42,3 +42,8 @@ func QueuedCalls(w *Worker, p PriorityLevel) int {
 	defer w.queueMu.RUnlock()
 	return len(w.queueOf(wire.Priority(p)))
 }
+
+// ClientsGone exposes the judgement of clients that actor hosts reach through internal/seam.
+func ClientsGone(ctx context.Context, c *Client, ids []string) map[string]bool {
+	return c.clientsGone(ctx, ids)
+}

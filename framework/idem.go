@@ -8,9 +8,10 @@
 // its name or input differs. Nobody changes an entry once created; the TTL removes it.
 //
 // A submission that claimed the key and then could not publish its call stores its failure
-// as the call's result, so the later ones do not wait for nothing. Not covered: a process
-// that dies between the claim and the broker's storing of its call (a window of one publish)
-// leaves the key bound to a call that never runs, until the TTL.
+// as the call's result, so the later ones do not wait for nothing. A process that dies
+// between the claim and the broker's storing of its call (a window of one publish) leaves the
+// key bound to a call that never runs, until the TTL; later submissions read it as a
+// reference does, so they fail with ErrOwnerDied once that process is judged gone.
 
 package framework
 

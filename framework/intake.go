@@ -212,7 +212,7 @@ func (w *Worker) stopIntake() {
 	w.stopping = true
 	close(w.stopCh)
 	w.mu.Unlock()
-	w.routeCancel() // the route watch and pullers: they take nothing more
+	w.routeCancel()  // the route watch and pullers: they take nothing more
 	w.routeWG.Wait() // the pullers (the watch is joined at the end of Run)
 	w.mu.Lock()
 	ccs := make([]jetstream.ConsumeContext, 0, len(w.consumers))

@@ -73,10 +73,14 @@ type workersBucketKey struct{}
 
 // bucketGone reports errors meaning the bucket no longer exists (a broker restart loses the
 // memory-stored bucket): the cached handle is dropped so the next use recreates it.
-func (c *Client) bucketGone(err error) bool {
+func (c *Client) bucketGone(err error) bool { return c.dropIfGone(workersBucketKey{}, err) }
+
+// dropIfGone drops the bucket handle cached under key if err says its bucket is gone, and
+// reports whether it did.
+func (c *Client) dropIfGone(key any, err error) bool {
 	if errors.Is(err, jetstream.ErrBucketNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) ||
 		errors.Is(err, jetstream.ErrNoStreamResponse) {
-		c.dropExtension(workersBucketKey{})
+		c.dropExtension(key)
 		return true
 	}
 	return false

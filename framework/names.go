@@ -19,6 +19,7 @@ type Names struct {
 	HandbacksBucket   string // hand-backs per call ID
 	IdempotencyBucket string // idempotency keys -> the call holding each
 	ObjectsBucket     string // object store of big values
+	ClientsBucket     string // clients' liveness keys
 	// TaskSubjectPrefix, ResultSubjectPrefix and ActorSubjectPrefix prefix the subjects of
 	// task calls (<prefix><name>), results (<prefix><call id>) and actor calls
 	// (<prefix><actor id>.<method>).
@@ -42,6 +43,7 @@ func (c *Client) Names() Names {
 		WorkersBucket:       n.WorkersBucket(),
 		HandbacksBucket:     n.HandbacksBucket(),
 		IdempotencyBucket:   n.IdempotencyBucket(),
+		ClientsBucket:       n.ClientsBucket(),
 		ObjectsBucket:       n.ObjectsBucket(),
 		TaskSubjectPrefix:   prefix(n.TasksStreamSubject()),
 		ResultSubjectPrefix: prefix(n.ResultsStreamSubject()),

@@ -26,6 +26,7 @@ type clientConfig struct {
 	callTimeout  time.Duration
 	submitRetry  time.Duration
 	unknownGrace time.Duration // WithUnknownNameGrace
+	clientTTL    time.Duration
 
 	tracerProvider trace.TracerProvider          // nil: the global one
 	propagator     propagation.TextMapPropagator // nil: the global one, else TraceContext
@@ -42,6 +43,7 @@ func defaultClientConfig() clientConfig {
 		callTimeout:  10 * time.Second,
 		submitRetry:  2 * time.Minute,
 		unknownGrace: DefaultUnknownNameGrace,
+		clientTTL:    ClientTTL,
 	}
 }
 
@@ -73,6 +75,16 @@ func WithCodec(codec Codec) Option { return func(c *clientConfig) { c.codec = co
 // WithResultTTL sets how long results stay in JETRAY_RESULTS (the stream's MaxAge) when this
 // client creates the stream. Default 1 hour. An existing stream keeps its setting.
 func WithResultTTL(d time.Duration) Option { return func(c *clientConfig) { c.resultTTL = d } }
+
+// WithClientTTL sets the TTL of the clients liveness bucket (jetray_clients) when this client
+// creates it: how long a client's key outlives its last renewal (clients renew every TTL/6).
+// A client whose key is gone while a judge has been connected for a full TTL, and which does
+// not answer a probe, is judged gone: the actors it owns are killed and references to calls
+// it never stored fail. Default ClientTTL (30 s); values below 1 s become 1 s. An existing
+// bucket keeps its TTL, and every client and judge uses the bucket's.
+func WithClientTTL(d time.Duration) Option {
+	return func(c *clientConfig) { c.clientTTL = max(d, time.Second) }
+}
 
 // WithMaxPendingPublishes bounds submissions awaiting the broker's acknowledgement; past it
 // Remote waits (backpressure) until one completes or its ctx ends. Default 4096.

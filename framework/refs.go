@@ -14,8 +14,11 @@ import (
 
 // Resolve implements futures.Resolver: it waits until the result of call id is stored in
 // JETRAY_RESULTS or ctx ends, then decodes its value into into, or returns the call's error.
-// Any client can resolve any call's result, so futures travel between processes. A result
-// older than the results TTL is gone: Resolve then waits until ctx ends.
+// Any client can resolve any call's result, so futures travel between processes. A call that
+// will never be answered (an ID nobody issued, a call its client failed to store or died
+// before storing) fails with an error wrapping ErrReferenceLost (and ErrOwnerDied for a dead
+// client) a bounded time after the wait began; a stored call is waited for however long it
+// queues. A result older than the results TTL is gone: Resolve then waits until ctx ends.
 func (c *Client) Resolve(ctx context.Context, id string, into any) error {
 	hdr, data, err := c.awaitResult(ctx, id)
 	if err != nil {
@@ -47,8 +50,9 @@ func (c *Client) decodeInto(ctx context.Context, id string, hdr nats.Header, dat
 // out, with backoff, until ctx ends: a reference must not fail for good because the broker
 // blinked.
 func (c *Client) awaitResult(ctx context.Context, id string) (nats.Header, []byte, error) {
+	chk := c.newRefCheck()
 	for delay := 100 * time.Millisecond; ; delay = min(delay*2, 2*time.Second) {
-		hdr, data, err := c.awaitResultOnce(ctx, id)
+		hdr, data, err := c.awaitResultOnce(ctx, id, chk)
 		if err == nil || !transient(err) {
 			return hdr, data, err
 		}
@@ -80,8 +84,9 @@ func transient(err error) bool {
 	return false
 }
 
-// awaitResultOnce is one attempt of awaitResult.
-func (c *Client) awaitResultOnce(ctx context.Context, id string) (nats.Header, []byte, error) {
+// awaitResultOnce is one attempt of awaitResult. While it waits, chk says when to ask whether
+// the call will ever be answered (checkReference).
+func (c *Client) awaitResultOnce(ctx context.Context, id string, chk *refCheck) (nats.Header, []byte, error) {
 	hdr, data, found, err := c.fetchResult(ctx, id)
 	if err != nil || found {
 		return hdr, data, err
@@ -99,11 +104,18 @@ func (c *Client) awaitResultOnce(ctx context.Context, id string) (nats.Header, [
 		cancel()
 	}()
 	for {
-		nctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		nctx, cancel := context.WithTimeout(ctx, chk.wait(5*time.Second))
 		m, err := cons.Next(jetstream.FetchContext(nctx))
 		cancel()
 		if err == nil {
 			return m.Headers(), m.Data(), nil
+		}
+		if chk.due() && ctx.Err() == nil {
+			hdr, data, found, err := c.checkReference(ctx, id)
+			chk.checked()
+			if err != nil || found {
+				return hdr, data, err
+			}
 		}
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()

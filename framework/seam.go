@@ -37,4 +37,9 @@ func init() {
 	seam.Names = func(c *Client) wire.Names { return c.names }
 	seam.ActorState = func(w *Worker, class, from, to string) { w.cfg.metrics.actorState(class, from, to) }
 	seam.KeepResources = func(ctx context.Context) func() { return keepResources(ctx) }
+	seam.ClientsGone = func(c *Client, ctx context.Context, ids []string) map[string]bool {
+		return c.clientsGone(ctx, ids)
+	}
+	seam.TreeOwner = treeOwner
+	seam.WaitLive = func(c *Client, ctx context.Context) { c.waitLive(ctx) }
 }

@@ -117,6 +117,9 @@ func (c *Client) send(ctx context.Context, spec callSpec, s sink) {
 	}
 	if spec.parent != "" {
 		h[wire.HeaderParent] = []string{spec.parent}
+		if o := treeOwner(ctx); o != "" {
+			h[wire.HeaderOwner] = []string{o}
+		}
 	}
 	spec.cfg.Encode(h)
 	spec.deadlines.Encode(h)

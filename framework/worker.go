@@ -88,7 +88,7 @@ type Worker struct {
 	routeCancel context.CancelFunc
 	routeWG     sync.WaitGroup // route pullers, joined by stopIntake
 	watchWG     sync.WaitGroup // the route watch, joined at the end of Run
-	pool        *resourcePool // WithResources: what the calls and actors running here hold
+	pool        *resourcePool  // WithResources: what the calls and actors running here hold
 }
 
 // delivery is one message held by the worker, from receipt to ack, nak or term.

@@ -26,8 +26,9 @@ func rawMethod(c *actors.Class[rawActor, json.RawMessage], name string) *actors.
 
 // actorHandle returns a handle to the live actor of class named name. With a non-empty
 // create it gets or creates it (ray's get_if_exists) with create as constructor input and
-// waits until it is placed. Errors: no live actor of that name (without create), the actor is
-// of another class, the class is not served, or the constructor failed.
+// waits until it is placed; a created actor is detached, so it outlives the command. Errors:
+// no live actor of that name (without create), the actor is of another class, the class is
+// not served, or the constructor failed.
 func actorHandle(ctx context.Context, c *framework.Client, class, name, create string) (*actors.Handle[rawActor], error) {
 	cls := rawClass(class)
 	if create == "" {
@@ -37,7 +38,8 @@ func actorHandle(ctx context.Context, c *framework.Client, class, name, create s
 		}
 		return h, err
 	}
-	h := cls.Options(actors.Name(name), actors.GetIfExists()).Remote(ctx, c, json.RawMessage(create))
+	// Detached: the actor outlives this process, which exits right after the call.
+	h := cls.Options(actors.Name(name), actors.GetIfExists(), actors.Detached()).Remote(ctx, c, json.RawMessage(create))
 	if h.Class() != class {
 		return nil, fmt.Errorf("actor %q is a %s, not a %s", name, h.Class(), class)
 	}

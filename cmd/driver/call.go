@@ -30,7 +30,7 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	natsURL := fs.String("nats", defaultNATS, "NATS server `URL`")
 	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait for the result (the call keeps running after it)")
 	actor := fs.String("actor", "", "call method NAME (Class.method) of the actor named `ACTOR`")
-	create := fs.String("create", "", "with -actor: first create the actor with this constructor `JSON` unless it exists")
+	create := fs.String("create", "", "with -actor: first create the actor with this constructor `JSON` unless it exists (detached: it outlives this command)")
 	auth := framework.AuthFlags(fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {

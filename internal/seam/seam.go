@@ -108,4 +108,17 @@ var (
 	// ActorState func(w *framework.Worker, class, from, to string): moves one actor of class
 	// from state from to state to ("" for none) in the worker's actor gauge (WithMetrics).
 	ActorState any
+
+	// ClientsGone func(c *framework.Client, ctx context.Context, ids []string) map[string]bool:
+	// the clients among ids judged gone (no liveness key while c has been connected for a
+	// full client TTL, and no answer to a probe); unsure cases judge nobody gone.
+	ClientsGone any
+
+	// TreeOwner func(ctx context.Context) string: the owner of the call tree ctx runs in (an
+	// actor ID or a client ID), "" outside a running call.
+	TreeOwner any
+
+	// WaitLive func(c *framework.Client, ctx context.Context): waits (briefly) until the
+	// client's liveness key has been written once.
+	WaitLive any
 )

@@ -18,6 +18,10 @@ const (
 	HeaderCodec = "Jetray-Codec"
 	// HeaderParent carries, on a call made from inside a running call, that call's ID.
 	HeaderParent = "Jetray-Parent"
+	// HeaderOwner carries, on a call made from inside a running call, the owner of the call
+	// tree: the actor the tree runs in (an actor ID), or else the client at its root (a
+	// client ID). Actors created inside the tree are owned by it (package actors).
+	HeaderOwner = "Jetray-Owner"
 
 	// HeaderMaxRetries is CallOptions.MaxRetries, in decimal; absent means 3.
 	HeaderMaxRetries = "Jetray-Max-Retries"

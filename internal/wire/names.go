@@ -123,7 +123,7 @@ func (n Names) IdempotencyBucket() string { return n.bucket("idempotency") }
 // KVBuckets returns every KV bucket of the namespace, in the order above.
 func (n Names) KVBuckets() []string {
 	return []string{n.RegistryBucket(), n.ActorsBucket(), n.CancelBucket(), n.WorkersBucket(), n.HandbacksBucket(),
-		n.IdempotencyBucket()}
+		n.IdempotencyBucket(), n.ClientsBucket()}
 }
 
 // ObjectsBucket is the object store of values too big for one message (InputObject,
