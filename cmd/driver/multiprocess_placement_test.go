@@ -54,7 +54,7 @@ func TestMultiProcessPlacement(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		ids   []string
-		where []string // the workers allowed
+		where []string       // the workers allowed
 		peaks map[string]int // the most calls running at once on a worker
 		exact bool           // the peak must be reached, not only never passed
 	}{
