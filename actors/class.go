@@ -64,7 +64,7 @@ func (c *Class[A, In]) Options(opts ...ClassOption) *Class[A, In] {
 // the owner is).
 func (c *Class[A, In]) Remote(ctx context.Context, cl *framework.Client, in In) *Handle[A] {
 	id := cl.NewID()
-	h := &Handle[A]{id: id, class: c.name, maxConc: c.cfg.concurrency(), client: cl,
+	h := &Handle[A]{id: id, class: c.name, maxConc: c.cfg.concurrency(), groups: c.cfg.groups, client: cl,
 		maxTaskRetries: c.cfg.maxTaskRetries, maxPending: c.cfg.maxPending, pending: new(atomic.Int64)}
 	fail := func(err error) *Handle[A] {
 		h.ready = futures.Failed[struct{}](id, err)
@@ -86,7 +86,7 @@ func (c *Class[A, In]) Remote(ctx context.Context, cl *framework.Client, in In) 
 	}
 	rec := Record{ID: id, Class: c.name, Name: c.cfg.name, State: StatePending, MaxConcurrency: h.maxConc,
 		MaxRestarts: c.cfg.maxRestarts, MaxTaskRetries: c.cfg.maxTaskRetries, Created: time.Now().UTC(),
-		Labels: c.cfg.labels, Resources: c.cfg.resources}
+		Labels: c.cfg.labels, Resources: c.cfg.resources, Groups: c.cfg.groups}
 	if c.cfg.prefetch > 1 {
 		rec.Prefetch = c.cfg.prefetch
 	}
@@ -120,7 +120,7 @@ func (c *Class[A, In]) Remote(ctx context.Context, cl *framework.Client, in In) 
 			if err != nil || other == nil {
 				return fail(fmt.Errorf("jetray: get actor %q: %v", c.cfg.name, err))
 			}
-			return &Handle[A]{id: existing, class: other.Class, maxConc: other.MaxConcurrency, client: cl,
+			return &Handle[A]{id: existing, class: other.Class, maxConc: other.MaxConcurrency, groups: other.Groups, client: cl,
 				maxTaskRetries: other.MaxTaskRetries, maxPending: c.cfg.maxPending, pending: new(atomic.Int64)}
 		}
 	}
@@ -195,6 +195,10 @@ func (c *Class[A, In]) Bind(w *framework.Worker) error {
 	})
 }
 
+// recordLagTries bounds the re-reads of a record a creation call finds missing (50 ms, 100
+// ms, ... apart: 2.75 s in all) before the creation fails.
+const recordLagTries = 10
+
 // create runs on the worker that took the creation call. It claims the actor by a
 // compare-and-swap on its record before the constructor runs (the record then names this
 // worker's lease and the new epoch), so a creation call delivered twice, here or on another
@@ -223,6 +227,7 @@ func (c *Class[A, In]) create(ctx context.Context, h *host, call *framework.Call
 		return nil, err
 	}
 	var rec *Record
+	missing := 0
 	for {
 		var rev uint64
 		rec, rev, err = s.get(ctx, id)
@@ -230,11 +235,21 @@ func (c *Class[A, In]) create(ctx context.Context, h *host, call *framework.Call
 			return nil, err
 		}
 		if rec == nil {
+			// The creator writes the record before it sends this call, but on a cluster a
+			// read may be served by a replica that has not applied that write yet.
+			if missing++; missing <= recordLagTries {
+				select {
+				case <-time.After(time.Duration(missing) * 50 * time.Millisecond):
+					continue
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				}
+			}
 			return nil, framework.NewCallError(KindDied, fmt.Errorf("%w: actor %s has no record", ErrActorDied, id))
 		}
 		if rec.terminal() {
 			epoch := rec.Epoch
-			reap(h.w.Client(), id, rec.Name, epoch, rec.deathError(), false)
+			reap(h.w.Client(), id, rec.Name, epoch, rec.groupNames(), rec.deathError(), false)
 			return nil, framework.NewCallError(KindDied, rec.deathError())
 		}
 		if rec.WorkerKey != "" || rec.State == StateAlive {
@@ -282,8 +297,7 @@ func (c *Class[A, In]) create(ctx context.Context, h *host, call *framework.Call
 		h.markFailed(ctx, s, id, lease, epoch, err)
 		return nil, err
 	}
-	inst := newInstance(id, c.name, rec.Name, maxConc, c.methods.bind(obj))
-	inst.window = rec.window(maxConc)
+	inst := newInstance(id, c.name, rec.Name, maxConc, rec.window(maxConc), rec.Groups, c.methods.bind(obj))
 	if err := h.place(ctx, s, inst, lease, epoch, rec.Resume); err != nil {
 		if errors.Is(err, errNotOwner) {
 			return nil, err

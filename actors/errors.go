@@ -36,6 +36,9 @@ var (
 	// actor with max_concurrency above 1); Remote's handle fails with it before anything is
 	// recorded.
 	ErrBadOption = errors.New("jetray: bad actor option")
+	// ErrUnknownGroup: a call names a concurrency group (ConcurrencyGroup) the actor does not
+	// have (ConcurrencyGroups); the call fails at once and nothing is sent.
+	ErrUnknownGroup = errors.New("jetray: unknown concurrency group")
 	// ErrNoClient: a handle that arrived inside a value was called with a ctx that carries no
 	// client (only ctx of a running task or method does).
 	ErrNoClient = errors.New("jetray: no client for actor handle (call from a task ctx or use a handle from Remote/Get)")

@@ -16,12 +16,13 @@ type selfKey struct{}
 type selfCall struct {
 	h     *host
 	inst  *instance
+	ln    *lane // the concurrency group the method runs in
 	epoch uint64
 }
 
-// withSelf returns the ctx a method of inst's placement epoch runs with.
-func withSelf(ctx context.Context, h *host, inst *instance, epoch uint64) context.Context {
-	return context.WithValue(ctx, selfKey{}, &selfCall{h: h, inst: inst, epoch: epoch})
+// withSelf returns the ctx a method of inst's placement epoch runs with, in lane ln.
+func withSelf(ctx context.Context, h *host, inst *instance, ln *lane, epoch uint64) context.Context {
+	return context.WithValue(ctx, selfKey{}, &selfCall{h: h, inst: inst, ln: ln, epoch: epoch})
 }
 
 // Exit ends the actor whose method calls it (Ray's exit_actor): the actor is not restarted,

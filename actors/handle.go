@@ -19,6 +19,7 @@ type Handle[A any] struct {
 	id      string
 	class   string
 	maxConc int
+	groups  map[string]int            // concurrency groups besides the default one; nil: none
 	client  *framework.Client         // nil for a handle decoded from a value
 	ready   *futures.Future[struct{}] // creation result; nil for Get and decoded handles
 
@@ -52,6 +53,28 @@ func (h *Handle[A]) Class() string { return h.class }
 
 // MaxConcurrency returns the actor's max_concurrency.
 func (h *Handle[A]) MaxConcurrency() int { return h.maxConc }
+
+// ConcurrencyGroups returns the actor's concurrency groups besides the default one (group
+// name -> limit), nil if it has none. The map is a copy.
+func (h *Handle[A]) ConcurrencyGroups() map[string]int {
+	if len(h.groups) == 0 {
+		return nil
+	}
+	out := make(map[string]int, len(h.groups))
+	for g, n := range h.groups {
+		out[g] = n
+	}
+	return out
+}
+
+// limit is how many calls of concurrency group group run at once (0 for a group the actor
+// does not have).
+func (h *Handle[A]) limit(group string) int {
+	if group == "" {
+		return h.maxConc
+	}
+	return h.groups[group]
+}
 
 // Ready waits until the actor is constructed and placed. It returns the constructor's error
 // (a *framework.TaskError), ErrNameTaken, ErrActorDied if the actor was killed, or ctx's error.
@@ -90,15 +113,18 @@ func (h *Handle[A]) Ready(ctx context.Context) error {
 }
 
 type handleJSON struct {
-	ID             string `json:"actor_id"`
-	Class          string `json:"class"`
-	MaxConcurrency int    `json:"max_concurrency"`
-	MaxTaskRetries int    `json:"max_task_retries,omitempty"`
+	ID             string         `json:"actor_id"`
+	Class          string         `json:"class"`
+	MaxConcurrency int            `json:"max_concurrency"`
+	MaxTaskRetries int            `json:"max_task_retries,omitempty"`
+	Groups         map[string]int `json:"groups,omitempty"`
 }
 
-// MarshalJSON encodes the handle as {"actor_id","class","max_concurrency"}.
+// MarshalJSON encodes the handle as {"actor_id","class","max_concurrency"}, with
+// "max_task_retries" and "groups" (concurrency groups) when set.
 func (h *Handle[A]) MarshalJSON() ([]byte, error) {
-	return json.Marshal(handleJSON{ID: h.id, Class: h.class, MaxConcurrency: h.maxConc, MaxTaskRetries: h.maxTaskRetries})
+	return json.Marshal(handleJSON{ID: h.id, Class: h.class, MaxConcurrency: h.maxConc, MaxTaskRetries: h.maxTaskRetries,
+		Groups: h.groups})
 }
 
 // UnmarshalJSON decodes a handle encoded by MarshalJSON.
@@ -110,7 +136,8 @@ func (h *Handle[A]) UnmarshalJSON(data []byte) error {
 	if j.ID == "" {
 		return errors.New("jetray: actor handle without actor_id")
 	}
-	*h = Handle[A]{id: j.ID, class: j.Class, maxConc: j.MaxConcurrency, maxTaskRetries: j.MaxTaskRetries, pending: new(atomic.Int64)}
+	*h = Handle[A]{id: j.ID, class: j.Class, maxConc: j.MaxConcurrency, maxTaskRetries: j.MaxTaskRetries, groups: j.Groups,
+		pending: new(atomic.Int64)}
 	return nil
 }
 
@@ -149,6 +176,6 @@ func Get[A, In any](ctx context.Context, cl *framework.Client, c *Class[A, In], 
 	if rec.Class != c.name {
 		return nil, fmt.Errorf("jetray: actor %q is a %s, not a %s", name, rec.Class, c.name)
 	}
-	return &Handle[A]{id: rec.ID, class: rec.Class, maxConc: rec.MaxConcurrency, client: cl,
+	return &Handle[A]{id: rec.ID, class: rec.Class, maxConc: rec.MaxConcurrency, groups: rec.Groups, client: cl,
 		maxTaskRetries: rec.MaxTaskRetries, pending: new(atomic.Int64)}, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/internal/wire"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Hand-over bounds at a graceful stop.
@@ -105,42 +106,42 @@ func (h *host) handover(s *store, inst *instance, lonely *sync.Map) bool {
 		return false
 	}
 	inst.mu.Lock()
-	lease, epoch, cc, cons, prior := inst.lease, inst.epoch, inst.cc, inst.cons, inst.resume
+	lease, epoch, prior := inst.lease, inst.epoch, inst.resume
+	conss := make([]jetstream.Consumer, len(inst.lanes))
+	for i, ln := range inst.lanes {
+		conss[i] = ln.cons
+	}
 	inst.mu.Unlock()
+	ccs := inst.subs()
 	if rec.WorkerKey != lease || rec.Epoch != epoch {
 		h.drop(inst, "taken over by another host")
 		return true
 	}
-	if cc != nil {
-		cc.Stop() // no more calls here; those already running finish
+	for _, cc := range ccs {
+		if cc != nil {
+			cc.Stop() // no more calls here; those already running finish
+		}
 	}
 	h.waitCalls(inst, min(handoverCallWait, drainTimeout(h.w)))
 	// Calls still running past the wait are not counted as run: a drain is not a crash, so
 	// the next placement runs them again (at-least-once) and this host drops their answers.
-	started := inst.startedSeqs()
-	resume := &Resume{}
-	if cons != nil {
-		deadline := time.Now().Add(handoverAckWait)
-		for delay := 5 * time.Millisecond; ; delay = min(delay*2, 200*time.Millisecond) {
-			info, err := cons.Info(ctx)
-			if err == nil {
-				resume.From, resume.Upto = info.AckFloor.Stream+1, info.Delivered.Stream
-				// Calls a pull request delivered after the stop are left unacked (pull.go).
-				if info.NumAckPending <= len(started)+cc.Unserved() || time.Now().After(deadline) {
-					break
-				}
-			} else if time.Now().After(deadline) {
-				resume = nil // unknown: the next host checks every stored call for a result
-				break
-			}
-			time.Sleep(delay)
+	var resume *Resume
+	deadline := time.Now().Add(handoverAckWait)
+	for i, ln := range inst.lanes {
+		note := handoverNote(ctx, conss[i], ccs[i], inst.startedIn(ln), deadline)
+		if note == nil {
+			resume = nil // unknown: the next host checks every stored call for a result
+			break
 		}
-	}
-	if resume != nil {
 		// The consumer's Delivered falls short if it lost its state (memory state, its node
 		// restarted): calls this host was delivered, or an earlier placement may have
 		// answered, are checked for a stored result all the same.
-		resume.Check = max(cc.lastDelivered(), prior.bound())
+		note.Check = max(ccs[i].lastDelivered(), laneResume(prior, ln, epoch).bound())
+		if i == 0 {
+			resume = note
+		} else {
+			resume.setGroup(ln.group, note)
+		}
 	}
 	var handed bool
 	rec, err = s.update(ctx, inst.id, func(r *Record) bool {
@@ -161,7 +162,7 @@ func (h *host) handover(s *store, inst *instance, lonely *sync.Map) bool {
 		return false
 	}
 	h.retireLocal(inst)
-	_ = h.w.Client().JetStream().DeleteConsumer(ctx, h.names.ActorsStream(), consumerName(inst.id, epoch))
+	_ = deleteConsumers(ctx, h.w.Client().JetStream(), h.names.ActorsStream(), inst.id, epoch, inst.groupNames(), 10*time.Second)
 	h.resubmit(ctx, s, rec)
 	h.log.Info().Str("actor_id", inst.id).Str("class", inst.class).Msg("actor handed over")
 	if _, seen := lonely.Load(inst.class); !seen && !h.otherWorkerServes(ctx, inst.class) {
@@ -169,6 +170,30 @@ func (h *host) handover(s *store, inst *instance, lonely *sync.Map) bool {
 		h.log.Warn().Str("class", inst.class).Msg("no other live worker serves this actor class; its actors wait for one")
 	}
 	return true
+}
+
+// handoverNote reads, until deadline, where the consumer cons of one lane left off once the
+// calls the lane was delivered were acked (all but the started ones still running and those
+// delivered after cc stopped); nil if it cannot be read. A lane never bound (nil cons) leaves
+// an empty note: its calls start from the stream's start, checked only as any first delivery.
+func handoverNote(ctx context.Context, cons jetstream.Consumer, cc *pullSub, started int, deadline time.Time) *Resume {
+	note := &Resume{}
+	if cons == nil {
+		return note
+	}
+	for delay := 5 * time.Millisecond; ; delay = min(delay*2, 200*time.Millisecond) {
+		info, err := cons.Info(ctx)
+		if err == nil {
+			note.From, note.Upto = info.AckFloor.Stream+1, info.Delivered.Stream
+			// Calls a pull request delivered after the stop are left unacked (pull.go).
+			if info.NumAckPending <= started+cc.Unserved() || time.Now().After(deadline) {
+				return note
+			}
+		} else if time.Now().After(deadline) {
+			return nil
+		}
+		time.Sleep(delay)
+	}
 }
 
 // retireLocal forgets inst here after a hand-over: no reap, the record is no longer ours.

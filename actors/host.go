@@ -47,35 +47,58 @@ type host struct {
 // instance is one live actor object and its current placement.
 type instance struct {
 	id, class, name string
-	maxConc         int
-	window          int // the consumer's MaxAckPending: maxConc, or a plain actor's Prefetch
+	maxConc         int // the default group's max_concurrency
 	methods         map[string]framework.Handler
-	slots           chan struct{} // max_concurrency on this host, redeliveries included
-	ready           chan struct{} // closed once placed (ALIVE) or given up
+	// lanes are the actor's concurrency groups, the default group first; fixed once the
+	// instance is built (withGroups), so they are read without a lock.
+	lanes []*lane
+	ready chan struct{} // closed once placed (ALIVE) or given up
 
-	mu      sync.Mutex // guards the placement below
-	lease   string     // lease key the placement was claimed under
-	epoch   uint64     // the placement's epoch: consumer actor-<id>-<epoch>
-	resume  *Resume    // what the previous placement left
-	cons    jetstream.Consumer
-	cc      *pullSub        // the placement's pulls; nil until bound
+	mu      sync.Mutex      // guards the placement below and each lane's consumer fields
+	lease   string          // lease key the placement was claimed under
+	epoch   uint64          // the placement's epoch: consumers actor-<id>-<epoch>[+<group>]
+	resume  *Resume         // what the previous placement left (Groups: per group)
+	bound   bool            // every lane's consumer of the placement was made (bind)
 	ctx     context.Context // cancelled when the instance dies here: running calls see it
 	cancel  context.CancelFunc
 	fenced  bool                    // stopped serving: lease lost or placement retired
 	rebind  bool                    // a re-claim or a recreation (lost.go) is changing the placement
 	running map[string]*runningCall // call ID -> its run on this host
-	crashed crashMark               // which call of a crash range may have run (serial actors)
 
-	calls      callCount // deliveries being served; a WaitGroup would race: Add can follow Wait
-	dead       atomic.Bool
-	dropped    atomic.Bool  // dead here because another placement owns the actor (not killed)
-	cause      atomic.Value // error
-	counted    atomic.Bool  // counted ALIVE in the worker's metrics
-	purgeState              // acked calls to delete (purge.go)
+	calls   callCount // deliveries being served; a WaitGroup would race: Add can follow Wait
+	dead    atomic.Bool
+	dropped atomic.Bool  // dead here because another placement owns the actor (not killed)
+	cause   atomic.Value // error
+	counted atomic.Bool  // counted ALIVE in the worker's metrics
+}
+
+// lane is one concurrency group of an instance (docs/architecture.md, "Concurrency groups"):
+// each placement serves it from a consumer of its own whose MaxAckPending is the group's
+// limit, so the broker bounds the group's calls, and the host bounds them again with slots.
+type lane struct {
+	group      string        // "" for the default group
+	limit      int           // how many of the group's calls run at once
+	window     int           // the consumer's MaxAckPending: limit, or a plain actor's Prefetch window
+	slots      chan struct{} // the limit on this host, redeliveries included (limit > 1)
+	purgeState               // acked calls to delete (purge.go)
+
+	// Guarded by instance.mu.
+	cons    jetstream.Consumer // the placement's consumer of this group; nil until bound
+	cc      *pullSub           // its pulls; nil until bound
+	crashed crashMark          // which call of a crash range may have run (serial lanes)
+}
+
+// serial reports whether the lane runs one call at a time, in stream order (the serial gate).
+func (ln *lane) serial() bool { return ln.limit == 1 }
+
+// consumer is the lane's durable consumer of placement epoch of actor id.
+func (ln *lane) consumer(id string, epoch uint64) string {
+	return wire.Names{}.ActorConsumer(id, epoch, ln.group)
 }
 
 // runningCall is a call running on this host; a redelivery of it waits for done.
 type runningCall struct {
+	ln      *lane // the concurrency group it runs in
 	seq     uint64
 	done    chan struct{}
 	started atomic.Bool // its handler was called
@@ -102,12 +125,64 @@ const leaseCheckEvery = 250 * time.Millisecond
 // epochs used.
 func consumerName(id string, epoch uint64) string { return wire.Names{}.ActorConsumer(id, epoch, "") }
 
-func newInstance(id, class, name string, maxConc int, methods map[string]framework.Handler) *instance {
-	inst := &instance{id: id, class: class, name: name, maxConc: maxConc, window: maxConc, methods: methods,
-		slots: make(chan struct{}, maxConc), ready: make(chan struct{}),
-		running: map[string]*runningCall{}}
+// newInstance makes an instance whose default group runs maxConc calls at once from a
+// consumer window (MaxAckPending) of window calls (maxConc, or a plain actor's Prefetch), and
+// each of groups (name -> limit) runs up to its limit.
+func newInstance(id, class, name string, maxConc, window int, groups map[string]int, methods map[string]framework.Handler) *instance {
+	inst := &instance{id: id, class: class, name: name, maxConc: maxConc, methods: methods,
+		ready: make(chan struct{}), running: map[string]*runningCall{}}
+	inst.lanes = append(inst.lanes, newLane("", maxConc, max(window, maxConc)))
+	for _, g := range sortedGroups(groups) {
+		inst.lanes = append(inst.lanes, newLane(g, groups[g], groups[g]))
+	}
 	inst.ctx, inst.cancel = context.WithCancel(context.Background())
 	return inst
+}
+
+func newLane(group string, limit, window int) *lane {
+	limit = max(limit, 1)
+	return &lane{group: group, limit: limit, window: max(window, 1), slots: make(chan struct{}, limit)}
+}
+
+// subs returns the pulls of every lane of the placement (nil entries for unbound lanes).
+func (inst *instance) subs() []*pullSub {
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	out := make([]*pullSub, len(inst.lanes))
+	for i, ln := range inst.lanes {
+		out[i] = ln.cc
+	}
+	return out
+}
+
+// groupNames returns the instance's concurrency groups other than the default one.
+func (inst *instance) groupNames() []string {
+	names := make([]string, 0, len(inst.lanes)-1)
+	for _, ln := range inst.lanes[1:] {
+		names = append(names, ln.group)
+	}
+	return names
+}
+
+// deleteConsumers deletes the consumers of placement epoch of actor id, one per group (the
+// default group's last: while it exists the placement is not gone, see checkReaped), each
+// request bounded by wait. A consumer already gone counts as deleted; the first other error
+// is returned after every delete was tried.
+func deleteConsumers(ctx context.Context, js jetstream.JetStream, stream, id string, epoch uint64, groups []string, wait time.Duration) error {
+	var first error
+	for i := len(groups); i >= 0; i-- {
+		g := ""
+		if i > 0 {
+			g = groups[i-1]
+		}
+		dctx, cancel := context.WithTimeout(ctx, wait)
+		err := js.DeleteConsumer(dctx, stream, wire.Names{}.ActorConsumer(id, epoch, g))
+		cancel()
+		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 func (h *host) get(id string) *instance {
@@ -165,31 +240,58 @@ func (h *host) owns(inst *instance, epoch uint64) bool {
 	return !inst.fenced && inst.epoch == epoch && inst.lease == key
 }
 
-// retire reads what the consumer of placement epoch left: calls below its ack floor were
-// answered, calls up to its last delivery may have run. crash says whether unanswered ones
-// count as run. Every stored call up to the stream's last sequence is checked for a result
-// first (Resume.Check: a consumer with memory state may have been recreated empty). Without
-// the consumer (gone with its server, or no answer within retireLookup: its node is lost),
-// none counts as run.
-func (h *host) retire(ctx context.Context, id string, epoch uint64, crash bool) *Resume {
+// retire reads what the consumers of placement epoch left, one note per concurrency group
+// (the default group's in the Resume itself, groups' in Resume.Groups): calls below a
+// consumer's ack floor were answered, calls up to its last delivery may have run. crash says
+// whether unanswered ones count as run. Every stored call up to the stream's last sequence is
+// checked for a result first (Resume.Check: a consumer with memory state may have been
+// recreated empty). Without a group's consumer (gone with its server, or no answer within
+// retireLookup: its node is lost), none of that group's calls counts as run. nil: the stream
+// could not be read.
+func (h *host) retire(ctx context.Context, id string, epoch uint64, groups []string, crash bool) *Resume {
 	js := h.w.Client().JetStream()
 	stream, err := js.Stream(ctx, h.names.ActorsStream())
 	if err != nil {
 		return nil
 	}
-	cctx, cancel := context.WithTimeout(ctx, retireLookup)
-	cons, err := stream.Consumer(cctx, consumerName(id, epoch))
-	cancel()
-	if err == nil {
-		info := cons.CachedInfo()
-		return &Resume{From: info.AckFloor.Stream + 1, Upto: info.Delivered.Stream, Crash: crash,
-			Check: stream.CachedInfo().State.LastSeq}
+	var rs *Resume
+	for i := 0; i <= len(groups); i++ {
+		g := ""
+		if i > 0 {
+			g = groups[i-1]
+		}
+		cctx, cancel := context.WithTimeout(ctx, retireLookup)
+		cons, err := stream.Consumer(cctx, wire.Names{}.ActorConsumer(id, epoch, g))
+		cancel()
+		var note *Resume
+		if err == nil {
+			info := cons.CachedInfo()
+			note = &Resume{From: info.AckFloor.Stream + 1, Upto: info.Delivered.Stream, Crash: crash,
+				Check: stream.CachedInfo().State.LastSeq}
+		} else {
+			info, err := stream.Info(ctx)
+			if err != nil {
+				return nil
+			}
+			note = &Resume{Upto: info.State.LastSeq}
+		}
+		if g == "" {
+			rs = note
+		} else {
+			rs.setGroup(g, note)
+		}
 	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		return nil
+	return rs
+}
+
+// laneResume is the note lane ln serves placement epoch with: rs's note of its group, or,
+// where a later placement (epoch > 1) has none, one that checks every call for a stored
+// result and counts none as run.
+func laneResume(rs *Resume, ln *lane, epoch uint64) *Resume {
+	if note := rs.group(ln.group); note != nil || epoch <= 1 {
+		return note
 	}
-	return &Resume{Upto: info.State.LastSeq}
+	return &Resume{Upto: math.MaxUint64}
 }
 
 // place binds a constructed actor whose record this host claimed (lease, epoch): it deletes
@@ -201,7 +303,7 @@ func (h *host) place(ctx context.Context, s *store, inst *instance, lease string
 		return err
 	}
 	if resume == nil && epoch > 1 {
-		if resume = h.retire(ctx, inst.id, epoch-1, true); resume == nil {
+		if resume = h.retire(ctx, inst.id, epoch-1, inst.groupNames(), true); resume == nil {
 			resume = &Resume{Upto: math.MaxUint64} // unknown: every call is checked first
 		}
 	}
@@ -249,72 +351,96 @@ func (h *host) place(ctx context.Context, s *store, inst *instance, lease string
 	return nil
 }
 
-// bind serves inst's placement epoch: the consumer of epoch-1 is deleted first, so an owner
-// that lost the actor (stalled, cut off) can no longer pull its calls.
+// bind serves inst's placement epoch, one consumer per concurrency group: the consumers of
+// epoch-1 are deleted first, so an owner that lost the actor (stalled, cut off) can no longer
+// pull its calls.
 func (h *host) bind(ctx context.Context, inst *instance, lease string, epoch uint64, resume *Resume) error {
 	js := h.w.Client().JetStream()
 	if epoch > 0 {
-		err := retryTimeouts(ctx, func(ctx context.Context) error {
-			err := js.DeleteConsumer(ctx, h.names.ActorsStream(), consumerName(inst.id, epoch-1))
-			if errors.Is(err, jetstream.ErrConsumerNotFound) {
-				return nil
+		for _, ln := range inst.lanes {
+			err := retryTimeouts(ctx, func(ctx context.Context) error {
+				err := js.DeleteConsumer(ctx, h.names.ActorsStream(), ln.consumer(inst.id, epoch-1))
+				if errors.Is(err, jetstream.ErrConsumerNotFound) {
+					return nil
+				}
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("jetray: fence actor's previous consumer: %w", err)
 			}
+		}
+	}
+	conss := make([]jetstream.Consumer, len(inst.lanes))
+	for i, ln := range inst.lanes {
+		desc := "jetray actor " + inst.class + " " + inst.id
+		if ln.group != "" {
+			desc += " group " + ln.group
+		}
+		cfg := jetstream.ConsumerConfig{
+			Durable:       ln.consumer(inst.id, epoch),
+			Description:   desc,
+			FilterSubject: h.names.ActorGroupFilter(inst.id, ln.group),
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       h.w.AckWait(),
+			MaxAckPending: ln.window,
+			MaxDeliver:    -1,
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+			// Memory state, one replica (allowed on a limits stream): created 2-3x faster on
+			// one server and 10x or more on an R3 cluster; a server restart or the loss of its
+			// node loses it, and the host serves the actor from a new one (lost.go).
+			MemoryStorage: true,
+			Replicas:      1,
+		}
+		if note := laneResume(resume, ln, epoch); note != nil && note.From > 1 {
+			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, note.From
+		}
+		err := retryTimeouts(ctx, func(ctx context.Context) (err error) {
+			conss[i], err = js.CreateOrUpdateConsumer(ctx, h.names.ActorsStream(), cfg)
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("jetray: fence actor's previous consumer: %w", err)
+			return fmt.Errorf("jetray: actor consumer: %w", err)
 		}
 	}
-	cfg := jetstream.ConsumerConfig{
-		Durable:       consumerName(inst.id, epoch),
-		Description:   "jetray actor " + inst.class + " " + inst.id,
-		FilterSubject: h.names.ActorFilter(inst.id),
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       h.w.AckWait(),
-		MaxAckPending: inst.window,
-		MaxDeliver:    -1,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		// Memory state, one replica (allowed on a limits stream): created 2-3x faster on one
-		// server and 10x or more on an R3 cluster; a server restart or the loss of its node
-		// loses it, and the host serves the actor from a new one (lost.go).
-		MemoryStorage: true,
-		Replicas:      1,
-	}
-	if resume != nil && resume.From > 1 {
-		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, resume.From
-	}
-	var cons jetstream.Consumer
-	err := retryTimeouts(ctx, func(ctx context.Context) (err error) {
-		cons, err = js.CreateOrUpdateConsumer(ctx, h.names.ActorsStream(), cfg)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("jetray: actor consumer: %w", err)
-	}
 	inst.mu.Lock()
-	inst.lease, inst.epoch, inst.resume, inst.cons, inst.fenced = lease, epoch, resume, cons, false
+	inst.lease, inst.epoch, inst.resume, inst.fenced, inst.bound = lease, epoch, resume, false, true
+	for i, ln := range inst.lanes {
+		ln.cons = conss[i]
+	}
 	inst.mu.Unlock()
 	pulls, err := h.puller()
-	var cc *pullSub
-	if err == nil {
+	ccs := make([]*pullSub, len(inst.lanes))
+	for i, ln := range inst.lanes {
+		if err != nil {
+			break
+		}
 		// Batches of at least 64, so a busy plain actor is not pulled for every call;
-		// MaxAckPending (the window) still bounds what is delivered. A plain actor's calls
+		// MaxAckPending (the window) still bounds what is delivered. A serial lane's calls
 		// are served one at a time, in stream order (pull.go: the serial gate).
-		cc, err = pulls.add(cfg.Durable, max(min(inst.window, 1024), 64), inst.maxConc == 1,
-			func(m jetstream.Msg) { h.receive(inst, epoch, m) })
+		ccs[i], err = pulls.add(ln.consumer(inst.id, epoch), max(min(ln.window, 1024), 64), ln.serial(),
+			func(m jetstream.Msg) { h.receive(inst, ln, epoch, m) })
 	}
 	if err != nil {
 		inst.mu.Lock()
 		inst.fenced = true
 		inst.mu.Unlock()
+		for _, cc := range ccs {
+			if cc != nil {
+				cc.Stop()
+			}
+		}
 		return fmt.Errorf("jetray: actor consume: %w", err)
 	}
 	inst.mu.Lock()
-	inst.cc = cc
+	for i, ln := range inst.lanes {
+		ln.cc = ccs[i]
+	}
 	stop := inst.dead.Load() || inst.fenced
 	inst.mu.Unlock()
-	if stop { // killed or fenced while its consumer was starting
-		cc.Stop()
+	if stop { // killed or fenced while its consumers were starting
+		for _, cc := range ccs {
+			cc.Stop()
+		}
 	}
 	return nil
 }
@@ -339,42 +465,42 @@ func retryTimeouts(ctx context.Context, req func(context.Context) error) error {
 	return err
 }
 
-// receive takes one delivery of placement epoch: for max_concurrency 1 on the goroutine the
-// puller hands the consumer's calls over on, one at a time and in order; on its own goroutine
-// otherwise.
-func (h *host) receive(inst *instance, epoch uint64, m jetstream.Msg) {
+// receive takes one delivery of lane ln of placement epoch: for a serial lane on the
+// goroutine the puller hands the consumer's calls over on, one at a time and in order; on its
+// own goroutine otherwise.
+func (h *host) receive(inst *instance, ln *lane, epoch uint64, m jetstream.Msg) {
 	var seq uint64
 	var redelivered bool
 	if meta, err := m.Metadata(); err == nil {
 		seq, redelivered = meta.Sequence.Stream, meta.NumDelivered > 1
 	}
-	inst.delivered(seq)
+	ln.delivered(seq)
 	inst.calls.add()
-	if inst.maxConc == 1 {
+	if ln.serial() {
 		defer inst.calls.done()
-		h.serve(inst, epoch, m, seq, redelivered)
+		h.serve(inst, ln, epoch, m, seq, redelivered)
 		return
 	}
 	go func() {
 		defer inst.calls.done()
-		h.serve(inst, epoch, m, seq, redelivered)
+		h.serve(inst, ln, epoch, m, seq, redelivered)
 	}()
 }
 
-// serve runs one delivery. A redelivery of a call still running here waits for that run,
-// and at most max_concurrency calls run at once, whatever the broker redelivers after a
-// stall: the broker's MaxAckPending bounds only what it believes is outstanding. A
+// serve runs one delivery of lane ln. A redelivery of a call still running here waits for
+// that run, and at most the lane's limit of calls run at once, whatever the broker redelivers
+// after a stall: the broker's MaxAckPending bounds only what it believes is outstanding. A
 // redelivery, like a call the previous placement left unanswered, first looks for a stored
 // result.
-func (h *host) serve(inst *instance, epoch uint64, m jetstream.Msg, seq uint64, redelivered bool) {
+func (h *host) serve(inst *instance, ln *lane, epoch uint64, m jetstream.Msg, seq uint64, redelivered bool) {
 	hdr := m.Headers()
 	callID := hdr.Get(wire.HeaderID)
 	subj := m.Subject()
 	method := subj[strings.LastIndexByte(subj, '.')+1:]
 	inst.mu.Lock()
-	resume := inst.resume
+	resume := laneResume(inst.resume, ln, inst.epoch)
 	prev := inst.running[callID]
-	rc := &runningCall{seq: seq, done: make(chan struct{})}
+	rc := &runningCall{ln: ln, seq: seq, done: make(chan struct{})}
 	if callID != "" {
 		inst.running[callID] = rc
 	}
@@ -390,9 +516,9 @@ func (h *host) serve(inst *instance, epoch uint64, m jetstream.Msg, seq uint64, 
 	if prev != nil {
 		h.holdUntil(m, prev.done, nil)
 	}
-	if inst.maxConc > 1 {
-		h.holdUntil(m, nil, inst.slots)
-		defer func() { <-inst.slots }()
+	if !ln.serial() {
+		h.holdUntil(m, nil, ln.slots)
+		defer func() { <-ln.slots }()
 	}
 	c := h.w.Client()
 	check := prev != nil || redelivered || resume.checks(seq)
@@ -422,7 +548,7 @@ func (h *host) serve(inst *instance, epoch uint64, m jetstream.Msg, seq uint64, 
 			}
 			known = err == nil
 		}
-		if ran && inst.mayHaveRun(resume, seq, known) {
+		if ran && inst.mayHaveRun(ln, resume, seq, known) {
 			opts, err := wire.DecodeCallOptions(call.Header)
 			if err == nil && opts.MaxRetries >= 0 && call.Attempt+1 > opts.MaxRetries+1 {
 				return nil, framework.NewCallError(KindDied,
@@ -430,7 +556,7 @@ func (h *host) serve(inst *instance, epoch uint64, m jetstream.Msg, seq uint64, 
 			}
 		}
 		rc.started.Store(true)
-		ctx, cancel := context.WithCancel(withSelf(ctx, h, inst, epoch))
+		ctx, cancel := context.WithCancel(withSelf(ctx, h, inst, ln, epoch))
 		stop := context.AfterFunc(inst.ctx, cancel)
 		out, err := hd(ctx, call)
 		stop()
@@ -491,32 +617,33 @@ func (h *host) answerable(inst *instance, epoch uint64) error {
 	}
 }
 
-// crashMark is, for a plain actor placed after its host was judged dead, the one call of
-// the crash range [From, Upto] that may have run there. That host ran its calls one at a
-// time in stream order and started each only once every earlier one it held had its result
-// stored (pull.go, the serial gate), so of the calls it left unanswered only the first can
-// have started: this host, serving the range in order, marks the first call it finds with no
-// stored result, and only that one counts an attempt. Guarded by instance.mu.
+// crashMark is, for a serial lane (a plain actor, or a concurrency group of limit 1) placed
+// after its host was judged dead, the one call of the crash range [From, Upto] that may have
+// run there. That host ran the lane's calls one at a time in stream order and started each
+// only once every earlier one it held had its result stored (pull.go, the serial gate), so of
+// the calls it left unanswered only the first can have started: this host, serving the range
+// in order, marks the first call it finds with no stored result, and only that one counts an
+// attempt. Guarded by instance.mu.
 type crashMark struct {
 	of  *Resume // the resume note the mark belongs to (a re-claim replaces the note)
 	seq uint64  // the marked call; 0 until one is found
 }
 
-// mayHaveRun reports whether the call at seq, which has no stored result (known: the check
-// said so; false if the check failed), may have run on the previous placement. rs.ran says
-// so for every unanswered call of a crash range; for a plain actor only the first of them
-// counts. A call whose check failed counts without taking the mark (it may be an answered
-// one), which only ever counts more calls than ran, never fewer.
-func (inst *instance) mayHaveRun(rs *Resume, seq uint64, known bool) bool {
+// mayHaveRun reports whether the call at seq of lane ln, which has no stored result (known:
+// the check said so; false if the check failed), may have run on the previous placement.
+// rs.ran says so for every unanswered call of a crash range; for a serial lane only the first
+// of them counts. A call whose check failed counts without taking the mark (it may be an
+// answered one), which only ever counts more calls than ran, never fewer.
+func (inst *instance) mayHaveRun(ln *lane, rs *Resume, seq uint64, known bool) bool {
 	if !rs.ran(seq) {
 		return false
 	}
-	if !rs.Crash || inst.maxConc > 1 || slices.Contains(rs.Started, seq) {
+	if !rs.Crash || !ln.serial() || slices.Contains(rs.Started, seq) {
 		return true
 	}
 	inst.mu.Lock()
 	defer inst.mu.Unlock()
-	m := &inst.crashed
+	m := &ln.crashed
 	if m.of != rs {
 		*m = crashMark{of: rs}
 	}
@@ -542,6 +669,19 @@ func (inst *instance) startedSeqs() []uint64 {
 	}
 	slices.Sort(seqs)
 	return seqs
+}
+
+// startedIn counts the calls of lane ln whose handlers ran or run here and have not returned.
+func (inst *instance) startedIn(ln *lane) int {
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	n := 0
+	for _, rc := range inst.running {
+		if rc.ln == ln && rc.started.Load() {
+			n++
+		}
+	}
+	return n
 }
 
 // holdUntil keeps a delivery alive (progress reports every AckWait/3) until done closes or a
@@ -593,10 +733,11 @@ func (h *host) fence(inst *instance) {
 		return
 	}
 	inst.fenced = true
-	cc := inst.cc
 	inst.mu.Unlock()
-	if cc != nil {
-		cc.Stop()
+	for _, cc := range inst.subs() {
+		if cc != nil {
+			cc.Stop()
+		}
 	}
 }
 

@@ -76,9 +76,7 @@ func killRestart(ctx context.Context, c *framework.Client, s *store, d *handleDa
 		return false, err
 	}
 	if owner != "" {
-		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_ = c.JetStream().DeleteConsumer(dctx, namesOf(c).ActorsStream(), consumerName(d.id, epoch))
-		cancel()
+		_ = deleteConsumers(ctx, c.JetStream(), namesOf(c).ActorsStream(), d.id, epoch, rec.groupNames(), 5*time.Second)
 	}
 	resubmitCreation(ctx, c, s, rec)
 	return true, nil
@@ -131,8 +129,8 @@ func (h *host) controlRestart(m *nats.Msg, req wire.ControlRequest) {
 		// instance and not started (a pull in flight) run on the next one without using an
 		// attempt. The record is still PENDING without an owner (no creation call is out), so
 		// this compare-and-swap on the same epoch cannot race a placement.
-		if resume := h.retire(ctx, inst.id, epoch, false); resume != nil {
-			resume.Started = inst.startedSeqs()
+		if resume := h.retire(ctx, inst.id, epoch, inst.groupNames(), false); resume != nil {
+			resume.withStarted(inst.startedSeqs())
 			if r, err := s.update(ctx, inst.id, func(r *Record) bool {
 				if r.State != StatePending || r.WorkerKey != "" || r.Epoch != epoch {
 					return false

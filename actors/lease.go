@@ -65,17 +65,18 @@ func (h *host) reclaim(ctx context.Context, inst *instance, key string) {
 		// Claimed under this lease already (an earlier bind failed): bind again.
 	case rec.WorkerKey == oldLease && rec.Epoch == oldEpoch:
 		// This host knows which calls of the old placement it started: only those count as run.
-		resume := h.retire(ctx, inst.id, oldEpoch, false)
+		resume := h.retire(ctx, inst.id, oldEpoch, inst.groupNames(), false)
 		if resume == nil {
 			return // the stream could not be read: without a note no call would be checked
 		}
-		resume.Started = inst.startedSeqs()
+		resume.withStarted(inst.startedSeqs())
 		// A consumer its server recreated empty (memory state) reports too little delivered:
 		// the calls this host was delivered, started ones included, are within Upto all the same.
-		inst.mu.Lock()
-		cc := inst.cc
-		inst.mu.Unlock()
-		resume.Upto = max(resume.Upto, cc.lastDelivered())
+		for i, cc := range inst.subs() {
+			if note := resume.group(inst.lanes[i].group); note != nil {
+				note.Upto = max(note.Upto, cc.lastDelivered())
+			}
+		}
 		var claimed bool
 		rec, err = s.update(ctx, inst.id, func(r *Record) bool {
 			if r.terminal() || r.WorkerKey != oldLease || r.Epoch != oldEpoch {

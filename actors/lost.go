@@ -216,11 +216,11 @@ func (h *host) recreateLost(ctx context.Context) {
 		var jobs []job
 		h.mu.Lock()
 		for _, inst := range h.actors {
-			inst.mu.Lock()
-			cc := inst.cc
-			inst.mu.Unlock()
-			if why, ok := due[cc]; ok && cc != nil {
-				jobs = append(jobs, job{inst, cc, why})
+			for _, cc := range inst.subs() {
+				if why, ok := due[cc]; ok && cc != nil {
+					jobs = append(jobs, job{inst, cc, why})
+					break // one recreation moves every group of the placement
+				}
 			}
 		}
 		h.mu.Unlock()
@@ -243,8 +243,8 @@ func (h *host) recreateLost(ctx context.Context) {
 	}
 }
 
-// recreate serves inst from a new consumer under epoch + 1 after lost, the consumer of its
-// current placement, was lost. Only the owner may: inst is not dead, fenced or being
+// recreate serves inst from new consumers under epoch + 1 after lost, a consumer of its
+// current placement (any concurrency group's), was lost. Only the owner may: inst is not dead, fenced or being
 // re-claimed, this host's lease is the one the placement was claimed under and is valid, and
 // the record still names that lease and epoch (compare-and-swap). A host that lost its lease
 // leaves inst to checkLease (re-claim or drop); a record that names anything else (taken
@@ -259,20 +259,38 @@ func (h *host) recreate(ctx context.Context, inst *instance, lost *pullSub, why 
 	}
 	defer inst.endRebind()
 	inst.mu.Lock()
-	lease, epoch, cc, prior := inst.lease, inst.epoch, inst.cc, inst.resume
+	lease, epoch, prior := inst.lease, inst.epoch, inst.resume
 	inst.mu.Unlock()
-	if cc != lost || lost.consumer != consumerName(inst.id, epoch) || !h.owns(inst, epoch) {
-		return nil // not the placement's consumer now, or not this host's to serve
+	ccs := inst.subs()
+	ours := false
+	for i, cc := range ccs {
+		ours = ours || cc == lost && lost.consumer == inst.lanes[i].consumer(inst.id, epoch)
+	}
+	if !ours || !h.owns(inst, epoch) {
+		return nil // not a consumer of the placement now, or not this host's to serve
 	}
 	s, err := storeOf(ctx, h.w.Client())
 	if err != nil {
 		return err
 	}
-	lost.Stop()
-	resume := &Resume{Upto: lost.lastDelivered(), Started: inst.startedSeqs(), Check: prior.bound()}
-	if prior != nil {
-		resume.From = prior.From // every call below it was answered before this placement
+	// Every group moves to the new epoch: the lost consumer's and the others alike.
+	var resume *Resume
+	for i, ln := range inst.lanes {
+		if ccs[i] != nil {
+			ccs[i].Stop()
+		}
+		before := laneResume(prior, ln, epoch)
+		note := &Resume{Upto: ccs[i].lastDelivered(), Check: before.bound()}
+		if before != nil {
+			note.From = before.From // every call below it was answered before this placement
+		}
+		if i == 0 {
+			resume = note
+		} else {
+			resume.setGroup(ln.group, note)
+		}
 	}
+	resume.withStarted(inst.startedSeqs())
 	var claimed bool
 	rec, err := s.update(ctx, inst.id, func(r *Record) bool {
 		if r.terminal() || r.WorkerKey != lease || r.Epoch != epoch {
@@ -295,9 +313,7 @@ func (h *host) recreate(ctx context.Context, inst *instance, lost *pullSub, why 
 	h.log.Warn().Str("actor_id", inst.id).Str("class", inst.class).Uint64("epoch", rec.Epoch).Str("why", why).
 		Msg("actor consumer lost; serving from a new one")
 	js := h.w.Client().JetStream()
-	dctx, cancel := context.WithTimeout(ctx, lostDeleteWait)
-	_ = js.DeleteConsumer(dctx, h.names.ActorsStream(), consumerName(inst.id, epoch))
-	cancel()
+	_ = deleteConsumers(ctx, js, h.names.ActorsStream(), inst.id, epoch, inst.groupNames(), lostDeleteWait)
 	if err := h.bind(ctx, inst, lease, rec.Epoch, resume); err != nil {
 		// The record names this lease and the new epoch: checkLease binds it again.
 		h.log.Warn().Err(err).Str("actor_id", inst.id).Msg("bind recreated actor consumer; retrying")
@@ -305,9 +321,7 @@ func (h *host) recreate(ctx context.Context, inst *instance, lost *pullSub, why 
 		return nil
 	}
 	if inst.dead.Load() { // killed meanwhile: its reap may have looked for the consumer too early
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lostDeleteWait)
-		_ = js.DeleteConsumer(dctx, h.names.ActorsStream(), consumerName(inst.id, rec.Epoch))
-		cancel()
+		_ = deleteConsumers(context.WithoutCancel(ctx), js, h.names.ActorsStream(), inst.id, rec.Epoch, inst.groupNames(), lostDeleteWait)
 	}
 	return nil
 }

@@ -19,16 +19,35 @@ type MethodDef[A, In, Out any] struct {
 	full  string // Class.method
 	fn    func(*A, context.Context, In) (Out, error)
 	copts *classConfig
+	cfg   methodConfig
 }
 
 // Method defines the method name (see framework.ValidName) of class c, run by fn, usually a
 // method expression such as (*counter).Incr. Define methods before registering the class on
-// a worker: Register binds the methods defined at that moment.
-func Method[A, CIn, In, Out any](c *Class[A, CIn], name string, fn func(*A, context.Context, In) (Out, error)) *MethodDef[A, In, Out] {
+// a worker: Register binds the methods defined at that moment. opts configure every call of
+// the method, such as ConcurrencyGroup("io"). Default: the default concurrency group.
+func Method[A, CIn, In, Out any](c *Class[A, CIn], name string, fn func(*A, context.Context, In) (Out, error), opts ...MethodOption) *MethodDef[A, In, Out] {
 	m := &MethodDef[A, In, Out]{class: c.name, name: name, full: c.name + "." + name, fn: fn, copts: &c.cfg}
+	for _, o := range opts {
+		o(&m.cfg)
+	}
 	c.methods.add(name, m.invoke)
 	return m
 }
+
+// Options returns a copy of m whose calls use opts after m's own, for one call or a family of
+// calls (Ray's method.options): Fetch.Options(actors.ConcurrencyGroup("io")).Remote(ctx, h, in).
+// The copy is the same method on the wire (define methods with Method, not with Options).
+func (m *MethodDef[A, In, Out]) Options(opts ...MethodOption) *MethodDef[A, In, Out] {
+	cp := *m
+	for _, o := range opts {
+		o(&cp.cfg)
+	}
+	return &cp
+}
+
+// Group returns the concurrency group the method's calls run in ("" for the default group).
+func (m *MethodDef[A, In, Out]) Group() string { return m.cfg.group }
 
 // Name returns "Class.method".
 func (m *MethodDef[A, In, Out]) Name() string { return m.full }
@@ -62,22 +81,27 @@ func (m *MethodDef[A, In, Out]) Remote(ctx context.Context, h *Handle[A], in In)
 	if err := m.check(ctx, c, h); err != nil {
 		return futures.Failed[Out](failedID(ctx, h), err)
 	}
-	req, err := h.request(c, m.full, m.name, true)
+	req, err := h.request(c, m.full, m.name, m.cfg.group, true)
 	if err != nil {
 		return futures.Failed[Out](failedID(ctx, h), err)
 	}
 	return framework.Submit[Out](ctx, c, req, in)
 }
 
-// request describes a call of method name on h, counting it against MaxPendingCalls.
-// Streams are not counted (counted false).
-func (h *Handle[A]) request(c *framework.Client, full, name string, counted bool) (framework.Request, error) {
+// request describes a call of method name on h in concurrency group group, counting it
+// against MaxPendingCalls. Streams are not counted (counted false). A group the actor does
+// not have is an error wrapping ErrUnknownGroup.
+func (h *Handle[A]) request(c *framework.Client, full, name, group string, counted bool) (framework.Request, error) {
 	req := framework.Request{
 		Name:    full,
 		Header:  nats.Header{wire.HeaderActor: []string{h.id}},
 		Options: []framework.TaskOption{framework.MaxRetries(h.maxTaskRetries)},
 	}
-	route := seam.Route{Subject: namesOf(c).ActorSubject(h.id, "", name), Unregistered: true}
+	if group != "" && h.groups[group] == 0 {
+		return req, fmt.Errorf("%w: %s runs in group %q, which actor %s (%s) does not have (its groups: %v)",
+			ErrUnknownGroup, full, group, h.class, h.id, sortedGroups(h.groups))
+	}
+	route := seam.Route{Subject: namesOf(c).ActorSubject(h.id, group, name), Unregistered: true}
 	if h.pending != nil && counted {
 		if n := h.pending.Add(1); h.maxPending > 0 && n > int64(h.maxPending) {
 			h.pending.Add(-1)
@@ -108,7 +132,7 @@ func (m *MethodDef[A, In, Out]) RemoteFrom(ctx context.Context, h *Handle[A], de
 	if err := m.check(ctx, c, h); err != nil {
 		return futures.Failed[Out](failedID(ctx, h), err)
 	}
-	req, err := h.request(c, m.full, m.name, true)
+	req, err := h.request(c, m.full, m.name, m.cfg.group, true)
 	if err != nil {
 		return futures.Failed[Out](failedID(ctx, h), err)
 	}
@@ -127,10 +151,12 @@ func failedID[A any](ctx context.Context, h *Handle[A]) string {
 // check fails fast for calls that cannot succeed: a bad name, an actor known dead or whose
 // constructor failed, or a max_concurrency-1 actor calling itself.
 func (m *MethodDef[A, In, Out]) check(ctx context.Context, c *framework.Client, h *Handle[A]) error {
-	return checkCall(ctx, c, h.ref(), h.maxConc, m.name, m.full)
+	return checkCall(ctx, c, h.ref(), h.limit(m.cfg.group), m.cfg.group, m.name, m.full)
 }
 
-func checkCall(ctx context.Context, c *framework.Client, h *handleData, maxConc int, name, full string) error {
+// checkCall checks a call of method name (full: Class.method) in concurrency group group,
+// whose limit is maxConc, on the actor h.
+func checkCall(ctx context.Context, c *framework.Client, h *handleData, maxConc int, group, name, full string) error {
 	if err := framework.ValidName(name); err != nil {
 		return err
 	}
@@ -147,10 +173,19 @@ func checkCall(ctx context.Context, c *framework.Client, h *handleData, maxConc 
 		return err
 	}
 	if call := framework.CallFromContext(ctx); call != nil && maxConc == 1 && call.Header.Get(wire.HeaderActor) == h.id &&
-		!isCreation(call.Name) {
+		!isCreation(call.Name) && currentGroup(ctx) == group {
 		return fmt.Errorf("%w: %s calls itself from %s", ErrSelfDeadlock, full, call.Name)
 	}
 	return nil
+}
+
+// currentGroup is the concurrency group of the actor method running in ctx ("" for the
+// default group, or outside a method).
+func currentGroup(ctx context.Context) string {
+	if sc, _ := ctx.Value(selfKey{}).(*selfCall); sc != nil && sc.ln != nil {
+		return sc.ln.group
+	}
+	return ""
 }
 
 // isCreation reports whether name is an actor creation call's.

@@ -22,6 +22,7 @@ type classConfig struct {
 	labels         map[string]string  // LabelSelector; replaced, never changed, by options
 	resources      map[string]float64 // Resources; replaced, never changed, by options
 	detached       bool
+	groups         map[string]int // ConcurrencyGroups; replaced, never changed, by options
 }
 
 func (c classConfig) concurrency() int {
@@ -41,6 +42,20 @@ const MaxPrefetch = 1024
 func (c classConfig) check() error {
 	if c.prefetch < 0 || c.prefetch > MaxPrefetch {
 		return fmt.Errorf("%w: Prefetch(%d): the window is 0 to %d calls", ErrBadOption, c.prefetch, MaxPrefetch)
+	}
+	for g, n := range c.groups {
+		if g == "" {
+			return fmt.Errorf("%w: ConcurrencyGroups: a group needs a name (\"\" is the default group, sized by MaxConcurrency)", ErrBadOption)
+		}
+		if err := wire.ValidGroup(g); err != nil {
+			return fmt.Errorf("%w: ConcurrencyGroups: %w", ErrBadOption, err)
+		}
+		if n < 1 || n > MaxGroupConcurrency {
+			return fmt.Errorf("%w: ConcurrencyGroups: group %q limit %d is not 1 to %d", ErrBadOption, g, n, MaxGroupConcurrency)
+		}
+	}
+	if len(c.groups) > MaxGroups {
+		return fmt.Errorf("%w: ConcurrencyGroups: %d groups, at most %d", ErrBadOption, len(c.groups), MaxGroups)
 	}
 	if c.prefetch > 1 && c.concurrency() > 1 {
 		return fmt.Errorf("%w: Prefetch(%d) is for plain actors (max_concurrency 1), not max_concurrency %d",
@@ -161,3 +176,55 @@ func placementOptions(labels map[string]string, resources map[string]float64) []
 // actor found with GetIfExists keeps its owner. A worker's graceful stop never kills the
 // actors its tasks created: they are owned by their trees' clients, not by the worker.
 func Detached() ClassOption { return func(c *classConfig) { c.detached = true } }
+
+// Concurrency group bounds.
+const (
+	// MaxGroups is the most concurrency groups an actor may declare besides the default one
+	// (each is a consumer per actor on the broker).
+	MaxGroups = 16
+	// MaxGroupConcurrency is the largest limit of one concurrency group.
+	MaxGroupConcurrency = 10000
+)
+
+// ConcurrencyGroups declares the actor's concurrency groups (Ray's concurrency_groups): group
+// name -> how many of the group's calls run at once. A method joins a group with
+// ConcurrencyGroup, on Method or per call with MethodDef.Options; methods in no group run in
+// the default group, whose limit stays MaxConcurrency (1 for a plain actor, 1000 for Async).
+// Groups run side by side: a slow group with every slot busy never delays another group's
+// calls. Each group's limit is enforced by the broker, as max_concurrency is (a consumer per
+// actor and group whose MaxAckPending is the limit), and again by the host. Within a group of
+// limit 1 calls run one at a time in the order sent, like a plain actor's. Calls of different
+// groups may run at the same time on the same object, so state they share needs a lock, as in
+// Ray's threaded actors.
+//
+// Default: none. On Define or per instance with Options; later options replace the whole set.
+// The groups are kept in the actor's record, so restarts and hand-overs keep them. Names are
+// valid names (framework.ValidName rules) other than ""; limits are 1 to MaxGroupConcurrency;
+// at most MaxGroups groups. Otherwise Remote returns a handle whose Ready fails with an error
+// wrapping ErrBadOption (nothing is recorded or submitted), and so do its calls.
+func ConcurrencyGroups(groups map[string]int) ClassOption {
+	return func(c *classConfig) {
+		c.groups = nil
+		if len(groups) > 0 {
+			c.groups = make(map[string]int, len(groups))
+			for g, n := range groups {
+				c.groups[g] = n
+			}
+		}
+	}
+}
+
+// MethodOption configures an actor method: on Method for every call, or for one call or a
+// family of calls with MethodDef.Options.
+type MethodOption func(*methodConfig)
+
+type methodConfig struct {
+	group string // concurrency group; "" the default group
+}
+
+// ConcurrencyGroup runs the method's calls in the actor's concurrency group name (declared
+// with ConcurrencyGroups; Ray's concurrency_group). On Method it is the method's group; with
+// MethodDef.Options it overrides that for the calls made with the copy. "" is the default
+// group. A call naming a group its actor does not have fails at once with an error wrapping
+// ErrUnknownGroup and is not sent.
+func ConcurrencyGroup(name string) MethodOption { return func(c *methodConfig) { c.group = name } }

@@ -32,8 +32,8 @@ const (
 	apiWindow = 256
 )
 
-// purgeState is what an instance keeps for the deletion of its acked calls: the stream
-// sequences of the calls delivered here and not deleted yet.
+// purgeState is what an instance's lane (concurrency group) keeps for the deletion of its
+// acked calls: the stream sequences of the calls delivered here and not deleted yet.
 type purgeState struct {
 	pmu  sync.Mutex
 	seqs []uint64 // delivered, not deleted; unsorted, redeliveries repeated
@@ -88,6 +88,15 @@ func (p *purgeState) takeAcked(floor uint64) (acked []uint64, purge bool) {
 	return acked, purge
 }
 
+// takeAll removes and returns every sequence delivered to any of inst's groups (the actor died).
+func (inst *instance) takeAll() []uint64 {
+	var seqs []uint64
+	for _, ln := range inst.lanes {
+		seqs = append(seqs, ln.purgeState.takeAll()...)
+	}
+	return seqs
+}
+
 // takeAll removes and returns every sequence delivered here (the actor died).
 func (p *purgeState) takeAll() []uint64 {
 	p.pmu.Lock()
@@ -98,26 +107,32 @@ func (p *purgeState) takeAll() []uint64 {
 }
 
 // purge deletes the calls each actor has acked since the last tick: one consumer-info request
-// per actor with delivered calls (pipelined), then one delete per acked call (pipelined), or
-// one purge of the actor's subject where that is cheaper. Fenced placements are skipped.
+// per actor and concurrency group with delivered calls (pipelined), then one delete per acked
+// call (pipelined), or one purge of the group's subjects where that is cheaper. Fenced placements are skipped.
 func (h *host) purge(ctx context.Context) {
+	type work struct {
+		inst *instance
+		ln   *lane
+	}
 	h.mu.Lock()
-	var busy []*instance
+	var busy []work
 	for _, inst := range h.actors {
-		if inst.pending() {
-			busy = append(busy, inst)
+		for _, ln := range inst.lanes {
+			if ln.pending() {
+				busy = append(busy, work{inst, ln})
+			}
 		}
 	}
 	h.mu.Unlock()
 	var subjects []string
-	var live []*instance
-	for _, inst := range busy {
-		inst.mu.Lock()
-		bound, fenced, epoch := inst.cons != nil, inst.fenced, inst.epoch
-		inst.mu.Unlock()
+	var live []work
+	for _, b := range busy {
+		b.inst.mu.Lock()
+		bound, fenced, epoch := b.inst.bound, b.inst.fenced, b.inst.epoch
+		b.inst.mu.Unlock()
 		if bound && !fenced {
-			live = append(live, inst)
-			subjects = append(subjects, "$JS.API.CONSUMER.INFO."+h.names.ActorsStream()+"."+consumerName(inst.id, epoch))
+			live = append(live, b)
+			subjects = append(subjects, "$JS.API.CONSUMER.INFO."+h.names.ActorsStream()+"."+b.ln.consumer(b.inst.id, epoch))
 		}
 	}
 	if len(live) == 0 {
@@ -132,12 +147,12 @@ func (h *host) purge(ctx context.Context) {
 	}
 	var stream jetstream.Stream // read once, if an actor acked many calls
 	var dels []uint64
-	for i, inst := range live {
+	for i, b := range live {
 		floor, ok := ackFloor(replies[i])
 		if !ok {
 			continue
 		}
-		acked, over := inst.takeAcked(floor)
+		acked, over := b.ln.takeAcked(floor)
 		if !over && len(acked) < purgeMinBatch {
 			dels = append(dels, acked...)
 			continue
@@ -152,9 +167,10 @@ func (h *host) purge(ctx context.Context) {
 			dels = append(dels, acked...)
 			continue
 		}
-		err := stream.Purge(pctx, jetstream.WithPurgeSubject(h.names.ActorFilter(inst.id)), jetstream.WithPurgeSequence(floor+1))
+		// The group's own subjects only: the floor is its consumer's.
+		err := stream.Purge(pctx, jetstream.WithPurgeSubject(h.names.ActorGroupFilter(b.inst.id, b.ln.group)), jetstream.WithPurgeSequence(floor+1))
 		if err != nil {
-			h.log.Debug().Err(err).Str("actor_id", inst.id).Msg("purge acked calls")
+			h.log.Debug().Err(err).Str("actor_id", b.inst.id).Msg("purge acked calls")
 			dels = append(dels, acked...)
 		}
 	}

@@ -30,9 +30,12 @@ const (
 type reapJob struct {
 	id    string
 	name  string // the actor's name, freed if it still points to id ("" for none)
-	epoch uint64 // the placement whose consumer holds the ack floor
-	cause error
-	grace bool // read the actor's calls once more reapGrace after the first round
+	epoch uint64 // the placement whose consumers hold the ack floors
+	// groups are the actor's concurrency groups other than the default one: each has a
+	// consumer of its own per placement.
+	groups []string
+	cause  error
+	grace  bool // read the actor's calls once more reapGrace after the first round
 	// seqs are stream sequences of the actor's calls its host saw delivered and had not
 	// deleted: those at or below the floor are deleted without being read.
 	seqs []uint64
@@ -83,16 +86,16 @@ func reaperOf(c *framework.Client) *reaper {
 }
 
 // reap has c's reaper answer the calls stored for the dead actor id (placement epoch, name
-// name) with cause, delete them and free its name. It returns at once. With grace the calls
+// name, concurrency groups groups besides the default one) with cause, delete them and free its name. It returns at once. With grace the calls
 // are read once more after reapGrace, for calls sent as the actor died.
-func reap(c *framework.Client, id, name string, epoch uint64, cause error, grace bool) {
-	reaperOf(c).add(&reapJob{id: id, name: name, epoch: epoch, cause: cause, grace: grace})
+func reap(c *framework.Client, id, name string, epoch uint64, groups []string, cause error, grace bool) {
+	reaperOf(c).add(&reapJob{id: id, name: name, epoch: epoch, groups: groups, cause: cause, grace: grace})
 }
 
 // checkReaped has c's reaper make sure, reapCheckAfter from now, that the host of actor id
 // (placement epoch) reaped it as it said it would, and reap it otherwise.
-func checkReaped(c *framework.Client, id string, epoch uint64, cause error) {
-	reaperOf(c).add(&reapJob{id: id, epoch: epoch, cause: cause, grace: true, check: true,
+func checkReaped(c *framework.Client, id string, epoch uint64, groups []string, cause error) {
+	reaperOf(c).add(&reapJob{id: id, epoch: epoch, groups: groups, cause: cause, grace: true, check: true,
 		due: time.Now().Add(reapCheckAfter)})
 }
 
@@ -233,6 +236,16 @@ func (r *reaper) round(j *reapJob) {
 	}
 	if err == nil {
 		j.floor = cons.CachedInfo().AckFloor.Stream
+		// One floor for every group: the lowest. A call above a group's own floor that was
+		// answered gets a failure that loses to its stored result (first writer wins).
+		for _, g := range j.groups {
+			gc, gerr := js.Consumer(ctx, name, wire.Names{}.ActorConsumer(j.id, j.epoch, g))
+			if gerr != nil {
+				j.floor = 0
+				break
+			}
+			j.floor = min(j.floor, gc.CachedInfo().AckFloor.Stream)
+		}
 	}
 	var acked []uint64
 	for _, seq := range j.seqs {
@@ -246,10 +259,11 @@ func (r *reaper) round(j *reapJob) {
 	}
 	// From the stream's start: calls left by earlier placements are found as well.
 	j.next, _ = r.answer(ctx, stream, j, 1)
-	// The consumer goes last: while it exists, the reap is not done (checkReaped).
-	_ = js.DeleteConsumer(ctx, name, consumerName(j.id, j.epoch))
+	// The consumers go last, the default group's after the others: while it exists, the reap
+	// is not done (checkReaped).
+	_ = deleteConsumers(ctx, js, name, j.id, j.epoch, j.groups, reapRoundTimeout)
 	if j.epoch > 0 && !j.bound { // a placement whose start was cut short may have left the one before
-		_ = js.DeleteConsumer(ctx, name, consumerName(j.id, j.epoch-1))
+		_ = deleteConsumers(ctx, js, name, j.id, j.epoch-1, j.groups, reapRoundTimeout)
 	}
 	if j.name != "" {
 		freeName(ctx, r.c, j.name, j.id)

@@ -39,6 +39,11 @@ type Record struct {
 	// Prefetch is a plain actor's window (actors.Prefetch): how many of its calls its host may
 	// hold delivered at once, running them one at a time in order. 0: none (a window of 1).
 	Prefetch int `json:"prefetch,omitempty"`
+	// Groups are the actor's concurrency groups other than the default one (ConcurrencyGroups):
+	// group name -> how many of its calls run at once. Each group is served from a consumer of
+	// its own per placement (actor-<id>-<epoch>+<group>, MaxAckPending its limit); the default
+	// group keeps MaxConcurrency. Set on creation, never changed.
+	Groups map[string]int `json:"groups,omitempty"`
 	// Owner is what the actor's lifetime is tied to: a client ID (the client that created it,
 	// or that submitted the root call of the task that did), or an actor ID (the actor whose
 	// constructor or method created it). "" for a detached actor (Detached) and for records
@@ -94,6 +99,37 @@ type Resume struct {
 	// from the retired consumer, and a consumer with memory state that its server recreated
 	// empty (a restarted cluster node) reports only what it delivered since.
 	Check uint64 `json:"check,omitempty"`
+	// Groups holds the notes of the actor's other concurrency groups (Record.Groups), one per
+	// group, each about that group's consumer; the fields above are the default group's. A
+	// group without a note at a later placement has every call checked for a stored result
+	// and none counted as run (laneResume).
+	Groups map[string]*Resume `json:"groups,omitempty"`
+}
+
+// group returns the note of concurrency group g: rs itself for the default group (""), its
+// entry in Groups otherwise; nil if there is none.
+func (rs *Resume) group(g string) *Resume {
+	if rs == nil || g == "" {
+		return rs
+	}
+	return rs.Groups[g]
+}
+
+// withStarted lists seqs as started in rs and in every group note of rs (stream sequences
+// are unique across groups, so each note may hold them all).
+func (rs *Resume) withStarted(seqs []uint64) {
+	rs.Started = seqs
+	for _, note := range rs.Groups {
+		note.Started = seqs
+	}
+}
+
+// setGroup stores note as the note of concurrency group g (g != "").
+func (rs *Resume) setGroup(g string, note *Resume) {
+	if rs.Groups == nil {
+		rs.Groups = map[string]*Resume{}
+	}
+	rs.Groups[g] = note
 }
 
 // checks reports whether the call at stream sequence seq may have been answered by an
@@ -126,6 +162,19 @@ func (r *Record) window(maxConc int) int {
 		return maxConc
 	}
 	return min(max(r.Prefetch, 1), MaxPrefetch)
+}
+
+// groupNames returns the record's concurrency groups other than the default one, sorted.
+func (r *Record) groupNames() []string { return sortedGroups(r.Groups) }
+
+// sortedGroups returns the names of groups, sorted.
+func sortedGroups(groups map[string]int) []string {
+	names := make([]string, 0, len(groups))
+	for g := range groups {
+		names = append(names, g)
+	}
+	slices.Sort(names)
+	return names
 }
 
 func (r *Record) terminal() bool { return r.State == StateFailed || r.State == StateDead }

@@ -67,7 +67,11 @@ func (h *host) hostAnswers(ctx context.Context, s *store, id, lease string) bool
 // owner's consumer is deleted once the record no longer names it, so a stalled owner that
 // wakes up cannot pull another call.
 func (h *host) recoverActor(ctx context.Context, s *store, id string, a aliveRef) {
-	resume := h.retire(ctx, id, a.epoch, true)
+	prior, _, err := s.get(ctx, id)
+	if err != nil || prior == nil {
+		return
+	}
+	resume := h.retire(ctx, id, a.epoch, prior.groupNames(), true)
 	var restart, buried bool
 	rec, err := s.update(ctx, id, func(r *Record) bool {
 		if r.terminal() || r.WorkerKey != a.workerKey || r.Epoch != a.epoch {
@@ -89,12 +93,10 @@ func (h *host) recoverActor(ctx context.Context, s *store, id string, a aliveRef
 	}
 	if buried {
 		h.log.Warn().Str("actor_id", id).Str("class", rec.Class).Msg("actor's worker died; no restarts left")
-		reap(h.w.Client(), id, rec.Name, a.epoch, rec.deathError(), false)
+		reap(h.w.Client(), id, rec.Name, a.epoch, rec.groupNames(), rec.deathError(), false)
 		return
 	}
-	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	_ = h.w.Client().JetStream().DeleteConsumer(dctx, h.names.ActorsStream(), consumerName(id, a.epoch))
-	cancel()
+	_ = deleteConsumers(ctx, h.w.Client().JetStream(), h.names.ActorsStream(), id, a.epoch, rec.groupNames(), 5*time.Second)
 	h.log.Warn().Str("actor_id", id).Str("class", rec.Class).Int("restart", rec.Restarts).Msg("restarting actor whose worker died")
 	h.resubmit(ctx, s, rec)
 }
@@ -128,6 +130,6 @@ func resubmitCreation(ctx context.Context, c *framework.Client, s *store, rec *R
 			return true
 		})
 		cause := fmt.Errorf("%w: %s (%s): restart failed: %v", ErrActorDied, rec.Class, id, err)
-		reap(c, id, rec.Name, epoch, cause, false)
+		reap(c, id, rec.Name, epoch, rec.groupNames(), cause, false)
 	}
 }

@@ -12,10 +12,11 @@ import (
 // StreamMethodDef is a remote method that yields many values, read by the caller as a
 // futures.Stream while the method runs.
 type StreamMethodDef[A, In, Out any] struct {
-	name string
-	full string
-	fn   func(*A, context.Context, In, func(Out) error) error
-	opts []framework.TaskOption // call options of every call, after the handle's
+	name  string
+	full  string
+	fn    func(*A, context.Context, In, func(Out) error) error
+	opts  []framework.TaskOption // call options of every call, after the handle's
+	group string                 // concurrency group; "" the default group
 }
 
 // StreamMethod defines the streaming method name of class c: fn calls yield for each value;
@@ -38,6 +39,19 @@ func (m *StreamMethodDef[A, In, Out]) Options(opts ...framework.TaskOption) *Str
 	return &cp
 }
 
+// InGroup returns a copy of m whose calls run in the actor's concurrency group name
+// (ConcurrencyGroups; "" the default group), for the method as a whole when kept from its
+// definition (Numbers := actors.StreamMethod(...).InGroup("io")) or for some calls. A call
+// naming a group its actor does not have fails with an error wrapping ErrUnknownGroup.
+func (m *StreamMethodDef[A, In, Out]) InGroup(name string) *StreamMethodDef[A, In, Out] {
+	cp := *m
+	cp.group = name
+	return &cp
+}
+
+// Group returns the concurrency group the method's calls run in ("" for the default group).
+func (m *StreamMethodDef[A, In, Out]) Group() string { return m.group }
+
 // Name returns "Class.method".
 func (m *StreamMethodDef[A, In, Out]) Name() string { return m.full }
 
@@ -58,14 +72,14 @@ func (m *StreamMethodDef[A, In, Out]) invoke(obj *A, ctx context.Context, call *
 func (m *StreamMethodDef[A, In, Out]) Remote(ctx context.Context, h *Handle[A], in In) *futures.Stream[Out] {
 	c, err := clientFor(ctx, h.client)
 	if err == nil {
-		err = checkCall(ctx, c, h.ref(), h.maxConc, m.name, m.full)
+		err = checkCall(ctx, c, h.ref(), h.limit(m.group), m.group, m.name, m.full)
 	}
 	if err != nil {
 		st, w := futures.NewStream[Out](failedID(ctx, h))
 		w.Close(err)
 		return st
 	}
-	req, err := h.request(c, m.full, m.name, false) // streams are not counted against MaxPendingCalls
+	req, err := h.request(c, m.full, m.name, m.group, false) // streams are not counted against MaxPendingCalls
 	if err != nil {
 		st, w := futures.NewStream[Out](failedID(ctx, h))
 		w.Close(err)
