@@ -31,9 +31,9 @@ func alreadyAnswered(err error) bool {
 }
 
 func (w *Worker) resultMsg(d *delivery, status, codec string, data []byte) *nats.Msg {
-	h := make(nats.Header, 6)
+	// No Jetray-Id: every reader takes the call ID from the subject (results.go, refs.go).
+	h := make(nats.Header, 5)
 	onlyFirst(h)
-	h[wire.HeaderID] = []string{d.call.ID}
 	h[wire.HeaderStatus] = []string{status}
 	h[wire.HeaderAttempt] = []string{strconv.Itoa(d.call.Attempt)}
 	h[wire.HeaderWorker] = []string{w.cfg.name}

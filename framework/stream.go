@@ -188,7 +188,7 @@ func (c *Client) readyWindow(cfg *taskConfig) error {
 // Like a result, it carries no Nats-Msg-Id: the expected-sequence check refuses a second
 // value k, a republish of this one included.
 func (w *Worker) publishItem(ctx context.Context, call *Call, k uint64, data []byte) error {
-	h := nats.Header{wire.HeaderID: []string{call.ID}}
+	h := make(nats.Header, 2) // no Jetray-Id: the reader takes the call ID from the subject
 	onlyFirst(h)
 	if n := call.Codec.Name(); n != "json" {
 		h[wire.HeaderCodec] = []string{n}
