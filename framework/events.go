@@ -81,44 +81,70 @@ func (c *Client) eventsStreamConfig() jetstream.StreamConfig {
 // calls go from pending straight to FINISHED or FAILED. Recording RUNNING for every call
 // doubled the stored events and, with one message kept per subject, made the server delete
 // each RUNNING event again: tasks-async throughput fell by a third; so RUNNING is sampled
-// this way, for the calls one can see running.
+// this way, for the calls one can see running. The worker's sweep (runningEvents) looks every
+// RunningEventDelay/2, so a call's RUNNING event follows its start by 250 to 375 ms.
 const RunningEventDelay = 250 * time.Millisecond
 
 // taskRun is the task-event state of one delivery.
 type taskRun struct {
 	mu       sync.Mutex
-	started  time.Time
-	timer    *time.Timer // publishes RUNNING after RunningEventDelay
-	answered bool        // a later state was published: RUNNING must not follow it
+	started  time.Time // when the attempt started; zero: not started
+	running  bool      // RUNNING was published
+	answered bool      // a later state was published: RUNNING must not follow it
 }
 
 // taskEvent records d's new state. It never blocks on the broker and never fails the call.
-// RUNNING is published only if the call still runs after RunningEventDelay.
+// RUNNING is only noted here: the worker's sweep publishes it if the call still runs after
+// RunningEventDelay (one sweep per worker, rather than a timer armed and stopped per call).
 func (w *Worker) taskEvent(d *delivery, state string, kind Kind, msg string) {
 	if w.cfg.noTaskEvents || d.call == nil || d.call.ID == "" {
 		return
 	}
 	r := &d.events
-	if state == TaskRunning {
-		r.mu.Lock()
-		r.started = time.Now()
-		r.timer = time.AfterFunc(RunningEventDelay, func() {
-			r.mu.Lock()
-			defer r.mu.Unlock()
-			if !r.answered {
-				w.publishTaskEvent(d, TaskRunning, "", "")
-			}
-		})
-		r.mu.Unlock()
-		return
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.timer != nil {
-		r.timer.Stop()
+	if state == TaskRunning {
+		r.started = time.Now()
+		return
 	}
 	r.answered = true
 	w.publishTaskEvent(d, state, kind, msg)
+}
+
+// runningEvents publishes, every RunningEventDelay/2 until done closes, the RUNNING event of
+// each held call that has run for RunningEventDelay without a later state. Owner: Worker.Run,
+// beside the heartbeat; not started with WithTaskEvents(false).
+func (w *Worker) runningEvents(done <-chan struct{}) {
+	t := time.NewTicker(RunningEventDelay / 2)
+	defer t.Stop()
+	var batch []*delivery
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		if w.inflight.Load() == 0 { // nothing runs: nothing to record
+			continue
+		}
+		batch = batch[:0]
+		w.heldMu.Lock()
+		for d := range w.held {
+			batch = append(batch, d)
+		}
+		w.heldMu.Unlock()
+		now := time.Now()
+		for _, d := range batch {
+			r := &d.events
+			r.mu.Lock()
+			if !r.started.IsZero() && !r.running && !r.answered && now.Sub(r.started) >= RunningEventDelay {
+				r.running = true
+				w.publishTaskEvent(d, TaskRunning, "", "")
+			}
+			r.mu.Unlock()
+		}
+		clear(batch) // no delivery is kept past its release
+	}
 }
 
 // publishTaskEvent publishes d's event with core NATS; d.events.mu is held.

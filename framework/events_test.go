@@ -130,6 +130,61 @@ func TestTaskEventsOff(t *testing.T) {
 	}
 }
 
+// TestTaskEventsRunning: a call still running after RunningEventDelay is recorded as RUNNING
+// (by the worker's sweep), with its start; its answer then replaces that with FINISHED.
+func TestTaskEventsRunning(t *testing.T) {
+	started := make(chan struct{}, 1)
+	release := make(chan struct{})
+	slow := framework.NewTask("events_slow", func(ctx context.Context, n int) (int, error) {
+		started <- struct{}{}
+		select {
+		case <-release:
+			return n, nil
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	})
+	env := frameworktest.NewEnv(t, []framework.WorkerOption{framework.WithWorkerName("ev-worker")}, slow)
+	ctx := testCtx(t)
+	f := slow.Remote(ctx, env.Client, 3)
+	recv(t, started, 30*time.Second, "the call to start")
+	stateOf := func() framework.TaskEvent {
+		evs, err := framework.TaskEvents(ctx, env.Client, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs {
+			if e.ID == f.ID() {
+				return e
+			}
+		}
+		return framework.TaskEvent{}
+	}
+	var e framework.TaskEvent
+	for e = stateOf(); e.State != framework.TaskRunning; e = stateOf() {
+		if e.State != "" {
+			close(release)
+			t.Fatalf("event %+v while the call runs; want RUNNING", e)
+		}
+		select {
+		case <-ctx.Done():
+			close(release)
+			t.Fatal("no RUNNING event while the call runs")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	close(release)
+	if e.Worker != "ev-worker" || e.Attempt != 1 || e.Started.IsZero() || e.Time.Sub(e.Started) < framework.RunningEventDelay {
+		t.Errorf("RUNNING event %+v; want attempt 1 on ev-worker, recorded %v or more after its start", e, framework.RunningEventDelay)
+	}
+	if _, err := f.Await(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if e := waitEvents(t, env.Client, 1)[f.ID()]; e.State != framework.TaskFinished {
+		t.Errorf("event after the answer %+v; want FINISHED", e)
+	}
+}
+
 // BenchmarkTaskAsyncEvents is BenchmarkTaskAsync with task state recording on and off.
 func BenchmarkTaskAsyncEvents(b *testing.B) {
 	for _, on := range []bool{true, false} {

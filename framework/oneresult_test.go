@@ -222,3 +222,44 @@ func TestPutValueIsFirstResult(t *testing.T) {
 		t.Fatalf("Resolve: %q, %v", v, err)
 	}
 }
+
+// A worker's result carries no Nats-Msg-Id: the one-result rule alone refuses a republish of
+// the very same message (what a worker retries after a lost PubAck), so the call keeps its
+// one result and the worker's retry path (confirm by direct get, ack) is what answers it.
+func TestResultRepublishRefusedWithoutMsgID(t *testing.T) {
+	srv := startServer(t, framework.EmbeddedConfig{})
+	answer := framework.NewTask("oneresult_republish", func(_ context.Context, n int) (int, error) { return n, nil })
+	c := connect(t, srv.ClientURL())
+	runWorker(t, newWorker(t, c, nil, answer))
+	ctx := testCtx(t)
+
+	f := answer.Remote(ctx, c, 5)
+	if v, err := f.Await(ctx); err != nil || v != 5 {
+		t.Fatalf("call: %v, %v", v, err)
+	}
+	js := rawJS(t, c)
+	s, err := js.Stream(ctx, framework.ResultsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := s.GetLastMsgForSubject(ctx, framework.ResultSubject(f.ID()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := stored.Header.Get(jetstream.MsgIDHeader); id != "" {
+		t.Fatalf("result stored with Nats-Msg-Id %q", id)
+	}
+	again := &nats.Msg{Subject: stored.Subject, Header: nats.Header{}, Data: stored.Data}
+	for k, v := range stored.Header {
+		again.Header[k] = v
+	}
+	again.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0") // as the worker sends it
+	_, err = js.PublishMsg(ctx, again)
+	var ae *jetstream.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode != jetstream.JSErrCodeStreamWrongLastSequence {
+		t.Fatalf("republish of the stored result: %v; want error %d (wrong last sequence)", err, jetstream.JSErrCodeStreamWrongLastSequence)
+	}
+	if n := resultMessages(t, c, f.ID()); n != 1 {
+		t.Fatalf("%d results stored for %s, want 1", n, f.ID())
+	}
+}

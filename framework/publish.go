@@ -14,6 +14,10 @@ import (
 // This file is the worker's result publishing: a result is stored, then its call is acked.
 // A call has one result, forever (for the results TTL): every publish to a result subject
 // carries Nats-Expected-Last-Subject-Sequence: 0, so JetStream stores only the first one.
+// The worker's results carry no Nats-Msg-Id: that check already refuses a republish of the
+// same result (a retry after a lost PubAck), which the worker confirms by a direct get
+// (confirmAnswered), so a duplicate-window entry per result would cost the broker a map
+// entry and protect nothing.
 
 // onlyFirst makes a result publish succeed only if its subject holds no message yet.
 func onlyFirst(h nats.Header) { h[jetstream.ExpectedLastSubjSeqHeader] = []string{"0"} }
@@ -27,10 +31,9 @@ func alreadyAnswered(err error) bool {
 }
 
 func (w *Worker) resultMsg(d *delivery, status, codec string, data []byte) *nats.Msg {
-	h := make(nats.Header, 7)
-	h[jetstream.MsgIDHeader] = []string{d.call.ID}
+	// No Jetray-Id: every reader takes the call ID from the subject (results.go, refs.go).
+	h := make(nats.Header, 5)
 	onlyFirst(h)
-	h[wire.HeaderID] = []string{d.call.ID}
 	h[wire.HeaderStatus] = []string{status}
 	h[wire.HeaderAttempt] = []string{strconv.Itoa(d.call.Attempt)}
 	h[wire.HeaderWorker] = []string{w.cfg.name}

@@ -9,7 +9,6 @@ import (
 	"github.com/jetray/jetray/futures"
 	"github.com/jetray/jetray/internal/wire"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // StreamTask is a task that yields many values (Ray's streaming generators); the caller reads
@@ -186,11 +185,10 @@ func (c *Client) readyWindow(cfg *taskConfig) error {
 }
 
 // publishItem stores item k of a streaming call and waits for the broker's acknowledgement.
+// Like a result, it carries no Nats-Msg-Id: the expected-sequence check refuses a second
+// value k, a republish of this one included.
 func (w *Worker) publishItem(ctx context.Context, call *Call, k uint64, data []byte) error {
-	h := nats.Header{
-		jetstream.MsgIDHeader: []string{wire.ItemMsgID(call.ID, k)},
-		wire.HeaderID:         []string{call.ID},
-	}
+	h := make(nats.Header, 2) // no Jetray-Id: the reader takes the call ID from the subject
 	onlyFirst(h)
 	if n := call.Codec.Name(); n != "json" {
 		h[wire.HeaderCodec] = []string{n}

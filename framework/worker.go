@@ -319,12 +319,13 @@ func (w *Worker) onRun(run func(ctx context.Context) error) {
 // Run composes the worker's components (one file each) in this order. Start: the hand-backs
 // bucket (handback.go), the cancel watch (cancel.go), the intake (intake.go: one consumer per
 // served name; routes.go: the route watch, then a consumer per route it may serve), the
-// runners (runners.go), then the heartbeat (held.go), the AckWait refresh (intake.go), the
-// lease (liveness.go) and the runtimes built on the worker (the actor host). Stop, once ctx
-// ends: the intake (routes first), then the queues close, the runners and runtimes drain (up
-// to the drain timeout), held calls settle (their results are published by publish.go and
-// acked), hand-backs end, and last the heartbeat, AckWait refresh and lease, so the worker is
-// seen alive until it holds nothing.
+// runners (runners.go), then the heartbeat (held.go), the RUNNING-event sweep (events.go),
+// the AckWait refresh (intake.go), the lease (liveness.go) and the runtimes built on the
+// worker (the actor host). Stop, once ctx ends: the intake (routes first), then the queues
+// close, the runners and runtimes drain (up to the drain timeout), held calls settle (their
+// results are published by publish.go and acked), hand-backs end, and last the heartbeat,
+// RUNNING-event sweep, AckWait refresh and lease, so the worker is seen alive until it holds
+// nothing.
 func (w *Worker) Run(ctx context.Context) error {
 	if w.cfg.optErr != nil {
 		return w.cfg.optErr
@@ -390,6 +391,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	var bg sync.WaitGroup // heartbeat, AckWait refresh, liveness
 	bgDone := make(chan struct{})
 	bg.Go(func() { w.heartbeat(bgDone) })
+	if !w.cfg.noTaskEvents {
+		bg.Go(func() { w.runningEvents(bgDone) })
+	}
 	bg.Go(func() { w.refreshAckWait(bgDone) })
 	bg.Go(func() { w.liveness(bgDone) })
 	var hookWG sync.WaitGroup

@@ -93,7 +93,7 @@
 //	idempotency key         k.<base64url SHA-256>         IdempotencyKVKey, value IdempotencyEntry
 //	lease key               <worker>-<client id>[-<gen>]  LeaseKey, value WorkerInfo
 //	objects                 <call id>.in  <call id>.out  <put id>.put
-//	Nats-Msg-Id             <call id>, <call id>.<k>, <call id>.cancel, dead.<call id>,
+//	Nats-Msg-Id             <call id> (calls, Put, PublishFailure), <call id>.cancel, dead.<call id>,
 //	                        <call id>.start, <call id>.close (deadline schedules)
 //
 // # Headers and call options

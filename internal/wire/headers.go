@@ -4,8 +4,10 @@ package wire
 // headers jetray sets (Nats-Msg-Id, Nats-Expected-Last-Subject-Sequence) are jetstream's
 // MsgIDHeader and ExpectedLastSubjSeqHeader.
 const (
-	// HeaderID carries the call ID on calls and results; a call without a valid one is
-	// terminated, as no result can be addressed.
+	// HeaderID carries the call ID on calls, and on the results stored by PublishFailure,
+	// Cancel, Put and deadline schedules; a call without a valid one is terminated, as no
+	// result can be addressed. A worker's results and stream values do not carry it: readers
+	// of results take the call ID from the subject.
 	HeaderID = "Jetray-Id"
 	// HeaderTask carries the call's name on calls: the task name, MethodCallName for actor
 	// method calls, ActorCreationName for creations. Informational: workers dispatch by

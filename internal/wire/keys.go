@@ -45,10 +45,6 @@ func OutputObject(id string) string { return id + ".out" }
 // PutObject names the object holding the value of Put id: <put id>.put.
 func PutObject(id string) string { return id + ".put" }
 
-// ItemMsgID is the Nats-Msg-Id of value k of streaming call id: <call id>.<k>. A call's own
-// messages (the call, its result) use the call ID itself.
-func ItemMsgID(id string, k uint64) string { return id + "." + strconv.FormatUint(k, 10) }
-
 // CancelMsgID is the Nats-Msg-Id of the result Cancel stores for call id: <call id>.cancel.
 func CancelMsgID(id string) string { return id + ".cancel" }
 

@@ -134,7 +134,6 @@ func TestKeysAndNames(t *testing.T) {
 		{"input object", wire.InputObject("c.1"), "c.1.in"},
 		{"output object", wire.OutputObject("c.1"), "c.1.out"},
 		{"put object", wire.PutObject("c.2"), "c.2.put"},
-		{"item msg id", wire.ItemMsgID("c.1", 4), "c.1.4"},
 		{"cancel msg id", wire.CancelMsgID("c.1"), "c.1.cancel"},
 		{"dead msg id", wire.DeadMsgID("c.1"), "dead.c.1"},
 		{"creation name", wire.ActorCreationName("Counter"), "_actor_Counter"},
