@@ -584,6 +584,7 @@ func (h *host) servable(inst *instance, epoch uint64) error {
 		return framework.NewCallError(KindDied, inst.deathErr())
 	}
 	if !h.owns(inst, epoch) {
+		h.refused(inst, epoch)
 		return errNotOwner
 	}
 	return nil

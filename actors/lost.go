@@ -59,13 +59,14 @@ type lossWatch struct {
 	silence time.Time // first 503 since the consumer last answered; zero if it answers
 }
 
-// track notes a delivery (its ack reply) and reports whether to hand it on. A first
-// delivery of a stream sequence at or below one delivered before means the consumer lost its
-// state: s is stopped, reported lost, and the delivery left unacked.
-func (s *pullSub) track(reply string) bool {
+// track notes a delivery (its ack reply) and reports whether to hand it on, with its stream
+// sequence and how many deliveries of its call reached this host (arrivals; 0 if the reply
+// does not say). A first delivery of a stream sequence at or below one delivered before means
+// the consumer lost its state: s is stopped, reported lost, and the delivery left unacked.
+func (s *pullSub) track(reply string) (seq, received uint64, ok bool) {
 	delivered, seq, ok := ackSeqs(reply)
 	if !ok {
-		return true
+		return 0, 0, true
 	}
 	s.mu.Lock()
 	reset := !s.stopped && delivered == 1 && seq <= s.maxSeq
@@ -73,13 +74,15 @@ func (s *pullSub) track(reply string) bool {
 	s.silence = time.Time{}
 	if reset {
 		s.unserved++
+	} else {
+		received = s.arrive(seq, delivered)
 	}
 	s.mu.Unlock()
 	if reset {
 		s.Stop()
 		s.report("its state was lost: it delivered call " + strconv.FormatUint(seq, 10) + " again as new")
 	}
-	return !reset
+	return seq, received, !reset
 }
 
 // heard notes a status of one of s's pull requests: 503s for consumerLostAfter, or a 409

@@ -184,8 +184,8 @@ func (p *puller) route(m *nats.Msg) {
 		p.log.Debug().Str("consumer", consumer).Msg("delivery for a consumer no longer pulled")
 		return
 	}
-	if s.track(m.Reply) {
-		s.deliver(m)
+	if seq, received, ok := s.track(m.Reply); ok {
+		s.deliver(m, seq, received)
 	}
 }
 
@@ -262,6 +262,7 @@ type pullSub struct {
 	handle   func(jetstream.Msg)
 
 	lossWatch // signs that the consumer is lost (lost.go); guarded by mu
+	arrivals  // deliveries that reached this host, per call (arrivals.go); guarded by mu
 
 	mu        sync.Mutex
 	reqs      []pullReq // requests that may still deliver
@@ -411,9 +412,9 @@ func (s *pullSub) status(n uint64, m *nats.Msg) {
 	s.topUp(now)
 }
 
-// deliver takes a delivered call: handed to the handler (inline, or queued for the serial
-// goroutine), or, after Stop, left unacked.
-func (s *pullSub) deliver(m *nats.Msg) {
+// deliver takes a delivered call (stream sequence seq, received: track's count): handed to
+// the handler (inline, or queued for the serial goroutine), or, after Stop, left unacked.
+func (s *pullSub) deliver(m *nats.Msg, seq, received uint64) {
 	s.mu.Lock()
 	s.pending = max(s.pending-1, 0)
 	s.retry = 0
@@ -423,12 +424,12 @@ func (s *pullSub) deliver(m *nats.Msg) {
 		return
 	}
 	s.topUp(time.Now())
+	pm := &pulledMsg{msg: m, nc: s.p.nc, sub: s, seq: seq, received: received}
 	if !s.serial {
 		s.mu.Unlock()
-		s.handle(&pulledMsg{msg: m, nc: s.p.nc})
+		s.handle(pm)
 		return
 	}
-	pm := &pulledMsg{msg: m, nc: s.p.nc, sub: s}
 	if md, err := m.Metadata(); err == nil {
 		pm.md, pm.seq = md, md.Sequence.Stream
 	}
@@ -468,9 +469,13 @@ func (s *pullSub) open(seq uint64) bool {
 
 // settled notes that the call at stream sequence seq was acked, naked or terminated (any of
 // its deliveries: the broker settles the message) and hands the next call over if it waits.
-func (s *pullSub) settled(seq uint64) {
+// final: acked or terminated, so it is not delivered again.
+func (s *pullSub) settled(seq uint64, final bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if final {
+		s.settle(seq)
+	}
 	s.unsettled = slices.DeleteFunc(s.unsettled, func(u uint64) bool { return u == seq })
 	s.kick()
 }
@@ -532,9 +537,11 @@ var ackProgress = []byte("+WPI")
 type pulledMsg struct {
 	msg *nats.Msg
 	nc  *nats.Conn
-	sub *pullSub          // serial: told when the call is settled; nil otherwise
+	sub *pullSub          // told when the call is settled
 	md  *nats.MsgMetadata // parsed on delivery (serial), nil otherwise
-	seq uint64            // stream sequence, with md
+	seq uint64            // stream sequence (0 if the ack reply did not say)
+
+	received uint64 // deliveries of the call that reached this host, this one included (arrivals.go)
 
 	mu    sync.Mutex
 	acked bool
@@ -605,7 +612,7 @@ func (m *pulledMsg) ack(ctx context.Context, body string, wait bool) error {
 		m.acked = true
 		m.mu.Unlock()
 		if first && m.sub != nil {
-			m.sub.settled(m.seq)
+			m.sub.settled(m.seq, !strings.HasPrefix(body, "-NAK"))
 		}
 	}
 	return err

@@ -31,6 +31,9 @@ func (w *Worker) execute(d *delivery) {
 	if meta, err := d.msg.Metadata(); err == nil {
 		attempt, queuedAt = int(meta.NumDelivered), meta.Timestamp
 	}
+	if r, ok := d.msg.(seam.Received); ok && r.Received() > 0 { // deliveries lost on the way never ran
+		attempt = min(attempt, int(r.Received()))
+	}
 	if w.expired(d, queuedAt) {
 		return
 	}

@@ -20,6 +20,13 @@ import "errors"
 // new owner. Callers never see it.
 var ErrNotOwner = errors.New("jetray: not the owner")
 
+// Received is implemented by a message a runtime passes to Serve when it knows how many of
+// the call's deliveries reached it: the actor host, the only puller of its placement's
+// consumer. Received returns that count, this delivery included (0: unknown), and the worker
+// counts the call's attempts from it instead of NumDelivered, which also counts deliveries
+// the broker sent on a connection that was already lost: those never ran.
+type Received interface{ Received() uint64 }
+
 // Route sets how a framework.Request travels, for runtimes whose calls do not go to a task
 // subject (actor method calls).
 type Route struct {
@@ -45,7 +52,8 @@ var (
 	// checked, h run with panics caught, the result stored, then the ack; progress reported
 	// meanwhile). lost is the error a call fails with when its attempts ran out because its
 	// workers were lost (nil: framework.ErrWorkerLost). It returns when h has returned. Called
-	// while the worker does not run, it hands the message back (Nak) at once.
+	// while the worker does not run, it hands the message back (Nak) at once. If m implements
+	// Received, the call's attempts are counted from it.
 	Serve any
 
 	// OnRun func(w *framework.Worker, run func(context.Context) error): adds a component that
