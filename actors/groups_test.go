@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -375,15 +376,10 @@ func TestConcurrencyGroupsHandOver(t *testing.T) {
 		t.Errorf("record groups after hand-over: %v", after.Groups)
 	}
 	// The first placement's consumers, every group's, are gone.
-	old := "actor-" + strings.ReplaceAll(h.ID(), ".", "-") + "-" + itoa(before.Epoch)
+	old := "actor-" + strings.ReplaceAll(h.ID(), ".", "-") + "-" + strconv.FormatUint(before.Epoch, 10)
 	for _, n := range groupConsumers(t, ctx, drv, old) {
 		if n == old || strings.HasPrefix(n, old+"+") {
 			t.Errorf("consumer %s of the handed-over placement left", n)
 		}
 	}
-}
-
-func itoa(n uint64) string {
-	b, _ := json.Marshal(n)
-	return string(b)
 }
