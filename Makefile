@@ -8,7 +8,7 @@ FUZZTIME ?= 60s
 CHAOS_TIME ?= 5m
 SCALE_ACTORS ?= 100000
 
-.PHONY: help build demo test bench bench-scale nats cluster vet fuzz chaos
+.PHONY: help build demo test bench bench-scale bench-cluster nats cluster vet fuzz chaos
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -38,6 +38,12 @@ bench-scale: $(BIN)/nats-server ## BenchmarkActors100k: SCALE_ACTORS actors (def
 nats: $(BIN)/nats-server ## run a NATS server with JetStream on 127.0.0.1:4222, storing in ./tmp/nats
 	mkdir -p $(NATS_SD)
 	$(BIN)/nats-server -js -a $(NATS_ADDR) -sd $(NATS_SD)
+
+CLUSTER_URLS ?= nats://127.0.0.1:4222,nats://127.0.0.1:4223,nats://127.0.0.1:4224
+CLUSTER_ACTORS ?= 500
+bench-cluster: ## with `make cluster` running elsewhere: driver bench against it with R3 streams (BENCH_FLAGS), then BenchmarkActorCreate of CLUSTER_ACTORS (default 500) actors on it
+	$(GO) run ./cmd/driver bench -nats $(CLUSTER_URLS) -replicas 3 $(BENCH_FLAGS)
+	JETRAY_BENCH_NATS=$(CLUSTER_URLS) $(GO) test -run xxx -bench 'ActorCreate$$' -benchtime $(CLUSTER_ACTORS)x -timeout 60m ./actors
 
 cluster: $(BIN)/nats-server ## run a local 3-node NATS cluster (client ports 4222-4224, data in ./tmp/cluster) until Ctrl-C
 	scripts/cluster.sh $(BIN)/nats-server

@@ -3,6 +3,7 @@ package actors_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
 	"slices"
 	"syscall"
@@ -42,9 +43,9 @@ const batch = 1000
 // (which kills their actors), then closes the clients and shuts the server down.
 func benchCluster(b *testing.B, workers int) *framework.Client {
 	b.Helper()
-	srv := testsupport.Embedded(b, framework.EmbeddedConfig{})
+	url, replicas := benchServer(b)
 	connect := func(name string) *framework.Client {
-		return testsupport.Connect(b, srv.ClientURL(), framework.WithName(name))
+		return testsupport.Connect(b, url, framework.WithName(name), framework.WithReplicas(replicas))
 	}
 	driver := connect("bench-driver")
 	for i := range workers {
@@ -57,6 +58,25 @@ func benchCluster(b *testing.B, workers int) *framework.Client {
 		frameworktest.StartWorker(b, w)
 	}
 	return driver
+}
+
+// Benchmarks that use benchCluster run against an external server or cluster when
+// JETRAY_BENCH_NATS names it (`make bench-cluster` sets it to `make cluster`'s nodes), with
+// JETRAY_BENCH_REPLICAS replicas per stream (default 3 there); otherwise against an embedded
+// server, one replica.
+const (
+	benchNATSEnv     = "JETRAY_BENCH_NATS"
+	benchReplicasEnv = "JETRAY_BENCH_REPLICAS"
+)
+
+// benchServer returns the URL to run a benchmark against and the stream replicas to use.
+func benchServer(b *testing.B) (string, int) {
+	b.Helper()
+	url := os.Getenv(benchNATSEnv)
+	if url == "" {
+		return testsupport.Embedded(b, framework.EmbeddedConfig{}).ClientURL(), 1
+	}
+	return url, envInt(b, benchReplicasEnv, 3)
 }
 
 // createActors creates n actors of cls, all submitted first, then waits until each is ready.

@@ -10,7 +10,7 @@ import (
 	"github.com/jetray/jetray/cmd/driver/internal/bench"
 )
 
-const benchSynopsis = "bench [-nats URL [-no-worker]] [-only NAME] [-duration 2s] [-count N] [-paired] [-json FILE] [-concurrency 16] [-tiny] [-cpuprofile FILE]\n" +
+const benchSynopsis = "bench [-nats URL [-no-worker]] [-only NAME] [-duration 2s] [-count N] [-paired] [-json FILE] [-concurrency 16] [-replicas N] [-tiny] [-cpuprofile FILE]\n" +
 	"       driver bench -serve -nats URL [-concurrency 16]"
 
 // runBench is "driver bench": Ray's microbenchmarks (python/ray/_private/ray_perf.py) on
@@ -31,6 +31,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&p.Concurrency, "concurrency", p.Concurrency, "task slots of the in-process worker")
 	fs.IntVar(&p.Prefetch, "prefetch", p.Prefetch, "prefetch per task name of the in-process worker")
 	fs.IntVar(&p.Window, "window", p.Window, "substrate pipelined: messages in flight")
+	fs.IntVar(&p.Replicas, "replicas", 0, "with -nats: replicas of every stream jetray and the substrate create (`N`, 0: 1); 3 on a 3-node cluster")
 	fs.IntVar(&cfg.Count, "count", 1, "run the suite `N` times and report each benchmark's median run (a busy machine is noisy)")
 	fs.BoolVar(&cfg.Paired, "paired", false, "run the matching substrate benchmark right before each jetray one and take the ratio to that run (for a machine whose load changes)")
 	tiny := fs.Bool("tiny", false, "a few hundred milliseconds in all, small batches: proves the suite runs")
@@ -59,6 +60,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageError{"bench: -duration must be positive"}
 	case p.Concurrency < 1 || p.Prefetch < 1 || p.Window < 1:
 		return usageError{"bench: -concurrency, -prefetch and -window must be at least 1"}
+	case p.Replicas < 0 || p.Replicas > 5:
+		return usageError{"bench: -replicas must be between 0 and 5"}
+	case p.Replicas > 1 && cfg.URL == "":
+		return usageError{"bench: -replicas needs -nats URL (the embedded server is one node)"}
 	case *noWorker && cfg.URL == "":
 		return usageError{"bench: -no-worker needs -nats URL"}
 	case *serve && (cfg.URL == "" || *noWorker):

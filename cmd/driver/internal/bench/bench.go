@@ -26,17 +26,18 @@ var ErrNoMatch = errors.New("no benchmark matches")
 // Params sizes the benchmarks. The defaults mirror ray_perf.py on Ray's published machine
 // (64 vCPUs, so 32 actors); Tiny shrinks everything for tests.
 type Params struct {
-	Duration    time.Duration `json:"duration_ns"`  // measured time per benchmark (plus a tenth for warm-up)
-	Batch       int           `json:"batch"`        // calls submitted before gathering them
-	Clients     int           `json:"clients"`      // multi client tasks: clients, each its own connection
-	Callers     int           `json:"callers"`      // n:n benchmarks: callers, each its own client
-	Actors      int           `json:"actors"`       // 1:n and n:n benchmarks: actors called round-robin
-	ConcCallers int           `json:"conc_callers"` // 1:1 concurrent: goroutines calling the one actor
-	MaxConc     int           `json:"max_conc"`     // 1:1 concurrent: the actor's max_concurrency
-	WaitN       int           `json:"wait_n"`       // wait benchmark: futures per round
-	Window      int           `json:"window"`       // substrate pipelined: messages in flight
-	Concurrency int           `json:"concurrency"`  // in-process worker's task slots
-	Prefetch    int           `json:"prefetch"`     // in-process worker's prefetch per task name
+	Duration    time.Duration `json:"duration_ns"`        // measured time per benchmark (plus a tenth for warm-up)
+	Batch       int           `json:"batch"`              // calls submitted before gathering them
+	Clients     int           `json:"clients"`            // multi client tasks: clients, each its own connection
+	Callers     int           `json:"callers"`            // n:n benchmarks: callers, each its own client
+	Actors      int           `json:"actors"`             // 1:n and n:n benchmarks: actors called round-robin
+	ConcCallers int           `json:"conc_callers"`       // 1:1 concurrent: goroutines calling the one actor
+	MaxConc     int           `json:"max_conc"`           // 1:1 concurrent: the actor's max_concurrency
+	WaitN       int           `json:"wait_n"`             // wait benchmark: futures per round
+	Window      int           `json:"window"`             // substrate pipelined: messages in flight
+	Concurrency int           `json:"concurrency"`        // in-process worker's task slots
+	Prefetch    int           `json:"prefetch"`           // in-process worker's prefetch per task name
+	Replicas    int           `json:"replicas,omitempty"` // replicas of every stream jetray and the substrate create (0: 1); for a cluster
 }
 
 // DefaultParams returns the sizes of a full run: 2 s per benchmark, batches of 1,000, 4

@@ -84,7 +84,7 @@ func startEnv(ctx context.Context, url string, worker bool, p Params) (e *env, e
 func (e *env) connect(ctx context.Context, name string) (*framework.Client, error) {
 	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
-	c, err := framework.Connect(cctx, e.url, framework.WithName(name))
+	c, err := framework.Connect(cctx, e.url, framework.WithName(name), framework.WithReplicas(e.p.Replicas))
 	if err != nil {
 		return nil, err
 	}

@@ -125,6 +125,7 @@ func (s *substrate) durableOf(ctx context.Context) (*durableQueue, error) {
 		Retention: jetstream.LimitsPolicy,
 		Storage:   jetstream.FileStorage,
 		MaxAge:    repliesMaxAge,
+		Replicas:  s.replicas,
 	}); err != nil {
 		return nil, fmt.Errorf("substrate stream %s: %w", repliesStream, err)
 	}

@@ -27,8 +27,9 @@ type substrate struct {
 	ccs      []jetstream.ConsumeContext
 	streams  []string // deleted by close
 
-	kept    bool          // the kept-message stream exists (floors.go)
-	durable *durableQueue // the durable-reply streams, once created (floors.go)
+	kept     bool          // the kept-message stream exists (floors.go)
+	durable  *durableQueue // the durable-reply streams, once created (floors.go)
+	replicas int           // of every stream it creates (0: 1), as jetray's with -replicas
 }
 
 // substrateOf starts the substrate on e's server once and returns it.
@@ -36,7 +37,7 @@ func substrateOf(ctx context.Context, e *env) (*substrate, error) {
 	if e.sub != nil {
 		return e.sub, nil
 	}
-	s := &substrate{}
+	s := &substrate{replicas: e.p.Replicas}
 	var err error
 	if s.drv, err = nats.Connect(e.url, nats.Name("jetray-bench-substrate-driver")); err != nil {
 		return nil, err
@@ -77,6 +78,7 @@ func (s *substrate) workQueue(ctx context.Context, cfg jetstream.StreamConfig, f
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	_ = s.mgmt.DeleteStream(cctx, cfg.Name) // left by an interrupted run
+	cfg.Replicas = s.replicas
 	st, err := s.mgmt.CreateStream(cctx, cfg)
 	if err != nil {
 		return fmt.Errorf("substrate stream %s: %w", cfg.Name, err)
