@@ -11,6 +11,7 @@ import (
 
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/futures"
+	"github.com/jetray/jetray/internal/testsupport"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
@@ -46,16 +47,10 @@ func (l logSignal) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// waitFor polls cond every 10 ms until it holds, failing the test after timeout.
+// waitFor polls cond until it holds, failing the test after timeout.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testsupport.WaitFor(t, timeout, what, cond)
 }
 
 // taskConsumerInfo reads the durable consumer of task name.
@@ -248,15 +243,14 @@ func TestHandBackIsNoAttempt(t *testing.T) {
 	go func() { stopped <- first.stop(t, 30*time.Second) }()
 	// cc is handed back as soon as the worker stops taking calls; the hand-backs bucket says
 	// when (without it, as before hand-backs were recorded, the test goes on after 5 s).
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if kv, err := c.JetStream().KeyValue(ctx, "jetray_handbacks"); err == nil {
-			if _, err := kv.Get(ctx, cc.ID()); err == nil {
-				break
-			}
+	testsupport.Poll(5*time.Second, func() bool {
+		kv, err := c.JetStream().KeyValue(ctx, "jetray_handbacks")
+		if err != nil {
+			return false
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		_, err = kv.Get(ctx, cc.ID())
+		return err == nil
+	})
 	close(gate) // the running call finishes; b, still queued, is handed back
 	if err := recv(t, stopped, 40*time.Second, "the first worker to stop"); err != nil {
 		t.Fatalf("first worker: %v", err)

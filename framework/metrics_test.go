@@ -10,6 +10,7 @@ import (
 
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/framework/frameworktest"
+	"github.com/jetray/jetray/internal/testsupport"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -78,25 +79,20 @@ jetray_calls_in_flight 0
 		t.Errorf("duration histograms = %d, want 3 (one a name)", n)
 	}
 	// Submit latency is observed when the publish ack arrives, which may trail the result.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var submits uint64
+	if !testsupport.Poll(10*time.Second, func() bool {
 		mfs, err := reg.Gather()
 		if err != nil {
 			t.Fatal(err)
 		}
-		var submits uint64
 		for _, mf := range mfs {
 			if mf.GetName() == "jetray_client_submit_seconds" {
 				submits = mf.GetMetric()[0].GetHistogram().GetSampleCount()
 			}
 		}
-		if submits == 5 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("jetray_client_submit_seconds count = %d, want 5", submits)
-		}
-		time.Sleep(10 * time.Millisecond)
+		return submits == 5
+	}) {
+		t.Fatalf("jetray_client_submit_seconds count = %d, want 5", submits)
 	}
 	pending := `
 # HELP jetray_client_pending_futures Calls submitted whose result has not arrived.

@@ -30,8 +30,20 @@ func refServer(t *testing.T) (*framework.EmbeddedServer, *framework.Client) {
 		_, err := c.JetStream().KeyValue(ctx, c.Names().ClientsBucket)
 		return err == nil
 	})
-	time.Sleep(refTTL + 200*time.Millisecond)
+	waitJudge(t, c)
 	return srv, c
+}
+
+// waitJudge waits until c may judge other clients (connected a full TTL, the clients bucket
+// older than a TTL): until its judgement finds a client that never existed gone.
+func waitJudge(t *testing.T, c *framework.Client) {
+	t.Helper()
+	const nobody = "nobody0judgeprobe"
+	testsupport.WaitFor(t, 30*time.Second, "client "+c.ID()+" ready to judge", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return framework.ClientsGone(ctx, c, []string{nobody})[nobody]
+	})
 }
 
 // resolveAsync resolves id with c in the background; the result comes on the channel.
@@ -135,7 +147,11 @@ func TestReferenceToHeldCall(t *testing.T) {
 	never := futures.NewPromise[int]("") // a dependency that never resolves
 	lost := double.RemoteFrom(ctx, dead, never.Future())
 	done = resolveAsync(ctx, reader, lost.ID())
-	time.Sleep(refTTL)
+	select {
+	case err := <-done:
+		t.Fatalf("reference to a held call of a live client returned %v", err)
+	case <-time.After(refTTL): // a window, not a condition: the reference asks the live owner first
+	}
 	dead.Conn().Close() // no Close: its key expires, its responder is gone
 	cut := time.Now()
 	err := recv(t, done, 60*time.Second, "the lost reference")
