@@ -15,6 +15,7 @@ import (
 	"github.com/jetray/jetray/actors"
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/framework/frameworktest"
+	"github.com/jetray/jetray/internal/seam"
 	"github.com/jetray/jetray/internal/testsupport"
 )
 
@@ -41,6 +42,23 @@ func waitClientsBucket(t *testing.T, c *framework.Client) {
 		_, err := c.JetStream().KeyValue(ctx, c.Names().ClientsBucket)
 		return err == nil
 	})
+}
+
+// waitJudges waits until each of the worker clients may judge owners (connected a full client
+// TTL, the clients bucket older than a TTL): until its judgement finds a client that never
+// existed gone. A host judges only then, so a test that measures or rules out a judgement
+// waits for it first.
+func waitJudges(t *testing.T, judges ...*framework.Client) {
+	t.Helper()
+	const nobody = "nobody0judgeprobe"
+	gone := seam.ClientsGone.(func(*framework.Client, context.Context, []string) map[string]bool)
+	for _, c := range judges {
+		testsupport.WaitFor(t, time.Minute, "worker client "+c.ID()+" ready to judge", func() bool {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			return gone(c, ctx, []string{nobody})[nobody]
+		})
+	}
 }
 
 // waitDead waits until actor id's record is DEAD, failing after limit, and returns the record
@@ -74,7 +92,7 @@ func stillAlive(t *testing.T, ctx context.Context, obs *framework.Client, name s
 		if _, err := Incr.Remote(ctx, h, 0).Await(ctx); err != nil {
 			t.Fatalf("actor %q: %v", name, err)
 		}
-		time.Sleep(200 * time.Millisecond) // spacing the calls over the judge rounds
+		time.Sleep(200 * time.Millisecond) // not a wait: spaces the liveness checks over the judge rounds
 	}
 	rec := frameworktest.WaitActorState(t, obs, h.ID(), actors.StateAlive)
 	t.Logf("%q alive after %v of judge rounds (owner %q)", name, rounds, rec.Owner)
@@ -84,7 +102,7 @@ func stillAlive(t *testing.T, ctx context.Context, obs *framework.Client, name s
 // seconds of its Close; a Detached actor of the same client lives on.
 func TestOwnerCloseKillsOwnedActors(t *testing.T) {
 	srv, obs := lifetimeServer(t, ownerTTL, framework.EmbeddedConfig{})
-	startWorker(t, srv.ClientURL(), Counter)
+	judge, _ := startWorker(t, srv.ClientURL(), Counter)
 	ctx := testCtx(t)
 	drv := testsupport.Connect(t, srv.ClientURL(), framework.WithClientTTL(ownerTTL))
 	owned := Counter.Options(actors.Name("owned")).Remote(ctx, drv, 0)
@@ -105,9 +123,9 @@ func TestOwnerCloseKillsOwnedActors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Let the worker's judge warm up (connected a full TTL, bucket older than a TTL), so the
-	// time measured below is the judgement's, not the warm-up's.
-	time.Sleep(2 * ownerTTL)
+	// Let the worker's judge warm up, so the time measured below is the judgement's, not the
+	// warm-up's.
+	waitJudges(t, judge)
 	if err := drv.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +153,7 @@ func TestOwnerCloseKillsOwnedActors(t *testing.T) {
 // gone once its key has expired and a probe finds nobody: its actors die, detached ones live.
 func TestOwnerVanishesKillsOwnedActors(t *testing.T) {
 	srv, obs := lifetimeServer(t, ownerTTL, framework.EmbeddedConfig{})
-	startWorker(t, srv.ClientURL(), Counter)
+	judge, _ := startWorker(t, srv.ClientURL(), Counter)
 	ctx := testCtx(t)
 	drv := testsupport.Connect(t, srv.ClientURL(), framework.WithClientTTL(ownerTTL))
 	owned := Counter.Remote(ctx, drv, 0)
@@ -145,8 +163,8 @@ func TestOwnerVanishesKillsOwnedActors(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(2 * ownerTTL) // judge warm-up
-	drv.Conn().Close()       // vanishes: no Close, its key is left to expire
+	waitJudges(t, judge)
+	drv.Conn().Close() // vanishes: no Close, its key is left to expire
 	cut := time.Now()
 	rec, took := waitDead(t, obs, owned.ID(), cut, 30*time.Second)
 	t.Logf("owned actor dead %v after its owner vanished (TTL %v): %q", took.Round(time.Millisecond), ownerTTL, rec.Error)
@@ -175,7 +193,7 @@ func TestOwnerProcess(t *testing.T) {
 	}{{"sigkill", ownerTTL, 0}, {"sigstop", 6 * time.Second, 3 * time.Second}} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, obs := lifetimeServer(t, tc.ttl, framework.EmbeddedConfig{})
-			startWorker(t, srv.ClientURL(), Counter)
+			judge, _ := startWorker(t, srv.ClientURL(), Counter)
 			ctx := testCtx(t)
 			cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestOwnerProcess$", "-test.count=1")
 			cmd.Env = append(os.Environ(), lifetimeOwnerURL+"="+srv.ClientURL(), lifetimeOwnerTTL+"="+tc.ttl.String())
@@ -203,7 +221,8 @@ func TestOwnerProcess(t *testing.T) {
 				for lines.Scan() {
 				}
 			}()
-			time.Sleep(tc.ttl + time.Second) // judge warm-up
+			// A judge not yet warm judges nobody: the stall below would prove nothing.
+			waitJudges(t, judge)
 			if tc.stall == 0 {
 				if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 					t.Fatal(err)
@@ -220,7 +239,7 @@ func TestOwnerProcess(t *testing.T) {
 			if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(tc.stall)
+			time.Sleep(tc.stall) // not a wait: the stall's length is the fault under test
 			if err := cmd.Process.Signal(syscall.SIGCONT); err != nil {
 				t.Fatal(err)
 			}
@@ -267,18 +286,18 @@ func TestOwnerSurvivesBrokerRestart(t *testing.T) {
 			srv2.Shutdown()
 		}
 	})
-	startWorker(t, srv.ClientURL(), Counter)
+	judge, _ := startWorker(t, srv.ClientURL(), Counter)
 	ctx := testCtx(t)
 	drv := testsupport.Connect(t, srv.ClientURL(), framework.WithClientTTL(ownerTTL))
 	h := Counter.Options(actors.Name("kept")).Remote(ctx, drv, 0)
 	if _, err := Incr.Remote(ctx, h, 1).Await(ctx); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(ownerTTL + time.Second) // judge warm-up
+	waitJudges(t, judge) // a judge not yet warm would take no restart for a death
 	down := time.Now()
 	srv.Shutdown()
 	t.Logf("broker down in %v", time.Since(down))
-	time.Sleep(time.Second)
+	time.Sleep(time.Second) // not a wait: the downtime is the fault under test
 	var err error
 	if srv2, err = framework.StartEmbedded(cfg); err != nil {
 		t.Fatal(err)
@@ -313,8 +332,8 @@ var (
 // kills it.
 func TestTaskCreatedActorsOwnedByRootClient(t *testing.T) {
 	srv, obs := lifetimeServer(t, ownerTTL, framework.EmbeddedConfig{})
-	_, stopW1 := startWorker(t, srv.ClientURL(), SpawnCounter, NestSpawn, Counter)
-	startWorker(t, srv.ClientURL(), Counter) // takes the actors over when W1 stops
+	judge1, stopW1 := startWorker(t, srv.ClientURL(), SpawnCounter, NestSpawn, Counter)
+	judge2, _ := startWorker(t, srv.ClientURL(), Counter) // takes the actors over when W1 stops
 	ctx := testCtx(t)
 	drv := testsupport.Connect(t, srv.ClientURL(), framework.WithClientTTL(ownerTTL))
 	direct, err := SpawnCounter.Remote(ctx, drv, "from-task").Await(ctx)
@@ -330,8 +349,8 @@ func TestTaskCreatedActorsOwnedByRootClient(t *testing.T) {
 			t.Fatalf("actor %s owned by %q, want the root client %q", id, rec.Owner, drv.ID())
 		}
 	}
-	time.Sleep(ownerTTL + time.Second) // judge warm-up
-	stopW1()                           // a graceful stop: W1's client closes too
+	waitJudges(t, judge1, judge2)
+	stopW1() // a graceful stop: W1's client closes too
 	stillAlive(t, ctx, obs, "from-task", 2*ownerTTL)
 	stillAlive(t, ctx, obs, "from-nested-task", 0)
 	if err := drv.Close(); err != nil {
