@@ -43,7 +43,7 @@ var (
 	Step = actors.Method(Ident, "step", func(a *ident, ctx context.Context, d time.Duration) (Answer, error) {
 		defer a.enter()()
 		if d > 0 {
-			time.Sleep(d)
+			time.Sleep(d) // simulated work: the call's running time is the input
 		}
 		a.n++
 		return Answer{Instance: a.id, N: a.n, Peak: int(a.peak.Load())}, nil

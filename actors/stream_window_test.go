@@ -70,7 +70,7 @@ func TestStreamMethodWindow(t *testing.T) {
 						if time.Now().After(deadline) {
 							t.Fatalf("the actor did not reach the window: %d produced, %d read", p.produced.Load(), st.ReadCount())
 						}
-						time.Sleep(5 * time.Millisecond)
+						time.Sleep(5 * time.Millisecond) // poll interval of the deadline loop above
 					}
 				}
 				if b := st.Buffered(); int64(b) > tc.window {

@@ -31,7 +31,7 @@ func waitQueued(t *testing.T, p *resourcePool, n int) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d waiters, want %d", got, n)
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // poll interval of a deadline loop (no testsupport here: import cycle)
 	}
 }
 

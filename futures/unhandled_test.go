@@ -45,7 +45,7 @@ func collectUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("%s: not seen within 10 s of garbage collections", what)
 		}
 		runtime.GC()
-		time.Sleep(time.Millisecond) // let the cleanup goroutine run
+		time.Sleep(time.Millisecond) // poll interval: lets the cleanup goroutine run between GCs
 	}
 }
 

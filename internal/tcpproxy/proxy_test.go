@@ -219,7 +219,7 @@ func waitStatus(t *testing.T, nc *nats.Conn, want nats.Status, d time.Duration) 
 		if time.Now().After(deadline) {
 			t.Fatalf("NATS status %v after %v, want %v", nc.Status(), d, want)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // poll interval of the deadline loop
 	}
 }
 
@@ -281,7 +281,7 @@ func TestNATSPartition(t *testing.T) {
 		if s := nc.Status(); s == nats.CONNECTED {
 			t.Fatal("client reconnected through a cut proxy")
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // not a wait: samples the status through a 1.5 s window
 	}
 	if _, accepted, _ := p.Stats(); accepted < 2 {
 		t.Fatalf("accepted %d connections; want the client's reconnect attempts held", accepted)
@@ -304,6 +304,6 @@ func TestNATSPartition(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d disconnects, %d reconnects; want at least 1 each", d, r)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // poll interval of the deadline loop
 	}
 }
