@@ -371,6 +371,9 @@ func TestPrefetchWaitsForStoredResult(t *testing.T) {
 	drv := testsupport.Connect(t, srv.ClientURL())
 	ctx := testCtx(t)
 	const key = "prefetch-stored"
+	// A rerun (-count) starts afresh: its probes only, and instance numbers from #1 again.
+	probes.Delete(key)
+	identBuilt.Delete(key)
 	h := Ident.Options(actors.Prefetch(8), actors.MaxRestarts(1)).Remote(ctx, drv, IdentSpec{Tag: key})
 	if err := h.Ready(ctx); err != nil {
 		t.Fatal(err)
