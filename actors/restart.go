@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/jetray/jetray/framework"
@@ -33,21 +34,58 @@ func (h *host) checkLiveness(ctx context.Context) {
 		return
 	}
 	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
 	live, err := framework.LiveWorkers(lctx, c)
+	cancel()
 	if err != nil {
 		return
 	}
+	// A round starts recoveries for up to recoverRound, recoverParallel at a time; the actors
+	// it leaves are still recorded on the dead lease and are taken up by the next round. Each
+	// recovery has a deadline of its own (recoverTimeout), never the round's: a round that
+	// runs out must not fail a restart, which would bury the actor.
+	until := time.Now().Add(recoverRound)
+	answered := map[string]bool{} // lease -> its host answered the probe this round
+	sem := make(chan struct{}, recoverParallel)
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for id, a := range candidates {
+		if ctx.Err() != nil {
+			return
+		}
 		if _, ok := live[a.workerKey]; ok {
 			continue
 		}
-		if h.hostAnswers(lctx, s, id, a.workerKey) {
+		ok, probed := answered[a.workerKey]
+		if !probed {
+			ok = h.hostAnswers(ctx, s, id, a.workerKey)
+			answered[a.workerKey] = ok
+		}
+		if ok {
 			continue // its key lapsed (a slow broker), but the host still holds the lease
 		}
-		h.recoverActor(lctx, s, id, a)
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			rctx, rcancel := context.WithTimeout(ctx, recoverTimeout)
+			defer rcancel()
+			h.recoverActor(rctx, s, id, a)
+		}()
+		if time.Now().After(until) {
+			return
+		}
 	}
 }
+
+// Recovery of the actors of a dead host, per liveness round.
+const (
+	recoverParallel = 8           // recoveries at once
+	recoverTimeout  = time.Minute // one recovery: record, consumers, the creation call
+)
+
+// recoverRound: a round starts recoveries for this long (at least one). A variable for tests,
+// set before any host starts.
+var recoverRound = 10 * time.Second
 
 // hostAnswers asks the control subject of the host recorded for actor id whether it still
 // holds lease: a key can lapse under load while its worker runs.

@@ -62,3 +62,42 @@ func TestActorRestartAfterWorkerDeath(t *testing.T) {
 		})
 	}
 }
+
+// TestRestartsOutlastTheLivenessRound: the actors of a dead worker are restarted over as many
+// liveness rounds as it takes, each with a deadline of its own. A round whose time ran out
+// used to fail the restarts still in progress with its context's error, burying actors that
+// had restarts left (seen with 50,000 actors on one worker).
+func TestRestartsOutlastTheLivenessRound(t *testing.T) {
+	t.Cleanup(actors.SetRecoverRound(time.Millisecond)) // runs last: after the workers stop
+	srv := testsupport.Embedded(t, framework.EmbeddedConfig{})
+	ctx := testCtx(t)
+	driver := testsupport.Connect(t, srv.ClientURL())
+	cls := Counter.Options(actors.MaxRestarts(1), actors.MaxTaskRetries(1))
+	aClient, _ := startWorker(t, srv.ClientURL(), Counter)
+	const n = 12
+	hs := make([]*actors.Handle[counter], n)
+	for i := range hs {
+		hs[i] = cls.Remote(ctx, driver, i)
+	}
+	for i, h := range hs {
+		if v, err := Incr.Remote(ctx, h, 1).Await(ctx); err != nil || v != i+1 {
+			t.Fatalf("actor %d before: %d, %v", i, v, err)
+		}
+	}
+	startWorker(t, srv.ClientURL(), Counter) // the survivor
+	aClient.Conn().Close()                   // the host vanishes without a goodbye
+	for i, h := range hs {
+		if v, err := Incr.Remote(ctx, h, 1).Await(ctx); err != nil || v != i+1 {
+			t.Fatalf("actor %d after the restart: %d, %v; want %d (constructor re-run, then +1)", i, v, err, i+1)
+		}
+	}
+	recs, err := actors.List(ctx, driver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if r.State != actors.StateAlive || r.Restarts != 1 {
+			t.Errorf("actor %s: state %s, restarts %d, error %q; want ALIVE after one restart", r.ID, r.State, r.Restarts, r.Error)
+		}
+	}
+}
