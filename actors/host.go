@@ -39,6 +39,16 @@ type host struct {
 
 	lost lostQueue // consumers the pull loop reported lost, for the recreation loop (lost.go)
 
+	// changes counts placement changes that checkLease must look at (a placement's lease or
+	// epoch set, a fence, a refusal), so that a round with nothing new skips its scan of every
+	// instance (lease.go); last* describe the last full scan. Only checkLease reads last*.
+	changes   atomic.Uint64
+	lastScan  time.Time
+	lastKey   string
+	lastValid bool
+	lastGen   uint64
+	lastClean bool
+
 	bgMu     sync.Mutex
 	bgClosed bool
 	bg       sync.WaitGroup // reaps and kills the host started; joined at shutdown
@@ -310,6 +320,7 @@ func (h *host) place(ctx context.Context, s *store, inst *instance, lease string
 	inst.mu.Lock() // checkLease must see the placement's lease from the start
 	inst.lease, inst.epoch = lease, epoch
 	inst.mu.Unlock()
+	h.changes.Add(1)
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -408,6 +419,7 @@ func (h *host) bind(ctx context.Context, inst *instance, lease string, epoch uin
 		ln.cons = conss[i]
 	}
 	inst.mu.Unlock()
+	h.changes.Add(1)
 	pulls, err := h.puller()
 	ccs := make([]*pullSub, len(inst.lanes))
 	for i, ln := range inst.lanes {
@@ -424,6 +436,7 @@ func (h *host) bind(ctx context.Context, inst *instance, lease string, epoch uin
 		inst.mu.Lock()
 		inst.fenced = true
 		inst.mu.Unlock()
+		h.changes.Add(1)
 		for _, cc := range ccs {
 			if cc != nil {
 				cc.Stop()
@@ -735,6 +748,7 @@ func (h *host) fence(inst *instance) {
 	}
 	inst.fenced = true
 	inst.mu.Unlock()
+	h.changes.Add(1)
 	for _, cc := range inst.subs() {
 		if cc != nil {
 			cc.Stop()

@@ -14,8 +14,19 @@ import (
 // holds when the lease came back under the same key (it lapsed by the worker's clock, and a
 // late renewal found the key still stored): a fenced placement that has pulled calls never
 // pulls its consumer again (see reclaim).
+// leaseScanEvery bounds how long checkLease goes without looking at every placement.
+const leaseScanEvery = 5 * time.Second
+
 func (h *host) checkLease(ctx context.Context) {
 	key, valid := h.lease.Key(), h.lease.Valid()
+	// Skip the scan when nothing it looks at changed since a scan that found every placement
+	// current: the same valid lease, no placement change (h.changes); at least one full scan
+	// every leaseScanEvery all the same.
+	gen, now := h.changes.Load(), time.Now()
+	if valid && h.lastClean && h.lastValid && key == h.lastKey && gen == h.lastGen && now.Sub(h.lastScan) < leaseScanEvery {
+		return
+	}
+	h.lastScan, h.lastKey, h.lastValid, h.lastGen = now, key, valid, gen
 	h.mu.Lock()
 	var stale []*instance
 	for _, inst := range h.actors {
@@ -26,6 +37,7 @@ func (h *host) checkLease(ctx context.Context) {
 		inst.mu.Unlock()
 	}
 	h.mu.Unlock()
+	h.lastClean = len(stale) == 0
 	for _, inst := range stale {
 		h.fence(inst)
 	}
@@ -105,6 +117,7 @@ func (h *host) reclaim(ctx context.Context, inst *instance, key string) {
 		inst.mu.Lock()
 		inst.lease, inst.epoch, inst.resume = key, rec.Epoch, resume
 		inst.mu.Unlock()
+		h.changes.Add(1)
 		h.log.Info().Str("actor_id", inst.id).Uint64("epoch", rec.Epoch).Str("lease", key).Msg("actor re-claimed")
 	default:
 		h.drop(inst, "taken over by another host")
@@ -144,6 +157,7 @@ func (h *host) refused(inst *instance, epoch uint64) {
 		return
 	}
 	inst.fenced = true // as fence, but only the refused placement: a re-claim may have moved on
+	h.changes.Add(1)
 	ccs := make([]*pullSub, 0, len(inst.lanes))
 	for _, ln := range inst.lanes {
 		ccs = append(ccs, ln.cc)

@@ -46,16 +46,14 @@ func (h *host) checkOwners(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	owned := s.ownedOn(key)
-	if len(owned) == 0 {
+	owners := s.ownersOn(key)
+	if len(owners) == 0 {
 		return
 	}
 	var clients []string
-	seen := map[string]bool{}
-	for _, a := range owned {
-		if !ownerIsActor(a.owner) && !seen[a.owner] {
-			seen[a.owner] = true
-			clients = append(clients, a.owner)
+	for _, o := range owners {
+		if !ownerIsActor(o) {
+			clients = append(clients, o)
 		}
 	}
 	jctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -64,20 +62,22 @@ func (h *host) checkOwners(ctx context.Context) {
 	if len(clients) > 0 {
 		gone = clientsGone(c, jctx, clients)
 	}
-	for id, a := range owned {
+	for _, owner := range owners {
 		var why string
 		switch {
-		case ownerIsActor(a.owner):
-			if s.deadErr(a.owner) == nil {
+		case ownerIsActor(owner):
+			if s.deadErr(owner) == nil {
 				continue
 			}
-			why = "owner actor " + a.owner + " died"
-		case gone[a.owner]:
-			why = "owner client " + a.owner + " is gone"
+			why = "owner actor " + owner + " died"
+		case gone[owner]:
+			why = "owner client " + owner + " is gone"
 		default:
 			continue
 		}
-		h.ownerGone(jctx, s, id, key, a, why)
+		for id, a := range s.ownedBy(key, owner) {
+			h.ownerGone(jctx, s, id, key, a, why)
+		}
 	}
 }
 

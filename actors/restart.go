@@ -29,8 +29,8 @@ func (h *host) checkLiveness(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	candidates := s.aliveElsewhere(h.lease.Key())
-	if len(candidates) == 0 {
+	leases := s.leasesElsewhere(h.lease.Key())
+	if len(leases) == 0 {
 		return
 	}
 	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -44,35 +44,31 @@ func (h *host) checkLiveness(ctx context.Context) {
 	// recovery has a deadline of its own (recoverTimeout), never the round's: a round that
 	// runs out must not fail a restart, which would bury the actor.
 	until := time.Now().Add(recoverRound)
-	answered := map[string]bool{} // lease -> its host answered the probe this round
 	sem := make(chan struct{}, recoverParallel)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	for id, a := range candidates {
-		if ctx.Err() != nil {
-			return
-		}
-		if _, ok := live[a.workerKey]; ok {
+	for lease, someID := range leases {
+		if _, ok := live[lease]; ok {
 			continue
 		}
-		ok, probed := answered[a.workerKey]
-		if !probed {
-			ok = h.hostAnswers(ctx, s, id, a.workerKey)
-			answered[a.workerKey] = ok
-		}
-		if ok {
+		if h.hostAnswers(ctx, s, someID, lease) {
 			continue // its key lapsed (a slow broker), but the host still holds the lease
 		}
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			rctx, rcancel := context.WithTimeout(ctx, recoverTimeout)
-			defer rcancel()
-			h.recoverActor(rctx, s, id, a)
-		}()
-		if time.Now().After(until) {
-			return
+		for id, a := range s.aliveOn(lease) {
+			if ctx.Err() != nil {
+				return
+			}
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				rctx, rcancel := context.WithTimeout(ctx, recoverTimeout)
+				defer rcancel()
+				h.recoverActor(rctx, s, id, a)
+			}()
+			if time.Now().After(until) {
+				return
+			}
 		}
 	}
 }
