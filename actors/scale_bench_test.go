@@ -95,7 +95,11 @@ func BenchmarkActors100k(b *testing.B) {
 	}
 	b.ReportMetric(float64(n-len(onSecond))/float64(n), "worker0-share")
 
-	m.idle("called-", baseIdle, idleCPU(b, srv, window, ""))
+	calledProfile := ""
+	if p := os.Getenv(scaleProfileEnv); p != "" {
+		calledProfile = p + ".called"
+	}
+	m.idle("called-", baseIdle, idleCPU(b, srv, window, calledProfile))
 	m.replaced(ctx, driver)
 
 	beside := busyRun(ctx, b, srv, busy)
@@ -155,7 +159,8 @@ const (
 	scaleActorsEnv = "JETRAY_SCALE_ACTORS"
 	scaleIdleEnv   = "JETRAY_SCALE_IDLE"
 	// JETRAY_SCALE_PROFILE=p writes CPU profiles of the idle window after creation:
-	// p.workers.pprof (this process) and p.server.pprof (the server). Use a long window
+	// p.workers.pprof (this process) and p.server.pprof (the server), and of the one after
+	// the calls: p.called.workers.pprof and p.called.server.pprof. Use a long window
 	// (JETRAY_SCALE_IDLE=60s): idle processes give few samples.
 	scaleProfileEnv = "JETRAY_SCALE_PROFILE"
 	scaleParallel   = 64 // creations and kills in flight at once
