@@ -1,5 +1,5 @@
-// Intake: the worker's task consumers. It opens one durable consumer per served name,
-// receives messages and queues them for the runners; actor hosts feed their own consumers'
+// Intake: the worker's task consumers. It opens one durable consumer per served name and
+// pulls from it (pull.go), queueing the calls for the runners; actor hosts feed their own consumers'
 // messages in through serve. Owner: Worker.Run starts it first and stops it first
 // (stopIntake), so nothing new arrives while the rest drains. It also keeps each consumer's
 // AckWait known to the heartbeat (refreshAckWait), never overwriting one.
@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jetray/jetray/internal/wire"
@@ -17,30 +18,25 @@ import (
 )
 
 // startConsumer opens the durable consumer for name, creating it if absent, and starts
-// consuming. An existing consumer keeps its AckWait, whoever set it: the heartbeat follows it.
+// pulling from it (pull.go). An existing consumer keeps its AckWait, whoever set it: the
+// heartbeat follows it.
 func (w *Worker) startConsumer(ctx context.Context, name string, h Handler) error {
 	cons, err := w.taskConsumer(ctx, name, wire.TaskRoute{})
 	if err != nil {
 		return err
 	}
-	cc, err := cons.Consume(func(m jetstream.Msg) { w.receive(m, h, name) },
-		jetstream.PullMaxMessages(w.cfg.prefetch),
-		// Heartbeats every 2 s (default: 15 s) so that a pull lost with its consumer leader (a
-		// cluster node gone) is noticed and re-issued within 4 s, not 30 s.
-		jetstream.PullHeartbeat(2*time.Second),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			w.log.Debug().Err(err).Str("task", name).Msg("consume")
-		}))
+	durable := w.c.names.TaskConsumer(name, wire.TaskRoute{})
+	p, err := w.startPuller(name, durable, h, w.queue)
 	if err != nil {
-		return fmt.Errorf("jetray: consume %s: %w", name, err)
+		return err
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.stopping {
-		cc.Stop()
+		p.stop()
 		return nil
 	}
-	w.consumers[name] = cc
+	w.consumers[durable] = p
 	w.taskCons[name] = cons
 	w.setAckWait(name, cons.CachedInfo().Config.AckWait)
 	return nil
@@ -157,14 +153,6 @@ func (w *Worker) refreshAckWait(done <-chan struct{}) {
 	}
 }
 
-// receive is the consume handler: it holds the message (progress reports start) and queues it
-// for a runner, blocking while the queue is full, which bounds what the worker pulls.
-func (w *Worker) receive(m jetstream.Msg, h Handler, name string) {
-	d := &delivery{msg: m, h: h, name: name}
-	w.hold(d)
-	w.enqueue(d, w.queue)
-}
-
 // enqueue puts a held delivery on run queue q (w.queue, or a priority's), blocking while it
 // is full; once the intake stops, the delivery is handed back instead and frees what it holds.
 func (w *Worker) enqueue(d *delivery, q chan *delivery) {
@@ -202,7 +190,8 @@ func (w *Worker) serve(m jetstream.Msg, name string, h Handler, lost error) {
 	w.execute(d)
 }
 
-// stopIntake stops every consumer and waits until their handlers have returned.
+// stopIntake stops every puller: no more requests, the calls on their way taken, and those
+// not queued handed back.
 func (w *Worker) stopIntake() {
 	w.mu.Lock()
 	if w.stopping {
@@ -215,20 +204,15 @@ func (w *Worker) stopIntake() {
 	w.routeCancel()  // the route watch and pullers: they take nothing more
 	w.routeWG.Wait() // the pullers (the watch is joined at the end of Run)
 	w.mu.Lock()
-	ccs := make([]jetstream.ConsumeContext, 0, len(w.consumers))
-	for n, cc := range w.consumers {
-		ccs = append(ccs, cc)
+	ps := make([]*taskPuller, 0, len(w.consumers))
+	for n, p := range w.consumers {
+		ps = append(ps, p)
 		delete(w.consumers, n)
 	}
 	w.mu.Unlock()
-	for _, cc := range ccs {
-		cc.Drain()
+	var wg sync.WaitGroup
+	for _, p := range ps {
+		wg.Go(p.stop)
 	}
-	for _, cc := range ccs {
-		select {
-		case <-cc.Closed():
-		case <-time.After(5 * time.Second):
-			cc.Stop()
-		}
-	}
+	wg.Wait()
 }

@@ -127,7 +127,7 @@ func (w *Worker) startRoute(re wire.RouteEntry, r wire.TaskRoute, h Handler) {
 }
 
 // serveRoute opens the route's consumer (retrying until the intake stops) and pulls from it:
-// with Consume, like a default consumer, when its calls need no resources; otherwise one call
+// like a default consumer (pull.go) when its calls need no resources; otherwise one call
 // at a time, and only while the worker has room for one more (pullRoute).
 func (w *Worker) serveRoute(re wire.RouteEntry, r wire.TaskRoute, durable string, h Handler) {
 	ctx := w.routeCtx
@@ -160,27 +160,18 @@ func (w *Worker) serveRoute(re wire.RouteEntry, r wire.TaskRoute, durable string
 		w.pullRoute(ctx, cons, re.Name, h, need, r.Priority, q)
 		return
 	}
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		d := &delivery{msg: m, h: h, name: re.Name}
-		w.hold(d)
-		w.enqueue(d, q)
-	},
-		jetstream.PullMaxMessages(w.cfg.prefetch),
-		jetstream.PullHeartbeat(2*time.Second),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			w.log.Debug().Err(err).Str("consumer", durable).Msg("consume")
-		}))
+	p, err := w.startPuller(re.Name, durable, h, q)
 	if err != nil {
-		w.log.Warn().Err(err).Str("consumer", durable).Msg("consume route")
+		w.log.Warn().Err(err).Str("consumer", durable).Msg("pull route")
 		return
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.stopping {
-		cc.Stop()
+		p.stop()
 		return
 	}
-	w.consumers[durable] = cc // stopIntake drains it with the others
+	w.consumers[durable] = p // stopIntake stops it with the others
 }
 
 // pullRoute takes the calls of a route that need resources, one at a time: it waits until the

@@ -42,7 +42,7 @@ type Worker struct {
 
 	mu        sync.Mutex
 	handlers  map[string]Handler
-	consumers map[string]jetstream.ConsumeContext
+	consumers map[string]*taskPuller        // by consumer name
 	taskCons  map[string]jetstream.Consumer // task consumers served, for their AckWait
 	ackWaits  map[string]time.Duration      // last known AckWait of each task consumer
 	running   bool
@@ -137,7 +137,7 @@ func NewWorker(c *Client, opts ...WorkerOption) *Worker {
 	if cfg.prefetch == 0 {
 		cfg.prefetch = max(cfg.concurrency, 32)
 	}
-	w := &Worker{c: c, cfg: cfg, handlers: map[string]Handler{}, consumers: map[string]jetstream.ConsumeContext{},
+	w := &Worker{c: c, cfg: cfg, handlers: map[string]Handler{}, consumers: map[string]*taskPuller{},
 		taskCons: map[string]jetstream.Consumer{}, ackWaits: map[string]time.Duration{}, held: map[*delivery]struct{}{}, hbReset: make(chan struct{}, 1),
 		handBackSem: make(chan struct{}, maxParallelHandBacks), ls: lease.New(LivenessTTL),
 		routes: routeState{known: map[string]wire.RouteEntry{}, on: map[string]bool{}}, pool: newResourcePool(cfg.resources)}

@@ -34,9 +34,10 @@ func WithConcurrency(n int) WorkerOption {
 	return func(c *workerConfig) { c.concurrency = max(n, 1) }
 }
 
-// WithPrefetch sets how many calls per task name the worker asks the broker for at a time.
-// Calls it has received wait in a queue of WithConcurrency places, kept alive with progress
-// reports; calls beyond that wait in the client's buffer, where their AckWait runs. Default
+// WithPrefetch sets how many calls per task consumer the worker takes ahead of its slots:
+// calls received and not yet in the run queue (of WithConcurrency places) never exceed it.
+// Every call received is kept alive with progress reports from the moment it arrives, so
+// however long it waits for a slot, its AckWait does not pass and it uses no attempt. Default
 // max(concurrency, 32): a larger prefetch raises throughput of short calls, a smaller one
 // spreads long calls more evenly over workers. Values below 1 mean 1.
 func WithPrefetch(n int) WorkerOption { return func(c *workerConfig) { c.prefetch = max(n, 1) } }
