@@ -235,8 +235,9 @@ func (c *Class[A, In]) create(ctx context.Context, h *host, call *framework.Call
 			return nil, err
 		}
 		if rec == nil {
-			// The creator writes the record before it sends this call, but on a cluster a
-			// read may be served by a replica that has not applied that write yet.
+			// The creator writes the record before it sends this call, and records are read
+			// from the stream leader (leaderget.go); a leader elected meanwhile may still be
+			// applying that write.
 			if missing++; missing <= recordLagTries {
 				select {
 				case <-time.After(time.Duration(missing) * 50 * time.Millisecond):

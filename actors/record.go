@@ -13,6 +13,7 @@ import (
 
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/internal/wire"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -195,6 +196,7 @@ func nameKey(name string) string { return wire.ActorNameKey(name) }
 // known to be dead, fed by one watch, so calls to them fail without a round trip.
 type store struct {
 	kv jetstream.KeyValue
+	nc *nats.Conn // records are read from the stream leader through it (leaderget.go)
 
 	mu      sync.RWMutex
 	dead    map[string]error
@@ -260,7 +262,7 @@ func storeOf(ctx context.Context, c *framework.Client) (*store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("jetray: actors bucket: %w", err)
 		}
-		s := &store{kv: kv, dead: map[string]error{}, alive: map[string]aliveRef{}, byLease: leaseIndex{}}
+		s := &store{kv: kv, nc: c.Conn(), dead: map[string]error{}, alive: map[string]aliveRef{}, byLease: leaseIndex{}}
 		wctx, stop := context.WithCancel(context.Background())
 		w, err := kv.Watch(wctx, wire.ActorRecordKeys)
 		if err != nil {
@@ -387,20 +389,18 @@ func (s *store) deadErr(id string) error {
 	return s.dead[id]
 }
 
-// get reads an actor record; found is false when there is none.
+// get reads an actor record from the bucket's stream leader, as last written (leaderget.go);
+// rec is nil when there is none.
 func (s *store) get(ctx context.Context, id string) (rec *Record, rev uint64, err error) {
-	e, err := s.kv.Get(ctx, recordKey(id))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil, 0, nil
-	}
-	if err != nil {
+	val, rev, found, err := leaderGet(ctx, s.nc, s.kv, recordKey(id))
+	if err != nil || !found {
 		return nil, 0, err
 	}
 	rec = &Record{}
-	if err := json.Unmarshal(e.Value(), rec); err != nil {
+	if err := json.Unmarshal(val, rec); err != nil {
 		return nil, 0, fmt.Errorf("jetray: actor record %s: %w", id, err)
 	}
-	return rec, e.Revision(), nil
+	return rec, rev, nil
 }
 
 // update applies fn to the record with compare-and-swap, retrying on conflicts. fn returns
