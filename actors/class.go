@@ -86,7 +86,7 @@ func (c *Class[A, In]) Remote(ctx context.Context, cl *framework.Client, in In) 
 	}
 	rec := Record{ID: id, Class: c.name, Name: c.cfg.name, State: StatePending, MaxConcurrency: h.maxConc,
 		MaxRestarts: c.cfg.maxRestarts, MaxTaskRetries: c.cfg.maxTaskRetries, Created: time.Now().UTC(),
-		Labels: c.cfg.labels, Resources: c.cfg.resources, Groups: c.cfg.groups}
+		Labels: c.cfg.labels, Resources: c.cfg.resources, Groups: c.cfg.groups, Durable: c.cfg.durable}
 	if c.cfg.prefetch > 1 {
 		rec.Prefetch = c.cfg.prefetch
 	}
@@ -189,6 +189,11 @@ func (c *Class[A, In]) Bind(w *framework.Worker) error {
 	if err := framework.ValidName(c.name); err != nil {
 		return err
 	}
+	if c.cfg.durable {
+		if err := c.cfg.check(); err != nil {
+			return fmt.Errorf("actor class %s: %w", c.name, err)
+		}
+	}
 	h := hostOf(w)
 	return handle(w, wire.ActorCreationName(c.name), wire.RegistryKindActor, func(ctx context.Context, call *framework.Call) ([]byte, error) {
 		return c.create(ctx, h, call)
@@ -287,18 +292,31 @@ func (c *Class[A, In]) create(ctx context.Context, h *host, call *framework.Call
 		break
 	}
 	epoch := rec.Epoch
-	var in In
-	if err := call.Codec.Unmarshal(call.Data, &in); err != nil {
-		err = fmt.Errorf("decode constructor input of %s into %T: %w", c.name, in, err)
-		h.markFailed(ctx, s, id, lease, epoch, err)
-		return nil, framework.NewCallError(framework.KindDecode, err)
+	build := func() (*A, error) {
+		var in In
+		if err := call.Codec.Unmarshal(call.Data, &in); err != nil {
+			return nil, framework.NewCallError(framework.KindDecode, fmt.Errorf("decode constructor input of %s into %T: %w", c.name, in, err))
+		}
+		return construct(ctx, c.ctor, in)
 	}
-	obj, err := construct(ctx, c.ctor, in)
-	if err != nil {
-		h.markFailed(ctx, s, id, lease, epoch, err)
-		return nil, err
+	var methods map[string]framework.Handler
+	var state *durable
+	if rec.Durable {
+		ref, d, err := openDurable(ctx, h.w.Client(), id, epoch, build)
+		if err != nil {
+			return nil, h.durableOpenFailed(ctx, s, id, lease, epoch, err)
+		}
+		methods, state = c.methods.bindRef(ref), d
+	} else {
+		obj, err := build()
+		if err != nil {
+			h.markFailed(ctx, s, id, lease, epoch, err)
+			return nil, err
+		}
+		methods = c.methods.bind(obj)
 	}
-	inst := newInstance(id, c.name, rec.Name, maxConc, rec.window(maxConc), rec.Groups, c.methods.bind(obj))
+	inst := newInstance(id, c.name, rec.Name, maxConc, rec.window(maxConc), rec.Groups, methods)
+	inst.durable = state
 	if err := h.place(ctx, s, inst, lease, epoch, rec.Resume); err != nil {
 		if errors.Is(err, errNotOwner) {
 			return nil, err
@@ -306,13 +324,7 @@ func (c *Class[A, In]) create(ctx context.Context, h *host, call *framework.Call
 		if errors.Is(err, errWorkerStopping) {
 			// Give the claim back (nothing was bound under it) and leave the creation call to
 			// the broker, which gives it to another worker.
-			_, _ = s.update(context.WithoutCancel(ctx), id, func(r *Record) bool {
-				if r.terminal() || r.WorkerKey != lease || r.Epoch != epoch {
-					return false
-				}
-				r.WorkerKey, r.Epoch, r.Worker, r.Control = "", epoch-1, "", ""
-				return true
-			})
+			h.unclaim(ctx, s, id, lease, epoch)
 			return nil, errNotOwner
 		}
 		h.markFailed(ctx, s, id, lease, epoch, err)
@@ -325,6 +337,18 @@ func (c *Class[A, In]) create(ctx context.Context, h *host, call *framework.Call
 		context.AfterFunc(inst.ctx, release)
 	}
 	return nil, nil
+}
+
+// unclaim gives back the claim this host made on actor id's record (lease, epoch) when nothing
+// was bound under it, so the next delivery of the creation call can claim it again.
+func (h *host) unclaim(ctx context.Context, s *store, id, lease string, epoch uint64) {
+	_, _ = s.update(context.WithoutCancel(ctx), id, func(r *Record) bool {
+		if r.terminal() || r.WorkerKey != lease || r.Epoch != epoch {
+			return false
+		}
+		r.WorkerKey, r.Epoch, r.Worker, r.Control = "", epoch-1, "", ""
+		return true
+	})
 }
 
 // construct runs ctor, turning a panic into an error with its stack.

@@ -26,6 +26,19 @@
 // has not started (a graceful stop hands it over unrun; after a crash only the call that was
 // running counts an attempt).
 //
+// # Durable state
+//
+// Durable keeps a plain actor's state in JetStream (KV bucket jetray_state): after each call
+// the host writes a snapshot of the object (its exported fields as JSON, or StateCodec), by
+// compare-and-swap on the revision it wrote last, and only then stores the call's result. A
+// restarted or handed-over actor restores the snapshot into new(A) instead of running its
+// constructor, and calls Resumed if *A is a Resumer. A call delivered again after its snapshot
+// was written is answered from the snapshot, never applied twice; a call whose snapshot was
+// not written runs again on the stored state. An instance whose write fails because a newer
+// one owns the actor stores no result and ends. Kill deletes the snapshot; Kill with
+// AllowRestart keeps it. docs/architecture.md, "Durable actor state", says what a caller can
+// observe after a crash mid-call.
+//
 // # Lifecycle
 //
 // Class.Remote records the actor (KV bucket jetray_actors, key a.<id>) and queues its

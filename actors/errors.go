@@ -10,6 +10,10 @@ import (
 // boundaries: a task that fails because an actor it called died fails with this kind too.
 const KindDied framework.Kind = "actor_died"
 
+// KindStateTooLarge is the TaskError.Kind of a durable actor's call (or creation) whose state
+// snapshot would not fit in one message; it matches ErrStateTooLarge across task boundaries.
+const KindStateTooLarge framework.Kind = "actor_state_too_large"
+
 var (
 	// ErrDied: the actor is dead: killed, its constructor failed, or its worker died without
 	// restarts left. Remote errors of KindDied match it through errors.Is, across any number of
@@ -39,6 +43,11 @@ var (
 	// ErrUnknownGroup: a call names a concurrency group (ConcurrencyGroup) the actor does not
 	// have (ConcurrencyGroups); the call fails at once and nothing is sent.
 	ErrUnknownGroup = errors.New("jetray: unknown concurrency group")
+	// ErrStateTooLarge: a durable actor's state snapshot (Durable) would exceed the largest
+	// message the broker accepts (its max_payload, 1 MiB by default, less 4 KiB for the
+	// snapshot's header). The call that grew the state fails with it and is not applied: the
+	// instance goes back to the last stored state. On creation, Ready fails with it.
+	ErrStateTooLarge = errors.New("jetray: durable actor state too large")
 	// ErrNoClient: a handle that arrived inside a value was called with a ctx that carries no
 	// client (only ctx of a running task or method does).
 	ErrNoClient = errors.New("jetray: no client for actor handle (call from a task ctx or use a handle from Remote/Get)")

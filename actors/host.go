@@ -63,6 +63,9 @@ type instance struct {
 	// instance is built (withGroups), so they are read without a lock.
 	lanes []*lane
 	ready chan struct{} // closed once placed (ALIVE) or given up
+	// durable is the state chain of a Durable actor (durable.go); nil otherwise, and then the
+	// call path pays only this nil check.
+	durable *durable
 
 	mu      sync.Mutex      // guards the placement below and each lane's consumer fields
 	lease   string          // lease key the placement was claimed under
@@ -553,6 +556,15 @@ func (h *host) serve(inst *instance, ln *lane, epoch uint64, m jetstream.Msg, se
 		if err := h.servable(inst, epoch); err != nil {
 			return nil, err
 		}
+		if d := inst.durable; d != nil {
+			// Already in the snapshot: answered from it, never applied twice.
+			if a, found := d.answered(call.ID); found {
+				if a == nil {
+					return nil, framework.ErrAlreadyAnswered // a later call ran after its result was stored
+				}
+				return replay(a)
+			}
+		}
 		known := false // the check said the call has no result
 		if check {
 			stored, err := resultStored(c, ctx, call.ID)
@@ -576,6 +588,12 @@ func (h *host) serve(inst *instance, ln *lane, epoch uint64, m jetstream.Msg, se
 		cancel()
 		if err := h.answerable(inst, epoch); err != nil {
 			return nil, err // killed: actor_died; no longer the owner: the new placement answers
+		}
+		if inst.durable != nil {
+			// The snapshot that includes the call is stored before its answer is released.
+			if out, err = h.commit(ctx, inst, call.ID, out, err); errors.Is(err, errNotOwner) {
+				return nil, err
+			}
 		}
 		failpoint.Hit("actors.before-publish") // tests stop the process here (SIGSTOP)
 		return out, err

@@ -23,6 +23,7 @@ type classConfig struct {
 	resources      map[string]float64 // Resources; replaced, never changed, by options
 	detached       bool
 	groups         map[string]int // ConcurrencyGroups; replaced, never changed, by options
+	durable        bool
 }
 
 func (c classConfig) concurrency() int {
@@ -56,6 +57,11 @@ func (c classConfig) check() error {
 	}
 	if len(c.groups) > MaxGroups {
 		return fmt.Errorf("%w: ConcurrencyGroups: %d groups, at most %d", ErrBadOption, len(c.groups), MaxGroups)
+	}
+	if c.durable && (c.concurrency() > 1 || len(c.groups) > 0) {
+		return fmt.Errorf("%w: Durable is for plain actors (max_concurrency 1, no ConcurrencyGroups): "+
+			"a snapshot after each call is a consistent cut only while one call runs at a time; this actor has max_concurrency %d and %d groups",
+			ErrBadOption, c.concurrency(), len(c.groups))
 	}
 	if c.prefetch > 1 && c.concurrency() > 1 {
 		return fmt.Errorf("%w: Prefetch(%d) is for plain actors (max_concurrency 1), not max_concurrency %d",

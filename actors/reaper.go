@@ -259,6 +259,9 @@ func (r *reaper) round(j *reapJob) {
 	}
 	// From the stream's start: calls left by earlier placements are found as well.
 	j.next, _ = r.answer(ctx, stream, j, 1)
+	if err := dropState(ctx, r.c, j.id); err != nil {
+		r.log.Warn().Err(err).Str("actor_id", j.id).Msg("reap: delete durable state")
+	}
 	// The consumers go last, the default group's after the others: while it exists, the reap
 	// is not done (checkReaped).
 	_ = deleteConsumers(ctx, js, name, j.id, j.epoch, j.groups, reapRoundTimeout)

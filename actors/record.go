@@ -46,6 +46,10 @@ type Record struct {
 	// its own per placement (actor-<id>-<epoch>+<group>, MaxAckPending its limit); the default
 	// group keeps MaxConcurrency. Set on creation, never changed.
 	Groups map[string]int `json:"groups,omitempty"`
+	// Durable: the actor's state is kept in the jetray_state bucket (actors.Durable) and every
+	// placement after the first restores it instead of running the constructor. Set on
+	// creation, never changed.
+	Durable bool `json:"durable,omitempty"`
 	// Owner is what the actor's lifetime is tied to: a client ID (the client that created it,
 	// or that submitted the root call of the task that did), or an actor ID (the actor whose
 	// constructor or method created it). "" for a detached actor (Detached) and for records

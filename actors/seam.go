@@ -32,9 +32,14 @@ var (
 	clientsGone     = seam.ClientsGone.(func(*framework.Client, context.Context, []string) map[string]bool)
 	treeOwner       = seam.TreeOwner.(func(context.Context) string)
 	waitLive        = seam.WaitLive.(func(*framework.Client, context.Context))
+	stateBucket     = seam.StateBucket.(func(*framework.Client, context.Context) (jetstream.KeyValue, error))
+	failureOf       = seam.FailureOf.(func(error) *framework.TaskError)
 )
 
 // errNotOwner is the handler signal of a host that no longer owns the actor (see seam).
 var errNotOwner = seam.ErrNotOwner
 
-func init() { seam.RegisterKind(string(KindDied), ErrDied) }
+func init() {
+	seam.RegisterKind(string(KindDied), ErrDied)
+	seam.RegisterKind(string(KindStateTooLarge), ErrStateTooLarge)
+}

@@ -20,6 +20,7 @@ type Names struct {
 	IdempotencyBucket string // idempotency keys -> the call holding each
 	ObjectsBucket     string // object store of big values
 	ClientsBucket     string // clients' liveness keys
+	StateBucket       string // durable actors' state snapshots (actors.Durable)
 	// TaskSubjectPrefix, ResultSubjectPrefix and ActorSubjectPrefix prefix the subjects of
 	// task calls (<prefix><name>), results (<prefix><call id>) and actor calls
 	// (<prefix><actor id>.<method>).
@@ -44,6 +45,7 @@ func (c *Client) Names() Names {
 		HandbacksBucket:     n.HandbacksBucket(),
 		IdempotencyBucket:   n.IdempotencyBucket(),
 		ClientsBucket:       n.ClientsBucket(),
+		StateBucket:         n.StateBucket(),
 		ObjectsBucket:       n.ObjectsBucket(),
 		TaskSubjectPrefix:   prefix(n.TasksStreamSubject()),
 		ResultSubjectPrefix: prefix(n.ResultsStreamSubject()),

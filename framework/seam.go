@@ -42,4 +42,6 @@ func init() {
 	}
 	seam.TreeOwner = treeOwner
 	seam.WaitLive = func(c *Client, ctx context.Context) { c.waitLive(ctx) }
+	seam.StateBucket = func(c *Client, ctx context.Context) (jetstream.KeyValue, error) { return c.stateBucket(ctx) }
+	seam.FailureOf = failureOf
 }

@@ -58,7 +58,7 @@ func run(ctx context.Context, url, name string, slots int, drain time.Duration, 
 		framework.WithWorkerName(name),
 		framework.WithDrainTimeout(drain),
 	)
-	if err := w.Register(chaostest.ChaosTask, chaostest.ChaosRef, chaostest.ChaosCounter, chaostest.ChaosAsync); err != nil {
+	if err := w.Register(chaostest.ChaosTask, chaostest.ChaosRef, chaostest.ChaosCounter, chaostest.ChaosAsync, chaostest.ChaosDurable); err != nil {
 		return err
 	}
 	err = w.Run(ctx)

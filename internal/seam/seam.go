@@ -129,4 +129,14 @@ var (
 	// WaitLive func(c *framework.Client, ctx context.Context): waits (briefly) until the
 	// client's liveness key has been written once.
 	WaitLive any
+
+	// StateBucket func(c *framework.Client, ctx context.Context) (jetstream.KeyValue, error):
+	// the durable actor state bucket (wire.Names.StateBucket), created on first use with the
+	// client's storage and replicas, History 1, the wire version in its metadata.
+	StateBucket any
+
+	// FailureOf func(err error) *framework.TaskError: the failure a worker would store for a
+	// handler that returned err (kind, message, user error code and detail), without the
+	// call's own fields (task, ID, attempts, worker).
+	FailureOf any
 )

@@ -120,10 +120,14 @@ func (n Names) HandbacksBucket() string { return n.bucket("handbacks") }
 // IdempotencyEntry): jetray_idempotency.
 func (n Names) IdempotencyBucket() string { return n.bucket("idempotency") }
 
+// StateBucket is the KV bucket of durable actors' state snapshots (ActorStateKey, value
+// StateSnapshot): jetray_state, or jetray_<ns>_state.
+func (n Names) StateBucket() string { return n.bucket("state") }
+
 // KVBuckets returns every KV bucket of the namespace, in the order above.
 func (n Names) KVBuckets() []string {
 	return []string{n.RegistryBucket(), n.ActorsBucket(), n.CancelBucket(), n.WorkersBucket(), n.HandbacksBucket(),
-		n.IdempotencyBucket(), n.ClientsBucket()}
+		n.IdempotencyBucket(), n.ClientsBucket(), n.StateBucket()}
 }
 
 // ObjectsBucket is the object store of values too big for one message (InputObject,
