@@ -38,12 +38,13 @@ type DurableAnswer struct {
 }
 
 var (
-	// ChaosDurable is a durable plain actor restarted without limit; its calls are not
-	// retried (MaxTaskRetries 0): a call answered from its snapshot never needs a retry.
+	// ChaosDurable is a durable plain actor restarted and retried without limit: a call
+	// interrupted before its snapshot was written runs again on the stored state, and one
+	// interrupted after is answered from the snapshot, whatever the retries allow.
 	ChaosDurable = actors.Define("ChaosDurable", func(ctx context.Context, start int) (*DurableState, error) {
 		inst := newInstance()
 		return &DurableState{Origin: inst, Value: start, instance: inst}, nil
-	}, actors.Durable(), actors.MaxRestarts(-1))
+	}, actors.Durable(), actors.MaxRestarts(-1), actors.MaxTaskRetries(-1))
 	// DurableAdd adds to the durable counter.
 	DurableAdd = actors.Method(ChaosDurable, "add", func(s *DurableState, ctx context.Context, in DurableIn) (DurableAnswer, error) {
 		if err := pause(ctx, in.SleepMs); err != nil {
