@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/jetray/jetray/actors"
 	"github.com/jetray/jetray/framework"
+	"github.com/jetray/jetray/futures"
 	"github.com/jetray/jetray/internal/testsupport"
 	"github.com/jetray/jetray/internal/wire"
 	"github.com/nats-io/nats.go"
@@ -319,5 +321,54 @@ func TestDurableBadOptions(t *testing.T) {
 	}
 	if got := drv.Names().StateBucket; got != framework.StateBucket {
 		t.Fatalf("Names().StateBucket = %q, want %q", got, framework.StateBucket)
+	}
+}
+
+// counterState is a durable counter with its own state codec: its state is the decimal count.
+type counterState struct{ n int }
+
+func (c *counterState) MarshalState() ([]byte, error) { return []byte(strconv.Itoa(c.n)), nil }
+func (c *counterState) UnmarshalState(b []byte) (err error) {
+	c.n, err = strconv.Atoi(string(b))
+	return err
+}
+
+var (
+	Pipelined = actors.Define("Pipelined", func(context.Context, int) (*counterState, error) { return &counterState{}, nil },
+		actors.Durable(), actors.Prefetch(8), actors.MaxRestarts(-1))
+	PipelinedAdd = actors.Method(Pipelined, "add", func(c *counterState, _ context.Context, by int) (int, error) {
+		c.n += by
+		return c.n, nil
+	})
+)
+
+// A durable plain actor with a Prefetch window and a StateCodec: pipelined calls run in
+// order, each stored before its result, across a hand-over; the snapshot is what
+// MarshalState wrote.
+func TestDurablePrefetchAndStateCodec(t *testing.T) {
+	srv := testsupport.Embedded(t, framework.EmbeddedConfig{})
+	ctx := testCtx(t)
+	drv := testsupport.Connect(t, srv.ClientURL())
+	_, stopA := startWorker(t, srv.ClientURL(), Pipelined)
+	h := Pipelined.Remote(ctx, drv, 0)
+	var fs []*futures.Future[int]
+	for range 60 {
+		fs = append(fs, PipelinedAdd.Remote(ctx, h, 1))
+	}
+	if _, err := fs[9].Await(ctx); err != nil {
+		t.Fatal(err)
+	}
+	startWorker(t, srv.ClientURL(), Pipelined)
+	stopA() // hands the actor over while calls are queued
+	for range 40 {
+		fs = append(fs, PipelinedAdd.Remote(ctx, h, 1))
+	}
+	for i, f := range fs {
+		if v, err := f.Await(ctx); err != nil || v != i+1 {
+			t.Fatalf("call %d: %d, %v; want %d (in order, each applied once)", i, v, err, i+1)
+		}
+	}
+	if _, st, ok := readSnapshot(t, ctx, drv, h.ID()); !ok || st != "100" {
+		t.Fatalf("snapshot state %q (ok %v), want MarshalState's \"100\"", st, ok)
 	}
 }
