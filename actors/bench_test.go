@@ -223,10 +223,18 @@ func BenchmarkPrefetchPaired(b *testing.B) {
 
 // BenchmarkActorCallSync is one call at a time to a plain actor (max_concurrency 1): submit,
 // run, result, await. ns/op is the mean round trip; p50, p99 and max show its spread.
-func BenchmarkActorCallSync(b *testing.B) {
+func BenchmarkActorCallSync(b *testing.B) { benchCallSync(b, BenchActor) }
+
+// BenchmarkDurableActorCallSync is BenchmarkActorCallSync on a Durable actor: each call also
+// writes the actor's snapshot (a KV compare-and-swap) before its result is stored.
+func BenchmarkDurableActorCallSync(b *testing.B) {
+	benchCallSync(b, BenchActor.Options(actors.Durable()))
+}
+
+func benchCallSync(b *testing.B, cls *actors.Class[benchActor, struct{}]) {
 	c := benchCluster(b, 1)
 	ctx := benchCtx(b)
-	h := createActors(ctx, b, c, BenchActor, 1)[0]
+	h := createActors(ctx, b, c, cls, 1)[0]
 	var lat []time.Duration
 	cpu := cpuTime(b)
 	for i := 0; b.Loop(); i++ {
