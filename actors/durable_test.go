@@ -263,10 +263,9 @@ func TestDurableKill(t *testing.T) {
 	if err := actors.Kill(ctx, h); err != nil {
 		t.Fatal(err)
 	}
-	testsupport.WaitFor(t, 20*time.Second, "the snapshot deleted after Kill", func() bool {
-		_, _, ok := readSnapshot(t, ctx, drv, h.ID())
-		return !ok
-	})
+	if _, _, ok := readSnapshot(t, ctx, drv, h.ID()); ok {
+		t.Fatal("the snapshot is still stored after Kill returned")
+	}
 	keys, err := stateKV(t, ctx, drv).ListKeys(ctx)
 	if err != nil {
 		t.Fatal(err)

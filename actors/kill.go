@@ -18,8 +18,8 @@ import (
 // fail fast, and its name is freed. Killing a dead actor is a no-op. With AllowRestart an
 // actor with restarts left is restarted instead (see AllowRestart).
 //
-// It returns once the record is DEAD, the name freed and the actor's host has stopped the
-// instance (or did not answer within 10 s: a crashed host). The queued calls are answered
+// It returns once the record is DEAD, the name freed, a Durable actor's state deleted and the
+// actor's host has stopped the instance (or did not answer within 10 s: a crashed host). The queued calls are answered
 // just after, by the host's client or, if the host did not answer, by this client; each waits
 // for its reaps when it closes. Errors: ErrNotFound for an unknown ID, ErrNoClient, or a
 // broker error.
@@ -59,6 +59,13 @@ func Kill(ctx context.Context, h Ref, opts ...KillOption) error {
 	}
 	if rec.Name != "" {
 		freeName(ctx, c, rec.Name, d.id)
+	}
+	if rec.Durable {
+		// Gone once Kill returns; the reaper purges again, after any write that raced this.
+		if err := dropState(ctx, c, d.id); err != nil {
+			log := c.Logger()
+			log.Warn().Err(err).Str("actor_id", d.id).Msg("kill: delete durable state")
+		}
 	}
 	if owned && rec.Control != "" {
 		req, _ := json.Marshal(wire.ControlRequest{Op: wire.ControlKill, ID: d.id, Cause: "killed"})
