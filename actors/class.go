@@ -76,6 +76,11 @@ func (c *Class[A, In]) Remote(ctx context.Context, cl *framework.Client, in In) 
 	if err := c.cfg.check(); err != nil {
 		return fail(err)
 	}
+	if c.cfg.durable {
+		if err := checkStateType[A](); err != nil {
+			return fail(err)
+		}
+	}
 	s, err := storeOf(ctx, cl)
 	if err != nil {
 		return fail(err)
@@ -191,6 +196,9 @@ func (c *Class[A, In]) Bind(w *framework.Worker) error {
 	}
 	if c.cfg.durable {
 		if err := c.cfg.check(); err != nil {
+			return fmt.Errorf("actor class %s: %w", c.name, err)
+		}
+		if err := checkStateType[A](); err != nil {
 			return fmt.Errorf("actor class %s: %w", c.name, err)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -34,8 +35,10 @@ import (
 // not applied twice.
 //
 // Default: off. On Define or per instance with Options. For plain actors only (max_concurrency
-// 1, Prefetch allowed, no ConcurrencyGroups): otherwise Remote returns a handle whose Ready
-// fails with ErrBadOption, and Register fails for a class defined so. Restarts still follow
+// 1, Prefetch allowed, no ConcurrencyGroups), and for types whose state the codec sees: a
+// struct with fields but none exported needs StateCodec. Otherwise Remote returns a handle
+// whose Ready fails with ErrBadOption (nothing recorded), and Register fails for a class
+// defined so. Restarts still follow
 // MaxRestarts (with 0, a crash kills the actor and its state). Costs one KV write per call;
 // a state that would not fit in a message fails the call with ErrStateTooLarge.
 func Durable() ClassOption { return func(c *classConfig) { c.durable = true } }
@@ -110,6 +113,25 @@ type storedFailure struct{ te *framework.TaskError }
 
 func (e *storedFailure) Error() string { return e.te.Message }
 func (e *storedFailure) Unwrap() error { return e.te }
+
+// checkStateType refuses a durable actor type whose state would be lost: a struct with fields
+// but none exported (its JSON is "{}"), unless *A implements StateCodec.
+func checkStateType[A any]() error {
+	if _, ok := any(new(A)).(StateCodec); ok {
+		return nil
+	}
+	t := reflect.TypeFor[A]()
+	if t.Kind() != reflect.Struct || t.NumField() == 0 {
+		return nil
+	}
+	for i := range t.NumField() {
+		if f := t.Field(i); f.Anonymous || f.IsExported() && f.Tag.Get("json") != "-" {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: Durable: %s has no exported fields, so its JSON state would be empty and a restore would lose it; "+
+		"export the fields that hold its state or implement actors.StateCodec on *%s", ErrBadOption, t, t.Name())
+}
 
 // objRef holds a durable instance's object: a write that fails puts a restored one in its place.
 type objRef[A any] struct{ p atomic.Pointer[A] }

@@ -325,6 +325,14 @@ func TestDurableBadOptions(t *testing.T) {
 			}
 		})
 	}
+	type hidden struct{ n int }
+	opaque := actors.Define("OpaqueDurable", func(context.Context, int) (*hidden, error) { return &hidden{}, nil }, actors.Durable())
+	if err := opaque.Remote(ctx, drv, 0).Ready(ctx); !errors.Is(err, actors.ErrBadOption) || !strings.Contains(err.Error(), "StateCodec") {
+		t.Fatalf("Ready of a durable type with no exported fields: %v; want ErrBadOption naming StateCodec", err)
+	}
+	if err := framework.NewWorker(drv).Register(opaque); !errors.Is(err, actors.ErrBadOption) {
+		t.Fatalf("Register of a durable type with no exported fields: %v; want ErrBadOption", err)
+	}
 	bad := actors.Define("BadDurable", func(context.Context, int) (*ledger, error) { return &ledger{}, nil },
 		actors.Durable(), actors.Async())
 	w := framework.NewWorker(drv)

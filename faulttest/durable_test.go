@@ -10,6 +10,7 @@ import (
 
 	"github.com/jetray/jetray/actors"
 	"github.com/jetray/jetray/chaostest"
+	"github.com/jetray/jetray/examples/demo"
 	"github.com/jetray/jetray/framework"
 	"github.com/jetray/jetray/futures"
 	"github.com/jetray/jetray/internal/testsupport"
@@ -229,5 +230,28 @@ func TestDurableStaleWriterPartition(t *testing.T) {
 	rec := testsupport.ActorRecord(t, ctx, c, h.ID())
 	if hdr, st := durableSnapshot(t, ctx, c, h.ID()); hdr.Epoch != rec.Epoch || st.Value != 9 || st.Calls != 9 {
 		t.Fatalf("snapshot epoch %d state %+v; record epoch %d; want the owner's state, 9 calls", hdr.Epoch, st, rec.Epoch)
+	}
+}
+
+// The demo Counter (cmd/worker's catalog, a StateCodec of its value) made durable per instance:
+// SIGKILL its worker and the restarted actor goes on from its stored value, where a re-run
+// constructor would start again from Start.
+func TestDurableDemoCounterSIGKILL(t *testing.T) {
+	url, c, ctx := startBroker(t, 2*time.Minute)
+	a := testsupport.StartWorker(t, url, "count-a")
+	h := demo.CounterClass.Options(actors.Durable(), actors.MaxRestarts(-1), actors.MaxTaskRetries(1)).
+		Remote(ctx, c, demo.CounterInput{Start: 100})
+	for i := range 7 {
+		if v, err := demo.CounterIncr.Remote(ctx, h, demo.IncrInput{By: 1}).Await(ctx); err != nil || v != 101+i {
+			t.Fatalf("call %d: %d, %v", i, v, err)
+		}
+	}
+	testsupport.StartWorker(t, url, "count-b")
+	a.Kill(t)
+	if v, err := demo.CounterIncr.Remote(ctx, h, demo.IncrInput{By: 1}).Await(ctx); err != nil || v != 108 {
+		t.Fatalf("after SIGKILL: %d, %v; want 108 (restored, not rebuilt from 100)", v, err)
+	}
+	if rec := testsupport.ActorRecord(t, ctx, c, h.ID()); rec.Restarts != 1 || rec.Worker != "count-b" || !rec.Durable {
+		t.Fatalf("record: restarts %d on %q, durable %v", rec.Restarts, rec.Worker, rec.Durable)
 	}
 }

@@ -16,6 +16,14 @@ import (
 // max_concurrency 1, so its calls run one at a time and need no lock.
 type Counter struct{ n int }
 
+// MarshalState and UnmarshalState make the counter's state its value, as JSON, so that a
+// Counter created with actors.Durable keeps it across restarts and hand-overs
+// (actors.StateCodec): CounterClass.Options(actors.Durable(), actors.MaxRestarts(-1)).
+func (c *Counter) MarshalState() ([]byte, error) { return json.Marshal(c.n) }
+
+// UnmarshalState restores the value MarshalState wrote.
+func (c *Counter) UnmarshalState(data []byte) error { return json.Unmarshal(data, &c.n) }
+
 // CounterInput is the constructor input of a Counter actor.
 type CounterInput struct {
 	// Start is the counter's initial value.
