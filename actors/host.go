@@ -559,6 +559,11 @@ func (h *host) serve(inst *instance, ln *lane, epoch uint64, m jetstream.Msg, se
 		if d := inst.durable; d != nil {
 			// Already in the snapshot: answered from it, never applied twice.
 			if a, found := d.answered(call.ID); found {
+				if ran {
+					// It ran on the previous placement: the crash mark of its serial lane is
+					// its own, so the calls after it, which cannot have started, count none.
+					inst.mayHaveRun(ln, resume, seq, true)
+				}
 				if a == nil {
 					return nil, framework.ErrAlreadyAnswered // a later call ran after its result was stored
 				}

@@ -255,3 +255,31 @@ func TestDurableDemoCounterSIGKILL(t *testing.T) {
 		t.Fatalf("record: restarts %d on %q, durable %v", rec.Restarts, rec.Worker, rec.Durable)
 	}
 }
+
+// A durable actor with a Prefetch window and at-most-once calls (MaxTaskRetries 0), whose
+// worker stops after a call's snapshot was written, before its result, with more calls waiting
+// in the window, and is then SIGKILLed: the interrupted call is answered from its snapshot and
+// counts as the one call of the crash that ran, so the waiting calls, which never started, run
+// on the restarted actor instead of failing with ErrDied.
+func TestDurablePrefetchCrashAnswersFromSnapshot(t *testing.T) {
+	url, c, ctx := startBroker(t, 2*time.Minute)
+	a := chaosWorker(t, url, "dur-a", "actors.before-publish=sigstop-after:2")
+	h := chaostest.ChaosDurable.Options(actors.Prefetch(8), actors.MaxTaskRetries(0)).Remote(ctx, c, 0)
+	durableAdds(t, ctx, h, 2)
+	fs := make([]*futures.Future[chaostest.DurableAnswer], 8)
+	for i := range fs {
+		fs[i] = chaostest.DurableAdd.Remote(ctx, h, chaostest.DurableIn{By: 1})
+	}
+	testsupport.WaitFor(t, 30*time.Second, "dur-a stopped by its failpoint", a.Stopped)
+	chaosWorker(t, url, "dur-b", "")
+	a.Kill(t)
+	for i, f := range fs {
+		got, err := f.Await(ctx)
+		if err != nil || got.Value != 3+i {
+			t.Fatalf("call %d: %+v, %v; want %d", i, got, err, 3+i)
+		}
+		if want := map[bool]string{true: "dur-a", false: "dur-b"}[i == 0]; got.Worker != want {
+			t.Fatalf("call %d answered by %s, want %s", i, got.Worker, want)
+		}
+	}
+}
