@@ -343,10 +343,14 @@ func ownWrite(v []byte, epoch uint64, callID string) bool {
 	return err == nil && hdr.Epoch == epoch && hdr.Last != nil && hdr.Last.ID == callID
 }
 
-// readState reads d's snapshot (nil if it is gone), retrying for up to two lease periods while
-// the instance lives here.
+// stateReadBack bounds the reads of a snapshot after a failed write (or two lease periods,
+// if longer): a host cut off from the broker keeps trying until its link is back.
+const stateReadBack = 30 * time.Second
+
+// readState reads d's snapshot (nil if it is gone), retrying for up to stateReadBack while the
+// instance lives here.
 func (h *host) readState(ctx context.Context, inst *instance, d *durable) (jetstream.KeyValueEntry, error) {
-	deadline := time.Now().Add(2 * h.lease.TTL())
+	deadline := time.Now().Add(max(stateReadBack, 2*h.lease.TTL()))
 	for delay := 50 * time.Millisecond; ; delay = min(delay*2, time.Second) {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stateWriteWait)
 		e, err := d.kv.Get(rctx, d.key)

@@ -183,24 +183,25 @@ func TestDurableStaleWriterSIGSTOP(t *testing.T) {
 	}
 }
 
-// A partition: the worker is cut off (TCP proxy black hole) while a call runs, for longer than
-// its lease; another worker restarts the actor from its snapshot and serves calls; the link
-// comes back. The cut-off worker stores no result and drops its instance; every call has one
-// result and the final state holds each once.
+// A partition: the worker is cut off (TCP proxy black hole) with a call run and its snapshot
+// write about to go out (the failpoint holds it there, then lets it go into the cut link), for
+// longer than its lease; another worker restarts the actor from the snapshot and serves calls;
+// the link comes back and the held write reaches the broker, or is read back after a timeout:
+// either way it finds the snapshot claimed by the new owner. The cut-off worker stores no
+// result and drops its instance; every call has one result and the final state holds each once.
 func TestDurableStaleWriterPartition(t *testing.T) {
 	url, c, ctx := startBroker(t, 3*time.Minute)
 	p, proxied := testsupport.Proxy(t, url)
-	a := chaosWorker(t, proxied, "dur-a", "")
+	a := chaosWorker(t, proxied, "dur-a", "actors.before-snapshot=sigstop-after:3")
 	h := chaostest.ChaosDurable.Remote(ctx, c, 0)
 	first := durableAdds(t, ctx, h, 3)
 	before := testsupport.ActorRecord(t, ctx, c, h.ID())
-	f := chaostest.DurableAdd.Remote(ctx, h, chaostest.DurableIn{By: 1, SleepMs: 2000})
-	cons := wire.Names{}.ActorConsumer(h.ID(), before.Epoch, "")
-	testsupport.WaitFor(t, 30*time.Second, "the slow call delivered to dur-a", func() bool {
-		cc, err := c.JetStream().Consumer(ctx, framework.ActorsStream, cons)
-		return err == nil && cc.CachedInfo().NumAckPending == 1
-	})
+	f := chaostest.DurableAdd.Remote(ctx, h, chaostest.DurableIn{By: 1}) // runs on A
+	testsupport.WaitFor(t, 30*time.Second, "dur-a stopped before its snapshot write", a.Stopped)
 	p.Blackhole()
+	if err := a.Send(syscall.SIGCONT); err != nil { // A writes into the cut link
+		t.Fatal(err)
+	}
 	chaosWorker(t, url, "dur-b", "")
 	testsupport.WaitFor(t, time.Minute, "the actor taken over by dur-b", func() bool {
 		r := testsupport.ActorRecord(t, ctx, c, h.ID())
@@ -221,6 +222,9 @@ func TestDurableStaleWriterPartition(t *testing.T) {
 	a.WaitFor(t, time.Minute, "dur-a to drop its instance", func() bool {
 		return strings.Contains(a.Stderr.String(), "actor instance dropped")
 	})
+	if !strings.Contains(a.Stderr.String(), "durable state written by a newer instance") {
+		t.Errorf("dur-a dropped its instance, but not on its failed snapshot write:\n%s", testsupport.Tail(a.Stderr.String(), 2000))
+	}
 	for _, id := range append(callIDs(fs), f.ID()) {
 		if n := resultsStored(t, ctx, c, id); n != 1 {
 			t.Fatalf("%d results stored for call %s, want 1", n, id)
