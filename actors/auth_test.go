@@ -14,7 +14,7 @@ import (
 
 // TestActorsWithRoles runs actors under the driver and worker roles of
 // testdata/nats/roles.conf (docs/security.md): create, call, look up by name, list and kill,
-// with no permission violation on either side.
+// a durable actor too, with no permission violation on either side.
 func TestActorsWithRoles(t *testing.T) {
 	srv := testsupport.EmbeddedFromFile(t, "../testdata/nats/roles.conf")
 	ctx := testCtx(t)
@@ -33,7 +33,7 @@ func TestActorsWithRoles(t *testing.T) {
 	connect(framework.Auth{User: "admin", Password: "admin-pass"}) // creates the streams
 	w := framework.NewWorker(connect(framework.Auth{User: "worker", Password: "worker-pass", InboxPrefix: "_INBOX.worker"}),
 		framework.WithDrainTimeout(5*time.Second))
-	if err := w.Register(Counter); err != nil {
+	if err := w.Register(Counter, Ledger); err != nil {
 		t.Fatal(err)
 	}
 	frameworktest.StartWorker(t, w)
@@ -54,6 +54,14 @@ func TestActorsWithRoles(t *testing.T) {
 	}
 	if _, err := Incr.Remote(ctx, h, 1).Await(ctx); !errors.Is(err, actors.ErrActorDied) {
 		t.Fatalf("call after kill: %v", err)
+	}
+	// A durable actor: the worker creates the state bucket and writes snapshots, Kill purges.
+	d := Ledger.Remote(ctx, drv, LedgerSpec{Tag: uniqueTag(t)})
+	if v, err := LedgerAdd.Remote(ctx, d, 2).Await(ctx); err != nil || v.N != 2 {
+		t.Fatalf("durable add = %+v, %v", v, err)
+	}
+	if err := actors.Kill(ctx, d); err != nil {
+		t.Fatalf("kill durable: %v", err)
 	}
 	_ = drv.Close() // deletes its results consumer
 	select {
