@@ -60,6 +60,10 @@ type Resumer interface {
 	Resumed(ctx context.Context) error
 }
 
+// stateAnswerMax is the largest answer (encoded output or failure) a snapshot keeps for its
+// last call; a bigger one is replaced by a failure of kind KindDied saying so.
+const stateAnswerMax = 64 << 10
+
 // stateHeadroom is what a snapshot's value leaves of the broker's max payload for its header
 // line and the publish's own headers.
 const stateHeadroom = 4 << 10
@@ -295,6 +299,14 @@ func (h *host) commit(ctx context.Context, inst *instance, callID string, out []
 	ans := &wire.StateAnswer{ID: callID, Data: out}
 	if callErr != nil {
 		data, _ := json.Marshal(failureOf(callErr))
+		ans = &wire.StateAnswer{ID: callID, Failed: true, Data: data}
+	}
+	if len(ans.Data) > stateAnswerMax {
+		// Not kept: a redelivery after a crash that lost the result gets this failure instead
+		// (the call's effects are in the state; it is not run again).
+		data, _ := json.Marshal(&framework.TaskError{Kind: KindDied, Message: fmt.Sprintf(
+			"%v: %s (%s): the call was applied, but its worker was lost before its result (%d bytes, too big to keep with the state) was stored",
+			ErrDied, inst.class, inst.id, len(ans.Data))})
 		ans = &wire.StateAnswer{ID: callID, Failed: true, Data: data}
 	}
 	state, err := d.save()

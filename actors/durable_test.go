@@ -75,6 +75,11 @@ var (
 		t.N++
 		return LedgerView{N: t.N}, nil
 	})
+	// LedgerBlob adds 1 and answers n bytes.
+	LedgerBlob = actors.Method(Ledger, "blob", func(t *ledger, _ context.Context, n int) (string, error) {
+		t.N++
+		return strings.Repeat("z", n), nil
+	})
 	// LedgerFail adds by, then fails with a coded error.
 	LedgerFail = actors.Method(Ledger, "fail", func(t *ledger, _ context.Context, by int) (LedgerView, error) {
 		t.N += by
@@ -434,3 +439,39 @@ func TestDurableDeathWithoutRestartsDeletesState(t *testing.T) {
 
 // uniqueTag names the test's Ledger constructions apart from every other run's (-count).
 func uniqueTag(t *testing.T) string { return fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano()) }
+
+// An answer too big to keep in the snapshot (over 64 KiB) is still the caller's result; the
+// snapshot keeps a failure in its place, and a redelivery is not applied again.
+func TestDurableBigAnswerNotKept(t *testing.T) {
+	srv := testsupport.Embedded(t, framework.EmbeddedConfig{})
+	ctx := testCtx(t)
+	drv := testsupport.Connect(t, srv.ClientURL())
+	ledgerWorker(t, srv.ClientURL())
+	h := Ledger.Remote(ctx, drv, LedgerSpec{Tag: uniqueTag(t)})
+	f := LedgerBlob.Remote(ctx, h, 100<<10)
+	if out, err := f.Await(ctx); err != nil || len(out) != 100<<10 {
+		t.Fatalf("big answer: %d bytes, %v", len(out), err)
+	}
+	hdr, _, ok := readSnapshot(t, ctx, drv, h.ID())
+	if !ok || hdr.Last == nil || hdr.Last.ID != f.ID() || !hdr.Last.Failed || !strings.Contains(string(hdr.Last.Data), "too big to keep") {
+		t.Fatalf("snapshot's last answer: %+v", hdr.Last)
+	}
+	data, _ := drv.Codec().Marshal(100 << 10)
+	m := &nats.Msg{Subject: drv.Names().ActorSubjectPrefix + h.ID() + ".blob", Data: data, Header: nats.Header{
+		jetstream.MsgIDHeader: []string{f.ID() + "-again"},
+		wire.HeaderID:         []string{f.ID()},
+		wire.HeaderReply:      []string{framework.ResultSubject(f.ID())},
+		wire.HeaderTask:       []string{"Ledger.blob"},
+		wire.HeaderActor:      []string{h.ID()},
+	}}
+	if _, err := drv.JetStream().PublishMsg(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := LedgerAdd.Remote(ctx, h, 0).Await(ctx); err != nil || v.N != 1 {
+		t.Fatalf("after the redelivery: %+v, %v; want N 1", v, err)
+	}
+	var again string
+	if err := testsupport.Connect(t, srv.ClientURL()).Resolve(ctx, f.ID(), &again); err != nil || len(again) != 100<<10 {
+		t.Fatalf("stored result: %d bytes, %v", len(again), err)
+	}
+}
