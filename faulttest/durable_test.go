@@ -105,6 +105,37 @@ func TestDurableActorSIGKILL(t *testing.T) {
 	checkFinal(t, ctx, h, before.Origin, 11)
 }
 
+// A routine SIGTERM with another worker up hands a durable actor over with its state: calls
+// sent before, during and after the stop all apply once, in order, to one state whose
+// constructor ran once; the hand-over counts no restart.
+func TestDurableSIGTERMHandOver(t *testing.T) {
+	url, c, ctx := startBroker(t, 2*time.Minute)
+	a := chaosWorker(t, url, "dur-a", "")
+	h := chaostest.ChaosDurable.Remote(ctx, c, 0)
+	first := durableAdds(t, ctx, h, 3)
+	chaosWorker(t, url, "dur-b", "")
+	var fs []*futures.Future[chaostest.DurableAnswer]
+	for range 20 {
+		fs = append(fs, chaostest.DurableAdd.Remote(ctx, h, chaostest.DurableIn{By: 1, SleepMs: 10}))
+	}
+	if err, took := a.Term(t, time.Minute); err != nil {
+		t.Fatalf("dur-a exit after %s: %v", took, err)
+	}
+	for range 20 {
+		fs = append(fs, chaostest.DurableAdd.Remote(ctx, h, chaostest.DurableIn{By: 1}))
+	}
+	for i, f := range fs {
+		got, err := f.Await(ctx)
+		if err != nil || got.Value != 4+i || got.Origin != first.Origin {
+			t.Fatalf("call %d across the stop: %+v, %v; want %d built by %s", i, got, err, 4+i, first.Origin)
+		}
+	}
+	if rec := testsupport.ActorRecord(t, ctx, c, h.ID()); rec.Worker != "dur-b" || rec.Restarts != 0 {
+		t.Fatalf("after the stop: on %q, restarts %d", rec.Worker, rec.Restarts)
+	}
+	checkFinal(t, ctx, h, first.Origin, 43)
+}
+
 // A worker stopped (then SIGKILLed) after a call's snapshot was written and before its result
 // was stored: the restarted actor answers the call's redelivery with the answer stored in the
 // snapshot (computed by the dead instance) and does not apply it again.
