@@ -38,9 +38,10 @@ import (
 // 1, Prefetch allowed, no ConcurrencyGroups), and for types whose state the codec sees: a
 // struct with fields but none exported needs StateCodec. Otherwise Remote returns a handle
 // whose Ready fails with ErrBadOption (nothing recorded), and Register fails for a class
-// defined so. Restarts still follow
-// MaxRestarts (with 0, a crash kills the actor and its state). Costs one KV write per call;
-// a state that would not fit in a message fails the call with ErrStateTooLarge.
+// defined so. Restarts still follow MaxRestarts (with 0, a crash or a graceful stop kills the
+// actor and deletes its state); Kill deletes it, Kill with AllowRestart keeps it. Costs one
+// KV write per call; a snapshot that would not fit in a message fails the call with
+// ErrStateTooLarge and puts the object back to the last stored state.
 func Durable() ClassOption { return func(c *classConfig) { c.durable = true } }
 
 // StateCodec is implemented by an actor type (*A) whose durable state is not the JSON of its
@@ -54,8 +55,9 @@ type StateCodec interface {
 
 // Resumer is implemented by an actor type (*A) that needs work after its state is restored
 // from a snapshot, where its constructor did not run: reopen connections, restart timers.
-// Resumed runs before the restored actor takes any call; an error fails the actor (FAILED,
-// its snapshot kept).
+// Resumed runs before the restored actor takes any call, and on the object put back after a
+// call whose state could not be stored; an error on a restore fails the actor (FAILED, its
+// snapshot kept), one on a put-back drops the instance (the next placement restores it).
 type Resumer interface {
 	Resumed(ctx context.Context) error
 }

@@ -43,10 +43,11 @@ var (
 	// ErrUnknownGroup: a call names a concurrency group (ConcurrencyGroup) the actor does not
 	// have (ConcurrencyGroups); the call fails at once and nothing is sent.
 	ErrUnknownGroup = errors.New("jetray: unknown concurrency group")
-	// ErrStateTooLarge: a durable actor's state snapshot (Durable) would exceed the largest
-	// message the broker accepts (its max_payload, 1 MiB by default, less 4 KiB for the
-	// snapshot's header). The call that grew the state fails with it and is not applied: the
-	// instance goes back to the last stored state. On creation, Ready fails with it.
+	// ErrStateTooLarge: a durable actor's state snapshot (Durable: the state, the IDs of its
+	// last calls and the last answer, up to 64 KiB of it) would exceed the largest message the
+	// broker accepts (its max_payload, 1 MiB by default) less 4 KiB. The call that grew the
+	// state fails with it and is not applied: the instance goes back to the last stored state.
+	// On creation, Ready fails with it.
 	ErrStateTooLarge = errors.New("jetray: durable actor state too large")
 	// ErrNoClient: a handle that arrived inside a value was called with a ctx that carries no
 	// client (only ctx of a running task or method does).

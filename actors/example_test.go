@@ -65,3 +65,52 @@ func Example() {
 	// 13 <nil>
 	// after Kill: true
 }
+
+// A Durable actor keeps its state in JetStream: a restarted instance (here after Kill with
+// AllowRestart; after a crash or a hand-over alike) restores it instead of running its
+// constructor again. Its exported fields are the state.
+func ExampleDurable() {
+	type wallet struct{ Coins int }
+	built := 0
+	Wallet := actors.Define("Wallet", func(_ context.Context, coins int) (*wallet, error) {
+		built++
+		return &wallet{Coins: coins}, nil
+	}, actors.Durable(), actors.MaxRestarts(-1))
+	Earn := actors.Method(Wallet, "earn", func(w *wallet, _ context.Context, n int) (int, error) {
+		w.Coins += n
+		return w.Coins, nil
+	})
+
+	srv, err := framework.StartEmbedded(framework.EmbeddedConfig{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Shutdown()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := framework.Connect(ctx, srv.ClientURL())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer func() { _ = c.Close() }()
+	w := framework.NewWorker(c)
+	if err := w.Register(Wallet); err != nil {
+		log.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(runCtx) }()
+	defer func() { stop(); <-done }()
+
+	h := Wallet.Remote(ctx, c, 10)
+	fmt.Println(Earn.Remote(ctx, h, 5).Await(ctx))
+	if err := actors.Kill(ctx, h, actors.AllowRestart()); err != nil { // a new instance
+		log.Fatal(err)
+	}
+	fmt.Println(Earn.Remote(ctx, h, 1).Await(ctx))
+	fmt.Println("constructor runs:", built)
+	// Output:
+	// 15 <nil>
+	// 16 <nil>
+	// constructor runs: 1
+}
