@@ -217,8 +217,13 @@ func openDurable[A any](ctx context.Context, c *framework.Client, id string, epo
 	}
 	var built *A
 	for {
-		e, err := kv.Get(ctx, d.key)
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
+		// From the stream's leader: a lagging replica's older snapshot would only fail the
+		// claim below, but its "not found" would run the constructor for nothing.
+		val, rev, found, err := leaderGet(ctx, c.Conn(), kv, d.key)
+		if err != nil {
+			return nil, nil, fmt.Errorf("jetray: read durable state: %w", err)
+		}
+		if !found {
 			if built == nil {
 				if built, err = build(); err != nil {
 					return nil, nil, &errBuild{err}
@@ -243,10 +248,7 @@ func openDurable[A any](ctx context.Context, c *framework.Client, id string, epo
 			d.rev, d.state = rev, state
 			return ref, d, nil
 		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("jetray: read durable state: %w", err)
-		}
-		hdr, state, err := wire.DecodeState(e.Value())
+		hdr, state, err := wire.DecodeState(val)
 		if err != nil {
 			return nil, nil, &errRestore{err}
 		}
@@ -254,7 +256,7 @@ func openDurable[A any](ctx context.Context, c *framework.Client, id string, epo
 			return nil, nil, errNotOwner // a newer placement has claimed it
 		}
 		hdr.Epoch = epoch
-		rev, err := kv.Update(ctx, d.key, wire.EncodeState(hdr, state), e.Revision())
+		rev, err = kv.Update(ctx, d.key, wire.EncodeState(hdr, state), rev)
 		if err != nil && isConflict(err) {
 			continue // written meanwhile by the instance this one replaces: take the newer one
 		}
@@ -330,18 +332,19 @@ func (h *host) commit(ctx context.Context, inst *instance, callID string, out []
 	rev, err := d.kv.Update(wctx, d.key, val, d.rev)
 	cancel()
 	if err != nil {
-		// Read back: a write that timed out may have landed. Only this instance writes under
-		// its epoch, so a snapshot of its epoch naming this call last is its own.
-		e, gerr := h.readState(ctx, inst, d)
+		// Read back, from the leader: a write that timed out may have landed. Only this
+		// instance writes under its epoch, so a snapshot of its epoch naming this call last is
+		// its own.
+		val, vrev, found, gerr := h.readState(ctx, inst, d)
 		switch {
 		case gerr != nil:
 			h.drop(inst, "durable state unreadable after a failed write: "+err.Error())
 			return nil, errNotOwner
-		case e != nil && e.Revision() == d.rev:
+		case found && vrev == d.rev:
 			h.log.Warn().Err(err).Str("actor_id", inst.id).Msg("durable state write failed; call left to its redelivery")
 			return h.rollback(ctx, inst, errNotOwner)
-		case e != nil && ownWrite(e.Value(), epoch, callID):
-			rev = e.Revision()
+		case found && ownWrite(val, epoch, callID):
+			rev = vrev
 		default:
 			h.drop(inst, "durable state written by a newer instance")
 			return nil, errNotOwner
@@ -361,19 +364,16 @@ func ownWrite(v []byte, epoch uint64, callID string) bool {
 // if longer): a host cut off from the broker keeps trying until its link is back.
 const stateReadBack = 30 * time.Second
 
-// readState reads d's snapshot (nil if it is gone), retrying for up to stateReadBack while the
-// instance lives here.
-func (h *host) readState(ctx context.Context, inst *instance, d *durable) (jetstream.KeyValueEntry, error) {
+// readState reads d's snapshot from the bucket's stream leader (found false if it is gone),
+// retrying for up to stateReadBack while the instance lives here.
+func (h *host) readState(ctx context.Context, inst *instance, d *durable) (val []byte, rev uint64, found bool, err error) {
 	deadline := time.Now().Add(max(stateReadBack, 2*h.lease.TTL()))
 	for delay := 50 * time.Millisecond; ; delay = min(delay*2, time.Second) {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stateWriteWait)
-		e, err := d.kv.Get(rctx, d.key)
+		val, rev, found, err = leaderGet(rctx, h.w.Client().Conn(), d.kv, d.key)
 		cancel()
-		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
-			return nil, nil
-		}
 		if err == nil || time.Now().After(deadline) || inst.dead.Load() {
-			return e, err
+			return val, rev, found, err
 		}
 		select {
 		case <-time.After(delay):
