@@ -174,7 +174,7 @@ func TestClientNames(t *testing.T) {
 		ActorsStream: framework.ActorsStream, DeadStream: framework.DeadStream, EventsStream: framework.EventsStream,
 		RegistryBucket: framework.RegistryBucket, ActorsBucket: framework.ActorsBucket, CancelBucket: framework.CancelBucket,
 		WorkersBucket: framework.WorkersBucket, HandbacksBucket: framework.HandbacksBucket, ObjectsBucket: framework.ObjectsBucket,
-		IdempotencyBucket: framework.IdempotencyBucket, ClientsBucket: framework.ClientsBucket,
+		IdempotencyBucket: framework.IdempotencyBucket, ClientsBucket: framework.ClientsBucket, StateBucket: framework.StateBucket,
 		TaskSubjectPrefix: framework.TaskSubjectPrefix, ResultSubjectPrefix: framework.ResultSubjectPrefix,
 		ActorSubjectPrefix: framework.ActorSubjectPrefix}
 	if def != want {
