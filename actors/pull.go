@@ -35,7 +35,6 @@
 package actors
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -47,6 +46,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jetray/jetray/internal/pullmsg"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -424,18 +424,18 @@ func (s *pullSub) deliver(m *nats.Msg, seq, received uint64) {
 		return
 	}
 	s.topUp(time.Now())
-	pm := &pulledMsg{msg: m, nc: s.p.nc, sub: s, seq: seq, received: received}
+	pm := &pulledMsg{Msg: pullmsg.Msg{Raw: m, NC: s.p.nc, Sub: s, Seq: seq}, received: received}
 	if !s.serial {
 		s.mu.Unlock()
 		s.handle(pm)
 		return
 	}
 	if md, err := m.Metadata(); err == nil {
-		pm.md, pm.seq = md, md.Sequence.Stream
+		pm.MD, pm.Seq = md, md.Sequence.Stream
 	}
 	// In stream order: a redelivery of an earlier call goes before the later ones.
 	i := len(s.queue)
-	for i > 0 && s.queue[i-1].seq > pm.seq {
+	for i > 0 && s.queue[i-1].Seq > pm.Seq {
 		i--
 	}
 	s.queue = slices.Insert(s.queue, i, pm)
@@ -447,7 +447,7 @@ func (s *pullSub) deliver(m *nats.Msg, seq, received uint64) {
 // kick starts the serial goroutine if none runs and a queued call may be handed over now.
 // Called with s.mu held.
 func (s *pullSub) kick() {
-	if s.running || s.stopped || len(s.queue) == 0 || !s.open(s.queue[0].seq) {
+	if s.running || s.stopped || len(s.queue) == 0 || !s.open(s.queue[0].Seq) {
 		return
 	}
 	s.running = true
@@ -467,10 +467,10 @@ func (s *pullSub) open(seq uint64) bool {
 	return true
 }
 
-// settled notes that the call at stream sequence seq was acked, naked or terminated (any of
+// Settled (pullmsg.Settler) notes that the call at stream sequence seq was acked, naked or terminated (any of
 // its deliveries: the broker settles the message) and hands the next call over if it waits.
 // final: acked or terminated, so it is not delivered again.
-func (s *pullSub) settled(seq uint64, final bool) {
+func (s *pullSub) Settled(seq uint64, final bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if final {
@@ -485,7 +485,7 @@ func (s *pullSub) settled(seq uint64, final bool) {
 func (s *pullSub) drain() {
 	for {
 		s.mu.Lock()
-		if s.stopped || len(s.queue) == 0 || !s.open(s.queue[0].seq) {
+		if s.stopped || len(s.queue) == 0 || !s.open(s.queue[0].Seq) {
 			s.running = false
 			s.mu.Unlock()
 			return
@@ -493,7 +493,7 @@ func (s *pullSub) drain() {
 		m := s.queue[0]
 		s.queue[0] = nil
 		s.queue = s.queue[1:]
-		s.unsettled = append(s.unsettled, m.seq)
+		s.unsettled = append(s.unsettled, m.Seq)
 		s.mu.Unlock()
 		s.handle(m)
 	}
@@ -523,7 +523,7 @@ func (s *pullSub) beatQueue() {
 		return
 	}
 	for _, m := range s.queue {
-		_ = s.p.nc.Publish(m.msg.Reply, ackProgress)
+		_ = s.p.nc.Publish(m.Raw.Reply, ackProgress)
 	}
 	s.keepAlive()
 }
@@ -531,89 +531,9 @@ func (s *pullSub) beatQueue() {
 // ackProgress is the body of a progress report.
 var ackProgress = []byte("+WPI")
 
-// pulledMsg is a jetstream.Msg for a call the puller received. Acks are core publishes to
-// its ack reply, as nats.go's jetstream package sends them; after an ack, nak or term, later
-// ones fail with jetstream.ErrMsgAlreadyAckd (progress reports may repeat).
+// pulledMsg is a call the puller received: a pullmsg.Msg whose settling tells its pullSub,
+// with the count of its deliveries that reached this host (arrivals.go).
 type pulledMsg struct {
-	msg *nats.Msg
-	nc  *nats.Conn
-	sub *pullSub          // told when the call is settled
-	md  *nats.MsgMetadata // parsed on delivery (serial), nil otherwise
-	seq uint64            // stream sequence (0 if the ack reply did not say)
-
+	pullmsg.Msg
 	received uint64 // deliveries of the call that reached this host, this one included (arrivals.go)
-
-	mu    sync.Mutex
-	acked bool
-}
-
-var _ jetstream.Msg = (*pulledMsg)(nil)
-
-func (m *pulledMsg) Metadata() (*jetstream.MsgMetadata, error) {
-	md := m.md
-	if md == nil {
-		var err error
-		if md, err = m.msg.Metadata(); err != nil {
-			return nil, fmt.Errorf("%w: %v", jetstream.ErrNotJSMessage, err)
-		}
-	}
-	return &jetstream.MsgMetadata{
-		Sequence:     jetstream.SequencePair{Consumer: md.Sequence.Consumer, Stream: md.Sequence.Stream},
-		NumDelivered: md.NumDelivered, NumPending: md.NumPending, Timestamp: md.Timestamp,
-		Stream: md.Stream, Consumer: md.Consumer, Domain: md.Domain,
-	}, nil
-}
-
-func (m *pulledMsg) Data() []byte         { return m.msg.Data }
-func (m *pulledMsg) Headers() nats.Header { return m.msg.Header }
-func (m *pulledMsg) Subject() string      { return m.msg.Subject }
-func (m *pulledMsg) Reply() string        { return m.msg.Reply }
-func (m *pulledMsg) Ack() error           { return m.ack(context.Background(), "+ACK", false) }
-func (m *pulledMsg) Nak() error           { return m.ack(context.Background(), "-NAK", false) }
-func (m *pulledMsg) InProgress() error    { return m.ack(context.Background(), "+WPI", false) }
-func (m *pulledMsg) Term() error          { return m.ack(context.Background(), "+TERM", false) }
-
-func (m *pulledMsg) DoubleAck(ctx context.Context) error { return m.ack(ctx, "+ACK", true) }
-
-func (m *pulledMsg) NakWithDelay(delay time.Duration) error {
-	if delay <= 0 {
-		return m.Nak()
-	}
-	return m.ack(context.Background(), fmt.Sprintf(`-NAK {"delay": %d}`, delay.Nanoseconds()), false)
-}
-
-func (m *pulledMsg) TermWithReason(reason string) error {
-	if reason == "" {
-		return m.Term()
-	}
-	return m.ack(context.Background(), "+TERM "+reason, false)
-}
-
-// ack sends body to the ack reply; with wait, as a request answered by the server.
-func (m *pulledMsg) ack(ctx context.Context, body string, wait bool) error {
-	if m.msg.Reply == "" {
-		return jetstream.ErrMsgNoReply
-	}
-	m.mu.Lock()
-	acked := m.acked
-	m.mu.Unlock()
-	if acked {
-		return jetstream.ErrMsgAlreadyAckd
-	}
-	var err error
-	if wait {
-		_, err = m.nc.RequestWithContext(ctx, m.msg.Reply, []byte(body))
-	} else {
-		err = m.nc.Publish(m.msg.Reply, []byte(body))
-	}
-	if err == nil && body != "+WPI" {
-		m.mu.Lock()
-		first := !m.acked
-		m.acked = true
-		m.mu.Unlock()
-		if first && m.sub != nil {
-			m.sub.settled(m.seq, !strings.HasPrefix(body, "-NAK"))
-		}
-	}
-	return err
 }

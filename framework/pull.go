@@ -21,15 +21,14 @@
 package framework
 
 import (
-	"context"
 	"fmt"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/jetray/jetray/internal/pullmsg"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Pull request settings.
@@ -94,7 +93,7 @@ func (p *taskPuller) receive(m *nats.Msg) {
 		p.status(m)
 		return
 	}
-	d := &delivery{msg: &pulledCall{msg: m, nc: p.w.c.nc}, h: p.h, name: p.name}
+	d := &delivery{msg: &pullmsg.Msg{Raw: m, NC: p.w.c.nc}, h: p.h, name: p.name}
 	p.w.hold(d)
 	now := time.Now()
 	p.mu.Lock()
@@ -254,79 +253,4 @@ func (p *taskPuller) stop() {
 	for _, d := range buf {
 		p.w.handBackUnstartedAsync(d)
 	}
-}
-
-// pulledCall is a jetstream.Msg for a call a taskPuller received. Acks are core publishes to
-// its ack reply, as nats.go sends them; after an ack, nak or term, later ones (progress
-// reports included) fail with jetstream.ErrMsgAlreadyAckd.
-type pulledCall struct {
-	msg *nats.Msg
-	nc  *nats.Conn
-
-	mu    sync.Mutex
-	acked bool
-}
-
-var _ jetstream.Msg = (*pulledCall)(nil)
-
-func (m *pulledCall) Metadata() (*jetstream.MsgMetadata, error) {
-	md, err := m.msg.Metadata()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", jetstream.ErrNotJSMessage, err)
-	}
-	return &jetstream.MsgMetadata{
-		Sequence:     jetstream.SequencePair{Consumer: md.Sequence.Consumer, Stream: md.Sequence.Stream},
-		NumDelivered: md.NumDelivered, NumPending: md.NumPending, Timestamp: md.Timestamp,
-		Stream: md.Stream, Consumer: md.Consumer, Domain: md.Domain,
-	}, nil
-}
-
-func (m *pulledCall) Data() []byte         { return m.msg.Data }
-func (m *pulledCall) Headers() nats.Header { return m.msg.Header }
-func (m *pulledCall) Subject() string      { return m.msg.Subject }
-func (m *pulledCall) Reply() string        { return m.msg.Reply }
-func (m *pulledCall) Ack() error           { return m.ack(context.Background(), "+ACK", false) }
-func (m *pulledCall) Nak() error           { return m.ack(context.Background(), "-NAK", false) }
-func (m *pulledCall) InProgress() error    { return m.ack(context.Background(), "+WPI", false) }
-func (m *pulledCall) Term() error          { return m.ack(context.Background(), "+TERM", false) }
-
-func (m *pulledCall) DoubleAck(ctx context.Context) error { return m.ack(ctx, "+ACK", true) }
-
-func (m *pulledCall) NakWithDelay(delay time.Duration) error {
-	if delay <= 0 {
-		return m.Nak()
-	}
-	return m.ack(context.Background(), fmt.Sprintf(`-NAK {"delay": %d}`, delay.Nanoseconds()), false)
-}
-
-func (m *pulledCall) TermWithReason(reason string) error {
-	if reason == "" {
-		return m.Term()
-	}
-	return m.ack(context.Background(), "+TERM "+reason, false)
-}
-
-// ack sends body to the ack reply; with wait, as a request the server answers.
-func (m *pulledCall) ack(ctx context.Context, body string, wait bool) error {
-	if m.msg.Reply == "" {
-		return jetstream.ErrMsgNoReply
-	}
-	m.mu.Lock()
-	acked := m.acked
-	m.mu.Unlock()
-	if acked {
-		return jetstream.ErrMsgAlreadyAckd
-	}
-	var err error
-	if wait {
-		_, err = m.nc.RequestWithContext(ctx, m.msg.Reply, []byte(body))
-	} else {
-		err = m.nc.Publish(m.msg.Reply, []byte(body))
-	}
-	if err == nil && body != "+WPI" {
-		m.mu.Lock()
-		m.acked = true
-		m.mu.Unlock()
-	}
-	return err
 }
