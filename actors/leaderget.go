@@ -32,17 +32,20 @@ type msgGetResponse struct {
 	} `json:"error"`
 }
 
+// leaderGetTimeout bounds one leader read.
+const leaderGetTimeout = 5 * time.Second
+
 // errCodeNoMessage is the JetStream API error code of a message get that found nothing.
 const errCodeNoMessage = 10037
 
 // leaderGet returns the value and revision of key in kv, read from its stream's leader;
 // found is false if the key is absent, deleted or purged.
 func leaderGet(ctx context.Context, nc *nats.Conn, kv jetstream.KeyValue, key string) (value []byte, rev uint64, found bool, err error) {
-	if _, ok := ctx.Deadline(); !ok { // as the jetstream package bounds its requests
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-	}
+	// Each request is bounded (as the jetstream package bounds its own), whatever ctx allows: a
+	// request that reached a leader about to lose its leadership, or a node still recovering, is
+	// never answered, and a caller that polls must get to ask again, of the new leader.
+	ctx, cancel := context.WithTimeout(ctx, leaderGetTimeout)
+	defer cancel()
 	bucket := kv.Bucket()
 	req, _ := json.Marshal(map[string]string{"last_by_subj": "$KV." + bucket + "." + key})
 	m, err := nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.KV_"+bucket, req)
