@@ -61,9 +61,9 @@ func tickTask(name string) (*framework.Task[int, string], *tickLog) {
 
 // A schedule declared by several drivers at once, and again by each of them after a broker
 // restart, is one schedule: one call per run, each with its own ID, every ID run once, runs
-// one interval apart, each result readable by its TickID; identical declarations change
-// nothing (the stored declaration keeps its time, so the interval is not restarted); after
-// DeleteSchedule no run starts.
+// one interval apart and in due order before the restart, each result readable by its
+// TickID; identical declarations change nothing (the stored declaration keeps its time, so
+// the interval is not restarted); after DeleteSchedule no run starts.
 func TestScheduleOneCallPerRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("restarts a broker and waits for runs")
@@ -135,7 +135,10 @@ func TestScheduleOneCallPerRun(t *testing.T) {
 			t.Errorf("run %s ran twice", id)
 		}
 		seen[id] = true
-		if i > 0 && !dues[i].After(dues[i-1]) {
+		// Runs start in due order while the broker runs; across its restart a run delivered
+		// just before it went down is redelivered after its ack wait, and may start after a
+		// later run (runs are calls in a work queue: once each, not in order).
+		if i > 0 && i < before && !dues[i].After(dues[i-1]) {
 			t.Errorf("run %d due %v, not after run %d due %v", i, dues[i], i-1, dues[i-1])
 		}
 		if dues[i].After(deleted.Add(time.Second)) {
