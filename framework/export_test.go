@@ -47,3 +47,7 @@ func QueuedCalls(w *Worker, p PriorityLevel) int {
 func ClientsGone(ctx context.Context, c *Client, ids []string) map[string]bool {
 	return c.clientsGone(ctx, ids)
 }
+
+// LeaseHeld returns the key of w's lease and whether it is valid now ("", false before its
+// first renewal and after it was lost).
+func LeaseHeld(w *Worker) (key string, valid bool) { return w.ls.Held() }

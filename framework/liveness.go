@@ -86,15 +86,21 @@ func (c *Client) dropIfGone(key any, err error) bool {
 	return false
 }
 
-// liveness holds the worker's lease until done closes, then deletes it. A lease is a key of
+// liveness holds the worker's lease until ctx ends, then deletes it. A lease is a key of
 // WorkersBucket created with Create and renewed every LivenessInterval with a compare-and-swap
 // Update on its last revision. A renewal that finds the key gone (it expired while the worker
 // was stalled or cut off, or the broker lost its memory bucket) means the lease is lost for
 // good: the worker never renews it, and takes a new lease under the next generation's key.
 // Whatever the worker owned under the old key it must re-claim by compare-and-swap.
-func (w *Worker) liveness(done <-chan struct{}) {
+//
+// A loaded broker can answer a renewal late. A renewal may take as long as the lease has left
+// (at least LivenessInterval), and one the worker stopped waiting for may still have been
+// stored: the next renewal then finds a newer revision than it asks for. Only this loop writes
+// this generation's key, so a newer revision of a key that still exists is the worker's own
+// late renewal: the loop reads it and renews on it, keeping the validity it had (it cannot know
+// when the late write was stored). A key that is gone is lost, as above.
+func (w *Worker) liveness(ctx context.Context) {
 	l := w.lease()
-	ctx := context.Background()
 	var kv jetstream.KeyValue
 	var rev uint64
 	var cur leaseState
@@ -115,8 +121,22 @@ func (w *Worker) liveness(done <-chan struct{}) {
 		rev = 0
 		gen++
 	}
+	// adopt reads the key after a renewal was refused for its revision: if it still exists,
+	// the stored revision is the worker's own late renewal, and the next one goes on it.
+	adopt := func(pctx context.Context) bool {
+		e, err := kv.Get(pctx, cur.key)
+		if err != nil || e.Operation() != jetstream.KeyValuePut {
+			return false
+		}
+		rev = e.Revision()
+		return true
+	}
 	step := func() {
-		pctx, cancel := context.WithTimeout(ctx, LivenessInterval)
+		wait := LivenessInterval
+		if cur.key != "" {
+			wait = max(wait, time.Until(cur.until))
+		}
+		pctx, cancel := context.WithTimeout(ctx, wait)
 		defer cancel()
 		if kv == nil {
 			nkv, err := w.c.workersBucket(pctx)
@@ -158,14 +178,16 @@ func (w *Worker) liveness(done <-chan struct{}) {
 		case w.c.bucketGone(err):
 			kv = nil
 			lose(err)
+		case isConflictErr(err) && !errors.Is(err, jetstream.ErrKeyNotFound) && adopt(pctx):
+			w.log.Debug().Str("lease", cur.key).Msg("lease renewal stored late; renewing on it")
 		case isConflictErr(err):
 			lose(err)
 		default:
 			// Unreachable broker or a slow one: the lease runs out by time if this lasts.
 			w.log.Debug().Err(err).Msg("lease renewal")
-			if time.Now().After(cur.until) {
-				lose(err)
-			}
+		}
+		if cur.key != "" && time.Now().After(cur.until) {
+			lose(fmt.Errorf("not renewed before it ran out: %w", err))
 		}
 	}
 	step()
@@ -173,9 +195,9 @@ func (w *Worker) liveness(done <-chan struct{}) {
 	defer t.Stop()
 	for {
 		select {
-		case <-done:
+		case <-ctx.Done():
 			if kv != nil && cur.key != "" {
-				dctx, cancel := context.WithTimeout(ctx, time.Second)
+				dctx, cancel := context.WithTimeout(context.Background(), time.Second)
 				_ = kv.Delete(dctx, cur.key, jetstream.LastRevision(rev))
 				cancel()
 			}

@@ -390,12 +390,14 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	var bg sync.WaitGroup // heartbeat, AckWait refresh, liveness
 	bgDone := make(chan struct{})
+	leaseCtx, leaseStop := context.WithCancel(context.Background()) // ends a renewal under way
+	defer leaseStop()
 	bg.Go(func() { w.heartbeat(bgDone) })
 	if !w.cfg.noTaskEvents {
 		bg.Go(func() { w.runningEvents(bgDone) })
 	}
 	bg.Go(func() { w.refreshAckWait(bgDone) })
-	bg.Go(func() { w.liveness(bgDone) })
+	bg.Go(func() { w.liveness(leaseCtx) })
 	var hookWG sync.WaitGroup
 	hookErrs := make(chan error, len(hooks))
 	for _, h := range hooks {
@@ -441,6 +443,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.waitHeld(10 * time.Second)
 	w.handBacks.Wait() // intake and runners have ended: no new ones; each is bounded by 2 s
 	close(bgDone)
+	leaseStop()
 	bg.Wait()
 	w.watchWG.Wait() // cancelled with the intake; its consumer delete may wait for the broker
 	_ = w.c.nc.FlushTimeout(5 * time.Second)
