@@ -146,8 +146,8 @@ func (c *Class[A, In]) Remote(ctx context.Context, cl *framework.Client, in In) 
 			return true
 		})
 		if c.cfg.name != "" {
-			if e, gerr := s.kv.Get(dctx, nameKey(c.cfg.name)); gerr == nil && string(e.Value()) == id {
-				_ = s.kv.Delete(dctx, nameKey(c.cfg.name), jetstream.LastRevision(e.Revision()))
+			if held, rev, ok, gerr := s.holder(dctx, c.cfg.name); gerr == nil && ok && held == id {
+				_ = s.kv.Delete(dctx, nameKey(c.cfg.name), jetstream.LastRevision(rev))
 			}
 		}
 	}
@@ -168,14 +168,13 @@ func claimName(ctx context.Context, s *store, name, id string) (string, error) {
 		if !errors.Is(err, jetstream.ErrKeyExists) {
 			return "", fmt.Errorf("jetray: claim actor name %q: %w", name, err)
 		}
-		e, err := s.kv.Get(ctx, nameKey(name))
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			continue // freed meanwhile
-		}
+		holder, rev, found, err := s.holder(ctx, name)
 		if err != nil {
 			return "", err
 		}
-		holder := string(e.Value())
+		if !found {
+			continue // freed meanwhile
+		}
 		rec, _, err := s.get(ctx, holder)
 		if err != nil {
 			return "", err
@@ -183,7 +182,7 @@ func claimName(ctx context.Context, s *store, name, id string) (string, error) {
 		if rec != nil && !rec.terminal() {
 			return holder, nil
 		}
-		if _, err := s.kv.Update(ctx, nameKey(name), []byte(id), e.Revision()); err == nil {
+		if _, err := s.kv.Update(ctx, nameKey(name), []byte(id), rev); err == nil {
 			return "", nil
 		}
 	}

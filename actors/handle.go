@@ -159,14 +159,14 @@ func Get[A, In any](ctx context.Context, cl *framework.Client, c *Class[A, In], 
 	if err != nil {
 		return nil, err
 	}
-	e, err := s.kv.Get(ctx, nameKey(name))
+	id, _, found, err := s.holder(ctx, name)
 	if err != nil {
-		if isNotFound(err) {
-			return nil, fmt.Errorf("%w: %q", ErrNotFound, name)
-		}
 		return nil, err
 	}
-	rec, _, err := s.get(ctx, string(e.Value()))
+	if !found {
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, name)
+	}
+	rec, _, err := s.get(ctx, id)
 	if err != nil {
 		return nil, err
 	}

@@ -337,7 +337,7 @@ func freeName(ctx context.Context, c *framework.Client, name, id string) {
 	if err != nil {
 		return
 	}
-	if e, err := s.kv.Get(ctx, nameKey(name)); err == nil && string(e.Value()) == id {
-		_ = s.kv.Delete(ctx, nameKey(name), jetstream.LastRevision(e.Revision()))
+	if held, rev, ok, err := s.holder(ctx, name); err == nil && ok && held == id {
+		_ = s.kv.Delete(ctx, nameKey(name), jetstream.LastRevision(rev))
 	}
 }

@@ -407,6 +407,17 @@ func (s *store) get(ctx context.Context, id string) (rec *Record, rev uint64, er
 	return rec, rev, nil
 }
 
+// holder reads which actor ID name is bound to, from the bucket's stream leader as records
+// are (a lagging replica could answer with no binding for a name just claimed, or with the
+// binding of a dead actor it replaced); found is false when the name is free.
+func (s *store) holder(ctx context.Context, name string) (id string, rev uint64, found bool, err error) {
+	val, rev, found, err := leaderGet(ctx, s.nc, s.kv, nameKey(name))
+	if err != nil || !found {
+		return "", 0, false, err
+	}
+	return string(val), rev, true, nil
+}
+
 // update applies fn to the record with compare-and-swap, retrying on conflicts. fn returns
 // false to leave the record as it is.
 func (s *store) update(ctx context.Context, id string, fn func(*Record) bool) (*Record, error) {
