@@ -262,7 +262,7 @@ func (c *Class[A, In]) create(ctx context.Context, h *host, call *framework.Call
 		}
 		if rec.terminal() {
 			epoch := rec.Epoch
-			reap(h.w.Client(), id, rec.Name, epoch, rec.groupNames(), rec.deathError(), false)
+			reap(h.w.Client(), id, rec.Name, epoch, rec.groupNames(), rec.Durable, rec.deathError(), false)
 			return nil, framework.NewCallError(KindDied, rec.deathError())
 		}
 		if rec.WorkerKey != "" || rec.State == StateAlive {

@@ -73,11 +73,11 @@ func Kill(ctx context.Context, h Ref, opts ...KillOption) error {
 		resp, err := c.Conn().RequestWithContext(rctx, rec.Control, req)
 		cancel()
 		if err == nil && controlOK(resp.Data) {
-			checkReaped(c, d.id, rec.Epoch, rec.groupNames(), rec.deathError()) // the host reaps, unless it dies first
+			checkReaped(c, d.id, rec.Epoch, rec.groupNames(), rec.Durable, rec.deathError()) // the host reaps, unless it dies first
 			return nil
 		}
 	}
-	reap(c, d.id, "", rec.Epoch, rec.groupNames(), rec.deathError(), true)
+	reap(c, d.id, "", rec.Epoch, rec.groupNames(), rec.Durable, rec.deathError(), true)
 	return nil
 }
 
@@ -106,8 +106,8 @@ func (h *host) halt(inst *instance, cause error, grace bool) *reapJob {
 	inst.mu.Lock()
 	epoch, bound := inst.epoch, inst.bound
 	inst.mu.Unlock()
-	return &reapJob{id: inst.id, name: inst.name, epoch: epoch, groups: inst.groupNames(), cause: cause, grace: grace,
-		seqs: inst.takeAll(), bound: bound}
+	return &reapJob{id: inst.id, name: inst.name, epoch: epoch, groups: inst.groupNames(), durable: inst.durable != nil,
+		cause: cause, grace: grace, seqs: inst.takeAll(), bound: bound}
 }
 
 // markFailed records a constructor failure on a record this host claimed (lease, epoch) and
@@ -127,7 +127,7 @@ func (h *host) markFailed(ctx context.Context, s *store, id, lease string, epoch
 		return
 	}
 	if failed {
-		reap(h.w.Client(), id, rec.Name, epoch, rec.groupNames(), rec.deathError(), true)
+		reap(h.w.Client(), id, rec.Name, epoch, rec.groupNames(), rec.Durable, rec.deathError(), true)
 	}
 }
 

@@ -44,6 +44,9 @@ type reapJob struct {
 	// check: reap only if the placement's consumer still exists when the job falls due (its
 	// host said it would reap, and deletes the consumer once it has answered the calls).
 	check bool
+	// durable: the actor keeps Durable state, which the reap purges once the record says DEAD
+	// (the record is read only for these).
+	durable bool
 
 	floor uint64    // the consumer's ack floor: calls at or below it were answered
 	next  uint64    // where the second round reads from
@@ -86,16 +89,18 @@ func reaperOf(c *framework.Client) *reaper {
 }
 
 // reap has c's reaper answer the calls stored for the dead actor id (placement epoch, name
-// name, concurrency groups groups besides the default one) with cause, delete them and free its name. It returns at once. With grace the calls
-// are read once more after reapGrace, for calls sent as the actor died.
-func reap(c *framework.Client, id, name string, epoch uint64, groups []string, cause error, grace bool) {
-	reaperOf(c).add(&reapJob{id: id, name: name, epoch: epoch, groups: groups, cause: cause, grace: grace})
+// name, concurrency groups groups besides the default one) with cause, delete them, free its
+// name and, for a Durable actor (durable) that the record says is DEAD, purge its state. It
+// returns at once. With grace the calls are read once more after reapGrace, for calls sent as
+// the actor died.
+func reap(c *framework.Client, id, name string, epoch uint64, groups []string, durable bool, cause error, grace bool) {
+	reaperOf(c).add(&reapJob{id: id, name: name, epoch: epoch, groups: groups, durable: durable, cause: cause, grace: grace})
 }
 
 // checkReaped has c's reaper make sure, reapCheckAfter from now, that the host of actor id
 // (placement epoch) reaped it as it said it would, and reap it otherwise.
-func checkReaped(c *framework.Client, id string, epoch uint64, groups []string, cause error) {
-	reaperOf(c).add(&reapJob{id: id, epoch: epoch, groups: groups, cause: cause, grace: true, check: true,
+func checkReaped(c *framework.Client, id string, epoch uint64, groups []string, durable bool, cause error) {
+	reaperOf(c).add(&reapJob{id: id, epoch: epoch, groups: groups, durable: durable, cause: cause, grace: true, check: true,
 		due: time.Now().Add(reapCheckAfter)})
 }
 
@@ -259,8 +264,10 @@ func (r *reaper) round(j *reapJob) {
 	}
 	// From the stream's start: calls left by earlier placements are found as well.
 	j.next, _ = r.answer(ctx, stream, j, 1)
-	if err := dropState(ctx, r.c, j.id); err != nil {
-		r.log.Warn().Err(err).Str("actor_id", j.id).Msg("reap: delete durable state")
+	if j.durable {
+		if err := dropState(ctx, r.c, j.id); err != nil {
+			r.log.Warn().Err(err).Str("actor_id", j.id).Msg("reap: delete durable state")
+		}
 	}
 	// The consumers go last, the default group's after the others: while it exists, the reap
 	// is not done (checkReaped).

@@ -127,7 +127,7 @@ func (h *host) recoverActor(ctx context.Context, s *store, id string, a aliveRef
 	}
 	if buried {
 		h.log.Warn().Str("actor_id", id).Str("class", rec.Class).Msg("actor's worker died; no restarts left")
-		reap(h.w.Client(), id, rec.Name, a.epoch, rec.groupNames(), rec.deathError(), false)
+		reap(h.w.Client(), id, rec.Name, a.epoch, rec.groupNames(), rec.Durable, rec.deathError(), false)
 		return
 	}
 	_ = deleteConsumers(ctx, h.w.Client().JetStream(), h.names.ActorsStream(), id, a.epoch, rec.groupNames(), 5*time.Second)
@@ -164,6 +164,6 @@ func resubmitCreation(ctx context.Context, c *framework.Client, s *store, rec *R
 			return true
 		})
 		cause := fmt.Errorf("%w: %s (%s): restart failed: %v", ErrActorDied, rec.Class, id, err)
-		reap(c, id, rec.Name, epoch, rec.groupNames(), cause, false)
+		reap(c, id, rec.Name, epoch, rec.groupNames(), rec.Durable, cause, false)
 	}
 }
