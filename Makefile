@@ -22,8 +22,9 @@ $(BIN)/nats-server: go.mod go.sum
 demo: ## run the API tour on an embedded server
 	$(GO) run ./cmd/driver demo
 
-test: $(BIN)/nats-server ## run every test with the race detector
+test: $(BIN)/nats-server ## run every test with the race detector, then the 50 MB value test without it
 	JETRAY_NATS_SERVER=$(abspath $(BIN)/nats-server) $(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -count=1 -timeout 5m -run 'TestLargeValuesThroughObjectStore$$' ./framework
 
 chaos: $(BIN)/nats-server ## fault-injection run: 3 worker processes under kills, stops, cuts, broker kills (CHAOS_TIME, default 5m; CHAOS_SEED=n replays)
 	CHAOS_TIME=$(CHAOS_TIME) JETRAY_NATS_SERVER=$(abspath $(BIN)/nats-server) $(GO) test -race -count=1 -run TestChaos -timeout 40m -v ./chaostest
