@@ -328,7 +328,7 @@ func callEach(ctx context.Context, b *testing.B, c *framework.Client, hs []*acto
 		}
 		got, err := futures.Gather(ctx, fs...)
 		if err != nil {
-			b.Fatalf("%v (%d actors were placed more than once: a worker lost its lease)", err, replacedActors(ctx, b, c))
+			b.Fatalf("%v (%d actors placed more than once so far: by a graceful stop's hand-over, or because a worker lost its lease)", err, replacedActors(ctx, b, c))
 		}
 		for _, host := range got {
 			if !slices.Contains(hosts, host) {
